@@ -1,0 +1,109 @@
+"""The one interface every payroll connector implements.
+
+A connector has two halves that never share state:
+
+* ``extract`` talks to the source and hands every raw payload, exactly as received, to a
+  :class:`LandingSink`; it returns call counts and the new watermarks (committed only when
+  the warehouse load succeeds, so a failed run re-fetches).
+* ``normalize`` turns landed raw pages back into canonical rows. It never touches the network,
+  so any landed run can be replayed.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, ClassVar, Iterable, Protocol
+
+from payroll_etl.config import EmployerConfig
+from payroll_etl.parsing import Parser, RecordIssue
+from payroll_etl.periods import PayPeriod
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    employer: EmployerConfig
+    logical_date: date
+    period: PayPeriod
+    full_refresh: bool = False
+    state: dict[str, Any] = field(default_factory=dict)  # watermarks from the last successful load
+    backfill: bool = False  # a past period: fetch that period's payroll results
+
+
+class LandingSink(Protocol):
+    def write(self, entity: str, payload: str, *, url: str, source_id: str, status: int = 200,
+              content_type: str = "application/json", meta: dict[str, Any] | None = None) -> None: ...
+
+
+@dataclass
+class ExtractResult:
+    calls: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+    # "full": the entity was fetched completely; "incremental": only changed records;
+    # absent: not fetched this run. Completeness checks only judge "full" entities.
+    scope: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RawPage:
+    entity: str
+    payload: str
+    url: str
+    source_id: str
+    content_type: str = "application/json"
+
+
+@dataclass
+class Normalized:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    issues: list[RecordIssue] = field(default_factory=list)
+
+    def add(self, entity: str, row: dict[str, Any]) -> None:
+        self.rows.setdefault(entity, []).append(row)
+
+
+@dataclass(frozen=True)
+class SourceCredentials:
+    """What an Airflow Connection holds for a source, without Airflow.
+
+    ``host`` is the base URL (simulator or production); ``login``/``password`` are the
+    username and the secret (password, API token); ``extra`` holds the rest (client id and
+    secret, domain, omgevingscode, tokens). ``repr`` never shows secrets.
+    """
+
+    host: str
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+class Connector(ABC):
+    """Connectors are built from credentials with ``from_credentials`` and used for one run.
+
+    Row dicts returned by ``normalize`` use canonical column names (``payroll_etl.model``).
+    The pipeline fills ``connector`` and ``employer``; the connector fills ``source_id``,
+    ``valid_from`` (the source's effective date; for snapshot entities, the period start) and
+    ``valid_to``, plus the entity's attributes (strings, ``date``, ``Decimal``, ``int``, ``bool``)
+    parsed with the given :class:`~payroll_etl.parsing.Parser`.
+    """
+
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def from_credentials(cls, credentials: SourceCredentials) -> "Connector":
+        """Build a connector; validate credential shapes here (e.g. Nmbrs token length)."""
+
+    @abstractmethod
+    def extract(self, request: ExtractRequest, sink: LandingSink) -> ExtractResult:
+        """Fetch from the source; every payload goes to ``sink`` before it is interpreted."""
+
+    @classmethod
+    @abstractmethod
+    def normalize(cls, pages: Iterable[RawPage], employer: EmployerConfig, period: PayPeriod,
+                  parser: Parser) -> Normalized:
+        """Canonical rows from landed pages. Raises MalformedPayloadError naming the page URL."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions; called by the pipeline in ``finally``."""

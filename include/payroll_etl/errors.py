@@ -1,0 +1,51 @@
+"""Errors with messages safe to log: they name employer, entity, record and field, never values.
+
+The Airflow layer maps these to retry decisions: ``TransientSourceError`` retries with backoff;
+everything else fails the task at once (no point retrying a wrong password).
+"""
+
+from __future__ import annotations
+
+
+class PayrollError(Exception):
+    """Base class. ``str(err)`` must never contain BSN, IBAN, birth dates or tokens."""
+
+    retryable = False
+
+
+class ConfigurationError(PayrollError):
+    """The employer config or the Airflow Connection is wrong; a human must fix it."""
+
+
+class AuthenticationError(PayrollError):
+    """Credentials were refused (wrong password, revoked refresh token). Never retried."""
+
+
+class AuthorizationError(PayrollError):
+    """Logged in, but not allowed to do this (missing Loket right, Nmbrs call not enabled)."""
+
+
+class TransientSourceError(PayrollError):
+    """5xx, timeouts, resets, 429 after our own retries: Airflow may retry the task."""
+
+    retryable = True
+
+
+class MalformedPayloadError(PayrollError):
+    """The source answered with something we cannot parse; the raw payload is kept in landing."""
+
+
+class RecordError(PayrollError):
+    """One record is unusable; names employer, entity, record and field, never the value."""
+
+    def __init__(self, employer: str, entity: str, record: str, field: str, problem: str):
+        self.employer, self.entity, self.record, self.field, self.problem = employer, entity, record, field, problem
+        super().__init__(f"employer={employer} entity={entity} record={record} field={field}: {problem}")
+
+
+class DataQualityError(PayrollError):
+    """An error-severity check failed in a way that blocks the whole load."""
+
+
+class WarehouseError(PayrollError):
+    retryable = True

@@ -1,0 +1,160 @@
+"""Raw landing: every payload exactly as received, as Parquet, one partition per run.
+
+Layout: ``<data>/landing/connector=C/employer=E/entity=N/run_date=YYYY-MM-DD/part-0.parquet``.
+
+* Pages stream into a Parquet writer (a row group every few pages), so a 20,000-employee
+  employer never holds all raw payloads in memory.
+* An attempt writes ``.inprogress-<attempt>.parquet`` files; ``commit()`` makes them the run's
+  partition, replacing what an earlier attempt of the same run date committed (re-runs never
+  append duplicates). ``abort()`` keeps what was received as ``failed-<attempt>.parquet`` next
+  to it: nothing the source sent is ever thrown away, and readers only see committed parts.
+* Files are created 0600 and directories 0700: payloads hold personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from payroll_etl.connectors.base import RawPage
+
+ROW_GROUP_PAGES = 32
+
+
+def landing_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("seq", pa.int64()),
+        ("entity", pa.string()),
+        ("source_id", pa.string()),
+        ("url", pa.string()),
+        ("status", pa.int32()),
+        ("content_type", pa.string()),
+        ("received_at", pa.timestamp("us", tz="UTC")),
+        ("sha256", pa.string()),
+        ("meta", pa.string()),
+        ("payload", pa.large_string()),
+    ])
+
+
+def partition_dir(root: Path, connector: str, employer: str, entity: str, run_date: date) -> Path:
+    return (Path(root) / f"connector={connector}" / f"employer={employer}" / f"entity={entity}"
+            / f"run_date={run_date.isoformat()}")
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+class LandingWriter:
+    """A :class:`~payroll_etl.connectors.base.LandingSink` writing one run's partitions."""
+
+    def __init__(self, root: Path, connector: str, employer: str, run_date: date, attempt: str | None = None):
+        self.root, self.connector, self.employer, self.run_date = Path(root), connector, employer, run_date
+        self.attempt = attempt or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        self._writers: dict[str, Any] = {}
+        self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._paths: dict[str, Path] = {}
+        self.pages: dict[str, int] = {}
+        self.bytes = 0
+        self._seq = 0
+
+    def write(self, entity: str, payload: str, *, url: str, source_id: str, status: int = 200,
+              content_type: str = "application/json", meta: dict[str, Any] | None = None) -> None:
+        if isinstance(payload, bytes):
+            payload = payload.decode("utf-8", errors="replace")
+        self._seq += 1
+        self.pages[entity] = self.pages.get(entity, 0) + 1
+        self.bytes += len(payload)
+        self._buffers.setdefault(entity, []).append({
+            "seq": self._seq, "entity": entity, "source_id": source_id, "url": url, "status": status,
+            "content_type": content_type, "received_at": datetime.now(timezone.utc),
+            "sha256": hashlib.sha256(payload.encode("utf-8", errors="replace")).hexdigest(),
+            "meta": json.dumps(meta or {}, sort_keys=True), "payload": payload,
+        })
+        if len(self._buffers[entity]) >= ROW_GROUP_PAGES:
+            self._flush(entity)
+
+    def _flush(self, entity: str) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = self._buffers.get(entity)
+        if not rows:
+            return
+        if entity not in self._writers:
+            directory = partition_dir(self.root, self.connector, self.employer, entity, self.run_date)
+            _private_dir(directory)
+            path = directory / f".inprogress-{self.attempt}.parquet"
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            os.close(fd)
+            self._paths[entity] = path
+            self._writers[entity] = pq.ParquetWriter(path, landing_schema(), compression="zstd")
+        self._writers[entity].write_table(pa.Table.from_pylist(rows, schema=landing_schema()))
+        self._buffers[entity] = []
+
+    def _close_all(self) -> None:
+        for entity in list(self._buffers):
+            self._flush(entity)
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+    def commit(self) -> dict[str, int]:
+        """Make this attempt the run's landing; replaces earlier committed attempts."""
+        self._close_all()
+        employer_dir = self.root / f"connector={self.connector}" / f"employer={self.employer}"
+        if employer_dir.exists():  # entities an earlier attempt landed but this one did not fetch
+            for entity_dir in employer_dir.glob("entity=*"):
+                entity = entity_dir.name.split("=", 1)[1]
+                old = entity_dir / f"run_date={self.run_date.isoformat()}"
+                if entity not in self._paths and old.exists():
+                    for part in old.glob("part-*.parquet"):
+                        part.unlink()
+        for entity, path in self._paths.items():
+            for part in path.parent.glob("part-*.parquet"):
+                part.unlink()
+            os.replace(path, path.parent / "part-0.parquet")
+        return dict(self.pages)
+
+    def abort(self) -> None:
+        """Keep what was received as ``failed-<attempt>.parquet``; never visible to readers."""
+        try:
+            self._close_all()
+        finally:
+            for path in self._paths.values():
+                if path.exists():
+                    os.replace(path, path.parent / f"failed-{self.attempt}.parquet")
+
+
+def committed_parts(root: Path, connector: str, employer: str, run_date: date) -> dict[str, Path]:
+    base = Path(root) / f"connector={connector}" / f"employer={employer}"
+    parts = {}
+    for part in sorted(base.glob(f"entity=*/run_date={run_date.isoformat()}/part-0.parquet")):
+        parts[part.parent.parent.name.split("=", 1)[1]] = part
+    return parts
+
+
+def read_pages(root: Path, connector: str, employer: str, run_date: date) -> Iterator[RawPage]:
+    """Committed raw pages of one run, in the order they were received (streamed per row group)."""
+    import pyarrow.parquet as pq
+
+    parts = committed_parts(root, connector, employer, run_date)
+    for entity, part in parts.items():
+        reader = pq.ParquetFile(part)
+        for batch in reader.iter_batches(columns=["seq", "entity", "source_id", "url", "content_type", "payload"]):
+            for row in batch.to_pylist():
+                yield RawPage(row["entity"], row["payload"], row["url"], row["source_id"], row["content_type"])
+
+
+def remove_run(root: Path, connector: str, employer: str, run_date: date) -> None:
+    base = Path(root) / f"connector={connector}" / f"employer={employer}"
+    for directory in base.glob(f"entity=*/run_date={run_date.isoformat()}"):
+        shutil.rmtree(directory)

@@ -1,0 +1,36 @@
+"""Run simulator WSGI apps on 127.0.0.1, in a thread (tests) or in the foreground (make simulators)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+@dataclass
+class RunningServer:
+    name: str
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        return self.server.server_port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve_in_thread(name: str, app, port: int = 0) -> RunningServer:
+    """Start ``app`` on 127.0.0.1:``port`` (0 = any free port) in a daemon thread."""
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"sim-{name}", daemon=True)
+    thread.start()
+    return RunningServer(name, server, thread)
