@@ -1,0 +1,1 @@
+"""The benefits warehouse: one schema (SQLAlchemy Core + alembic) on DuckDB and PostgreSQL."""

@@ -1,0 +1,40 @@
+"""Alembic environment: the same migrations run on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from payroll_etl.warehouse.schema import metadata
+
+try:  # let alembic know DuckDB behaves like PostgreSQL for DDL
+    from alembic.ddl.impl import DefaultImpl
+
+    class DuckDBImpl(DefaultImpl):
+        __dialect__ = "duckdb"
+        transactional_ddl = True
+except ImportError:  # pragma: no cover
+    pass
+
+config = context.config
+target_metadata = metadata
+
+
+def run_migrations() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    try:
+        with engine.connect() as conn:
+            context.configure(connection=conn, target_metadata=target_metadata)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()  # DuckDB allows one configuration per file per process
+
+
+run_migrations()
