@@ -1,0 +1,296 @@
+"""Pure benefit-basis arithmetic (Decimal, no I/O): domain.md §1.4, §1.5 and §6 "Calculations".
+
+    ft_pensionable    = annual BASIS × (1 + holiday %) + other pensionable components (annualised)
+    pensioengrondslag = max(0, min(ft_pensionable, fiscal max [, scheme max]) − franchise) × ptf
+    wia_salary        = ft_pensionable × ptf                      (actual, not full-time, salary)
+    wia_excedent      = max(0, min(wia_salary, policy max) − WIA threshold)
+    wia_insured       = wia_excedent × cover %
+
+Money is rounded half-up to cents where an amount is produced (annual salary, grondslag,
+excedent, insured amount); the part-time factor has 4 decimals (domain.md §6 Plausibility).
+Salaries in the warehouse are full-time contract wages per period (the payroll pays them × ptf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from payroll_etl.benefits.parameters import YearParameters, cents
+from payroll_etl.benefits.schemes import Scheme
+from payroll_etl.errors import ConfigurationError
+
+ZERO = Decimal("0")
+HUNDRED = Decimal("100")
+FOUR_DECIMALS = Decimal("0.0001")
+WEEKS_PER_YEAR = Decimal("52")
+BASE_COMPONENT = "BASIS"
+
+
+@dataclass(frozen=True)
+class SalaryVersion:
+    """One wage version of one component (a ``salary`` warehouse row, as known at some time)."""
+
+    valid_from: date
+    gross_amount: Decimal  # per period of ``frequency``, full-time
+    frequency: str  # month | four_weeks | hour | year
+    component: str = BASE_COMPONENT
+    holiday_allowance_pct: Decimal | None = None
+    valid_to: date | None = None
+    source_id: str = ""
+
+
+@dataclass(frozen=True)
+class EmploymentVersion:
+    """One working-hours version of an employment (an ``employment`` warehouse row)."""
+
+    valid_from: date
+    start_date: date
+    end_date: date | None = None
+    part_time_factor: Decimal | None = None
+    hours_per_week: Decimal | None = None
+    fulltime_hours_per_week: Decimal | None = None
+    valid_to: date | None = None
+
+
+# --- the formulas ---------------------------------------------------------------------------
+
+def annualise(amount: Decimal, frequency: str, *, four_weekly_periods: int = 13,
+              fulltime_hours_per_week: Decimal | None = None) -> Decimal:
+    """Annual amount of a per-period wage: month × 12, four_weeks × 13, hour × FT hours × 52."""
+    if frequency == "month":
+        return amount * 12
+    if frequency == "four_weeks":
+        return amount * four_weekly_periods
+    if frequency == "year":
+        return amount
+    if frequency == "hour":
+        if not fulltime_hours_per_week:
+            raise ValueError("an hourly wage needs the full-time hours per week to annualise")
+        return amount * fulltime_hours_per_week * WEEKS_PER_YEAR
+    raise ValueError(f"unknown salary frequency {frequency!r}")
+
+
+def fulltime_pensionable_salary(
+    components: Iterable[SalaryVersion],
+    *,
+    pensionable_components: Sequence[str] = (BASE_COMPONENT,),
+    holiday_allowance_included: bool = True,
+    holiday_allowance_pct: Decimal | None = None,
+    default_holiday_allowance_pct: Decimal = Decimal("8"),
+    four_weekly_periods: int = 13,
+    fulltime_hours_per_week: Decimal | None = None,
+) -> Decimal:
+    """Full-time annual pensionable salary in cents: BASIS × periods × (1 + holiday %) + other components.
+
+    The holiday-allowance % is the scheme's override, else the salary row's own %, else the
+    statutory minimum; it applies to the base salary only (structural allowances are added as is).
+    """
+    total = ZERO
+    wanted = {c.upper() for c in pensionable_components}
+    for c in components:
+        code = (c.component or BASE_COMPONENT).upper()
+        if code not in wanted:
+            continue
+        annual = annualise(c.gross_amount, c.frequency, four_weekly_periods=four_weekly_periods,
+                           fulltime_hours_per_week=fulltime_hours_per_week)
+        if code == BASE_COMPONENT and holiday_allowance_included:
+            pct = holiday_allowance_pct
+            if pct is None:
+                pct = c.holiday_allowance_pct if c.holiday_allowance_pct is not None else default_holiday_allowance_pct
+            annual = annual * (1 + pct / HUNDRED)
+        total += annual
+    return cents(total)
+
+
+def pensioengrondslag(ft_pensionable: Decimal, max_pensionable: Decimal, franchise: Decimal,
+                      part_time_factor: Decimal) -> Decimal:
+    """max(0, min(FT pensionable, max) − franchise) × part-time factor, in cents (PFZW formula [S22])."""
+    capped = min(ft_pensionable, max_pensionable)
+    return cents(max(ZERO, capped - franchise) * part_time_factor)
+
+
+def wia_excedent(annual_salary: Decimal, threshold: Decimal, policy_max: Decimal | None = None) -> Decimal:
+    """max(0, min(salary, policy max) − WIA threshold), in cents."""
+    capped = annual_salary if policy_max is None else min(annual_salary, policy_max)
+    return cents(max(ZERO, capped - threshold))
+
+
+def insured_amount(excedent: Decimal, cover_pct: Decimal) -> Decimal:
+    """Insured yearly benefit = excedent × cover % (70/75/80), in cents."""
+    return cents(excedent * cover_pct / HUNDRED)
+
+
+def payout(insured: Decimal, payout_factor: Decimal) -> Decimal:
+    """Yearly payout at a disability class: insured × payout factor (e.g. 0.5 at 50 % AO), in cents."""
+    return cents(insured * payout_factor)
+
+
+def part_time_factor(version: EmploymentVersion) -> Decimal | None:
+    """The stated factor, else contract hours / full-time hours, 4 decimals (half-up)."""
+    if version.part_time_factor is not None:
+        return Decimal(version.part_time_factor).quantize(FOUR_DECIMALS, rounding=ROUND_HALF_UP)
+    if version.hours_per_week is not None and version.fulltime_hours_per_week:
+        return (Decimal(version.hours_per_week) / Decimal(version.fulltime_hours_per_week)).quantize(
+            FOUR_DECIMALS, rounding=ROUND_HALF_UP)
+    return None
+
+
+# --- which version applies when ------------------------------------------------------------
+
+def peildatum(reference_date: date, rule: str, employment_start: date) -> date:
+    """The date whose salary counts for ``reference_date``.
+
+    ``fixed_1_january``: 1 January of the reference year, or the entry date when that is later
+    (a raise during the year counts from next 1 January). ``follows_changes``: the date itself.
+    Part-time factors are never fixed: they always come from the reference date itself.
+    """
+    if rule == "follows_changes":
+        return reference_date
+    if rule == "fixed_1_january":
+        return max(date(reference_date.year, 1, 1), employment_start)
+    raise ConfigurationError(f"unknown peildatum rule {rule!r}")
+
+
+def _in_effect(valid_from: date, valid_to: date | None, day: date) -> bool:
+    return valid_from <= day and (valid_to is None or valid_to >= day)
+
+
+def salary_on(versions: Iterable[SalaryVersion], day: date) -> list[SalaryVersion]:
+    """Per component, the version in effect on ``day`` (latest valid_from wins)."""
+    best: dict[str, SalaryVersion] = {}
+    for v in versions:
+        if not _in_effect(v.valid_from, v.valid_to, day):
+            continue
+        code = (v.component or BASE_COMPONENT).upper()
+        if code not in best or v.valid_from > best[code].valid_from:
+            best[code] = v
+    return [best[k] for k in sorted(best)]
+
+
+def employment_on(versions: Iterable[EmploymentVersion], day: date) -> EmploymentVersion | None:
+    best = None
+    for v in versions:
+        if _in_effect(v.valid_from, v.valid_to, day) and (best is None or v.valid_from > best.valid_from):
+            best = v
+    return best
+
+
+# --- one basis -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Basis:
+    """The computed bases for one employment, scheme and reference date."""
+
+    reference_date: date
+    status: str  # in_service | out_of_service | no_salary | no_part_time_factor
+    parameter_year: int
+    scheme_version: int
+    peildatum: date | None = None
+    part_time_factor: Decimal | None = None
+    ft_pensionable_salary: Decimal | None = None
+    max_pensionable_salary: Decimal | None = None
+    franchise: Decimal | None = None
+    pensioengrondslag: Decimal | None = None
+    wia_salary: Decimal | None = None
+    wia_threshold: Decimal | None = None
+    wia_excedent: Decimal | None = None
+    wia_cover_pct: Decimal | None = None
+    wia_insured: Decimal | None = None
+
+
+def compute_basis(
+    scheme: Scheme,
+    params: YearParameters,
+    reference_date: date,
+    employment: Sequence[EmploymentVersion],
+    salaries: Sequence[SalaryVersion],
+) -> Basis:
+    """All bases of one employment under one scheme version on ``reference_date``.
+
+    ``employment``/``salaries`` are the versions as known at the chosen knowledge time; the
+    caller picks ``scheme`` and ``params`` for ``reference_date``.
+    """
+    if params.year != reference_date.year:
+        raise ValueError("parameters must be those of the reference date's year")
+    common = {"reference_date": reference_date, "parameter_year": params.year, "scheme_version": scheme.version}
+    current = employment_on(employment, reference_date)
+    if current is None:
+        return Basis(status="out_of_service", **common)
+    start, end = current.start_date, max(employment, key=lambda v: v.valid_from).end_date
+    if reference_date < start or (end is not None and reference_date > end):
+        return Basis(status="out_of_service", **common)
+    ptf = part_time_factor(current)
+    if ptf is None:
+        return Basis(status="no_part_time_factor", **common)
+    peil = peildatum(reference_date, scheme.peildatum_rule, start)
+    components = salary_on(salaries, peil)
+    if not any((c.component or BASE_COMPONENT).upper() == BASE_COMPONENT for c in components):
+        # no base wage on the peildatum (wage starts a few days after entry): the first wage up to D
+        later = sorted({s.valid_from for s in salaries if peil < s.valid_from <= reference_date})
+        if later:
+            peil = later[0]
+            components = salary_on(salaries, peil)
+    if not any((c.component or BASE_COMPONENT).upper() == BASE_COMPONENT for c in components):
+        return Basis(status="no_salary", peildatum=peil, part_time_factor=ptf, **common)
+    ft_hours = (employment_on(employment, peil) or current).fulltime_hours_per_week
+    ft = fulltime_pensionable_salary(
+        components,
+        pensionable_components=scheme.pensionable_components,
+        holiday_allowance_included=scheme.holiday_allowance_included,
+        holiday_allowance_pct=scheme.holiday_allowance_pct,
+        default_holiday_allowance_pct=params.holiday_allowance_min_pct,
+        four_weekly_periods=scheme.four_weekly_periods,
+        fulltime_hours_per_week=ft_hours,
+    )
+    out = {"peildatum": peil, "part_time_factor": ptf, "ft_pensionable_salary": ft}
+    if scheme.has_pension:
+        cap = params.fiscal_max_pensionable_salary
+        if scheme.pension_max_salary is not None:
+            cap = min(cap, scheme.pension_max_salary)
+        franchise = scheme.franchise_for(params.aow_franchise_min)
+        out |= {"max_pensionable_salary": cap, "franchise": franchise,
+                "pensioengrondslag": pensioengrondslag(ft, cap, franchise, ptf)}
+    if scheme.has_wia_excedent:
+        assert scheme.wia_cover_pct is not None
+        salary = cents(ft * ptf)
+        threshold = params.wia_threshold(scheme.wia_threshold_source)
+        excedent = wia_excedent(salary, threshold, scheme.policy_max_salary)
+        out |= {"wia_salary": salary, "wia_threshold": threshold, "wia_excedent": excedent,
+                "wia_cover_pct": scheme.wia_cover_pct, "wia_insured": insured_amount(excedent, scheme.wia_cover_pct)}
+    return Basis(status="in_service", **common, **out)
+
+
+def reference_dates(
+    employment: Sequence[EmploymentVersion],
+    salaries: Sequence[SalaryVersion],
+    scheme_versions: Sequence[Scheme],
+    years: Iterable[int],
+    rule: str,
+) -> list[date]:
+    """The dates on which an employment's basis under a scheme can change.
+
+    1 January of every year in service (or the entry date), every part-time change, every scheme
+    version start, every salary change when the scheme follows changes, and the day after the
+    exit (an ``out_of_service`` row). Only ``years`` (those with parameters) are returned.
+    """
+    if not employment:
+        return []
+    latest = max(employment, key=lambda v: v.valid_from)
+    start = min(v.start_date for v in employment)
+    end = latest.end_date
+    wanted = set(years)
+    dates: set[date] = set()
+    for y in wanted:
+        first = max(date(y, 1, 1), start)
+        if first.year == y and (end is None or first <= end):
+            dates.add(first)
+    candidates = [v.valid_from for v in employment] + [s.valid_from for s in scheme_versions]
+    if rule == "follows_changes":
+        candidates += [s.valid_from for s in salaries]
+    dates.update(d for d in candidates if d >= start and (end is None or d <= end))
+    if end is not None:
+        dates.add(end + timedelta(days=1))
+    return sorted(d for d in dates if d.year in wanted)
