@@ -17,9 +17,10 @@ import hashlib
 import json
 import os
 import shutil
-from datetime import date, datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from payroll_etl.connectors.base import RawPage
 
@@ -58,7 +59,7 @@ class LandingWriter:
 
     def __init__(self, root: Path, connector: str, employer: str, run_date: date, attempt: str | None = None):
         self.root, self.connector, self.employer, self.run_date = Path(root), connector, employer, run_date
-        self.attempt = attempt or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        self.attempt = attempt or datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         self._writers: dict[str, Any] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
         self._paths: dict[str, Path] = {}
@@ -75,7 +76,7 @@ class LandingWriter:
         self.bytes += len(payload)
         self._buffers.setdefault(entity, []).append({
             "seq": self._seq, "entity": entity, "source_id": source_id, "url": url, "status": status,
-            "content_type": content_type, "received_at": datetime.now(timezone.utc),
+            "content_type": content_type, "received_at": datetime.now(UTC),
             "sha256": hashlib.sha256(payload.encode("utf-8", errors="replace")).hexdigest(),
             "meta": json.dumps(meta or {}, sort_keys=True), "payload": payload,
         })

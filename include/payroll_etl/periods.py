@@ -30,10 +30,10 @@ class PayPeriod:
         """Loket-style YYYYPP id."""
         return f"{self.year}{self.number:02d}"
 
-    def previous(self, tail: Tail = "period13") -> "PayPeriod":
+    def previous(self, tail: Tail = "period13") -> PayPeriod:
         return period_for(self.start - timedelta(days=1), self.frequency, tail)
 
-    def next(self, tail: Tail = "period13") -> "PayPeriod":
+    def next(self, tail: Tail = "period13") -> PayPeriod:
         return period_for(self.end + timedelta(days=1), self.frequency, tail)
 
 

@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from payroll_etl.errors import WarehouseError
@@ -48,13 +48,13 @@ class LoadBatch:
     status: str = "success"
     message: str | None = None
     rows: dict[str, Any] = field(default_factory=dict)
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    recorded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 # Steps run inside the load transaction after the entities merged (mutations, benefit bases).
 # Each is called as step(db, batch, changes) and must be idempotent.
-POST_LOAD_STEPS: list[Callable[["Db", LoadBatch, dict[str, dict[str, int]]], None]] = []
+POST_LOAD_STEPS: list[Callable[[Db, LoadBatch, dict[str, dict[str, int]]], None]] = []
 
 
 def lit(value: object) -> str:
@@ -324,7 +324,7 @@ def write_load_run(db: Db, batch: LoadBatch, finished: bool = True) -> None:
         "load_run_id": batch.load_run_id, "dag_id": batch.dag_id, "airflow_run_id": batch.airflow_run_id,
         "connector": batch.connector, "employer": batch.employer, "logical_date": batch.logical_date,
         "period_id": batch.period.id, "started_at": batch.started_at,
-        "finished_at": datetime.now(timezone.utc) if finished else None, "status": batch.status,
+        "finished_at": datetime.now(UTC) if finished else None, "status": batch.status,
         "rows": json.dumps(batch.rows, sort_keys=True), "message": batch.message,
     }])
 

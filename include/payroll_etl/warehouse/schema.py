@@ -15,8 +15,20 @@ clear BSN and IBAN live only in ``person_identity``, which the reporting role ca
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, Index, Integer, MetaData, Numeric, String,
-                        Table, Text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
 
 from payroll_etl.model import DECIMAL_PRECISION, ENTITIES, Col, Entity
 

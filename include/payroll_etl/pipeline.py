@@ -1,0 +1,302 @@
+"""The four steps of an employer run, as plain functions: extract, normalize, validate, load.
+
+Airflow tasks call these (``payroll_etl.airflow.dag_factory``); so do the tests and the
+benchmarks, without Airflow. Steps hand over through files under ``data/``, never through
+XCom: XCom only carries small summaries (counts, paths), never payroll data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from payroll_etl import landing, settings
+from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors import connector_class
+from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
+from payroll_etl.errors import DataQualityError, RecordError
+from payroll_etl.model import ENTITIES, arrow_schema
+from payroll_etl.parsing import Parser, RecordIssue
+from payroll_etl.periods import PayPeriod, period_for, period_for_logical_date
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    employer: EmployerConfig
+    logical_date: date
+    airflow_run_id: str | None = None
+    full_refresh: bool = False
+    backfill: bool | None = None  # None: decided from the period (a past period is a backfill)
+    data_dir: Path = field(default_factory=settings.data_dir)
+    warehouse_url: str = field(default_factory=settings.warehouse_url)
+    today: date = field(default_factory=date.today)
+
+    @property
+    def period(self) -> PayPeriod:
+        return period_for_logical_date(self.logical_date, self.employer.payroll_frequency,  # type: ignore[arg-type]
+                                       self.employer.four_week_tail)  # type: ignore[arg-type]
+
+    @property
+    def is_backfill(self) -> bool:
+        if self.backfill is not None:
+            return self.backfill
+        current = period_for(self.today, self.employer.payroll_frequency,  # type: ignore[arg-type]
+                             self.employer.four_week_tail)  # type: ignore[arg-type]
+        return self.period.end < current.start
+
+    @property
+    def load_run_id(self) -> str:
+        """Deterministic per (connector, employer, logical date): a re-run replaces its own run."""
+        key = f"{self.employer.connector}/{self.employer.employer}/{self.logical_date.isoformat()}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+    @property
+    def landing_root(self) -> Path:
+        return self.data_dir / "landing"
+
+    @property
+    def staging(self) -> Path:
+        return (self.data_dir / "staging" / f"connector={self.employer.connector}"
+                / f"employer={self.employer.employer}" / f"run_date={self.logical_date.isoformat()}")
+
+    @property
+    def report_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    def landing_ref(self) -> str:
+        return str(self.landing_root / f"connector={self.employer.connector}" / f"employer={self.employer.employer}"
+                   / f"entity=*/run_date={self.logical_date.isoformat()}")
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+# ----------------------------------------------------------------------------- extract
+
+def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
+    """Fetch from the source into the raw landing. Returns a small summary for XCom."""
+    from payroll_etl.warehouse.load import previous_state
+    from payroll_etl.warehouse.migrate import upgrade
+
+    upgrade(ctx.warehouse_url)
+    state = {} if ctx.full_refresh else previous_state(ctx.warehouse_url, ctx.employer.connector,
+                                                       ctx.employer.employer)
+    request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, ctx.full_refresh, state, ctx.is_backfill)
+    connector = connector_class(ctx.employer.connector).from_credentials(credentials)
+    writer = landing.LandingWriter(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
+    try:
+        result = connector.extract(request, writer)
+        pages = writer.commit()
+    except BaseException:
+        writer.abort()  # what was received stays on disk as failed-<attempt>.parquet
+        raise
+    finally:
+        connector.close()
+    summary = {"pages": pages, "calls": result.calls, "scope": result.scope, "bytes": writer.bytes,
+               "period": ctx.period.id, "backfill": request.backfill}
+    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": result.state}, sort_keys=True))
+    return summary
+
+
+# --------------------------------------------------------------------------- normalize
+
+def to_arrow(entity_name: str, rows: list[dict[str, Any]], employer: EmployerConfig):
+    """Canonical Arrow table; a value of the wrong type names employer, entity, record and field."""
+    import pyarrow as pa
+
+    entity = ENTITIES[entity_name]
+    schema = arrow_schema(entity)
+    arrays = []
+    for fld in schema:
+        if fld.name == "connector":
+            values = [employer.connector] * len(rows)
+        elif fld.name == "employer":
+            values = [employer.employer] * len(rows)
+        else:
+            values = [row.get(fld.name) for row in rows]
+        try:
+            arrays.append(pa.array(values, type=fld.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+            for row, value in zip(rows, values):
+                try:
+                    pa.array([value], type=fld.type)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+                    raise RecordError(employer.employer, entity_name, str(row.get("source_id")), fld.name,
+                                      f"value is not a valid {fld.type}") from None
+            raise RecordError(employer.employer, entity_name, "?", fld.name, "could not convert") from exc
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def normalize(ctx: RunContext) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    parser = Parser(ctx.employer.employer)
+    pages = landing.read_pages(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
+    normalized = connector_class(ctx.employer.connector).normalize(pages, ctx.employer, ctx.period, parser)
+    issues = parser.issues + normalized.issues
+    counts = {}
+    ctx.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for old in ctx.staging.glob("entity=*.parquet"):
+        old.unlink()
+    for name, rows in normalized.rows.items():
+        table = to_arrow(name, rows, ctx.employer)
+        path = ctx.staging / f"entity={name}.parquet"
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        os.close(fd)
+        pq.write_table(table, path)
+        counts[name] = table.num_rows
+    _write_private(ctx.staging / "issues.json",
+                   json.dumps([issue.__dict__ for issue in issues], sort_keys=True))
+    return {"rows": counts, "issues": len(issues)}
+
+
+def read_staged(ctx: RunContext) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    return {p.stem.split("=", 1)[1]: pq.read_table(p) for p in sorted(ctx.staging.glob("entity=*.parquet"))}
+
+
+# ---------------------------------------------------------------------------- validate
+
+def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[str]]]:
+    """Row counts and source ids of the last successful run of this employer before this one."""
+    from payroll_etl.warehouse.load import connect, lit
+
+    db = connect(ctx.warehouse_url)
+    try:
+        rows = db.query(
+            f"SELECT rows FROM load_run WHERE connector = {lit(ctx.employer.connector)} "
+            f"AND employer = {lit(ctx.employer.employer)} AND status IN ('success', 'partial') "
+            f"AND load_run_id <> {lit(ctx.load_run_id)} AND logical_date <= {lit(ctx.logical_date)} "
+            f"ORDER BY logical_date DESC LIMIT 1")
+        counts = json.loads(rows[0][0]).get("received", {}) if rows and rows[0][0] else {}
+        keys: dict[str, set[str]] = {}
+        for entity in ("employee", "employment"):
+            found = db.query(
+                f"SELECT DISTINCT source_id FROM {entity}_current WHERE connector = {lit(ctx.employer.connector)} "
+                f"AND employer = {lit(ctx.employer.employer)}")
+            keys[entity] = {r[0] for r in found}
+    finally:
+        db.close()
+    return counts, keys
+
+
+def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict[str, Any]:
+    from payroll_etl.quality import DQContext, run_quality
+    from payroll_etl.warehouse.load import LoadBatch, record_failed_run
+    from payroll_etl.warehouse.migrate import upgrade
+
+    upgrade(ctx.warehouse_url)
+    tables = read_staged(ctx)
+    issues = [RecordIssue(**i) for i in _read_json(ctx.staging / "issues.json")] \
+        if (ctx.staging / "issues.json").exists() else []
+    extract_info = _read_json(ctx.staging / "extract.json") if (ctx.staging / "extract.json").exists() else {}
+    previous_counts, previous_keys = _previous_run_info(ctx)
+    dq_ctx = DQContext(ctx.employer, ctx.period, ctx.logical_date.isoformat(), ctx.report_dir, previous_counts,
+                       previous_keys, extract_info.get("scope", {}), settings_dq or {})
+    outcome = run_quality(tables, issues, dq_ctx)
+    quarantined = {e: [[k[0], k[1], checks] for k, checks in rows.items()] for e, rows in outcome.quarantined.items()}
+    _write_private(ctx.staging / "dq.json", json.dumps({
+        "results": [r.as_row() for r in outcome.results], "quarantined": quarantined,
+        "blocking": outcome.blocking, "report": str(outcome.report_path) if outcome.report_path else None},
+        sort_keys=True, default=str))
+    summary = outcome.summary()
+    if outcome.blocking:
+        now = datetime.now(UTC)
+        batch = LoadBatch(ctx.load_run_id, ctx.employer.dag_id, ctx.airflow_run_id, ctx.employer.connector,
+                          ctx.employer.employer, ctx.logical_date, ctx.period, {}, status="failed",
+                          message=outcome.blocking[0][:300], started_at=now, recorded_at=now,
+                          dq_results=_dq_rows(ctx, [r.as_row() for r in outcome.results], now),
+                          rows={"received": {n: t.num_rows for n, t in tables.items()}})
+        record_failed_run(ctx.warehouse_url, batch)
+        raise DataQualityError(f"{ctx.employer.employer}: data quality blocked the load: {outcome.blocking[0]}")
+    return summary
+
+
+def _dq_rows(ctx: RunContext, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    return [{"load_run_id": ctx.load_run_id, "connector": ctx.employer.connector, "employer": ctx.employer.employer,
+             **r, "checked_at": now} for r in rows]
+
+
+# -------------------------------------------------------------------------------- load
+
+def _split_identities(table):
+    """employee table -> (warehouse table with person_key, identity table with the clear BSN)."""
+    import pyarrow as pa
+
+    from payroll_etl.privacy import person_key
+
+    bsns = table.column("bsn").to_pylist()
+    keys = [person_key(b) for b in bsns]
+    identities = pa.table({"person_key": keys, "bsn": bsns, "iban": table.column("iban").to_pylist()})
+    identities = identities.filter(pa.compute.is_valid(identities.column("person_key")))
+    stored = table.drop_columns(["bsn", "iban"])
+    stored = stored.add_column(stored.schema.get_field_index("employee_number") + 1, "person_key",
+                               pa.array(keys, type=pa.string()))
+    return stored, identities
+
+
+def load(ctx: RunContext) -> dict[str, Any]:
+    import pyarrow as pa
+
+    from payroll_etl.warehouse.load import LoadBatch
+    from payroll_etl.warehouse.load import load as load_batch
+
+    tables = read_staged(ctx)
+    dq = _read_json(ctx.staging / "dq.json")
+    extract_info = _read_json(ctx.staging / "extract.json") if (ctx.staging / "extract.json").exists() else {}
+    now = datetime.now(UTC)
+    quarantine_rows = []
+    received = {name: t.num_rows for name, t in tables.items()}
+    for entity, rows in dq["quarantined"].items():
+        bad = {(sid, vf) for sid, vf, _ in rows}
+        if entity in tables:
+            t = tables[entity]
+            keys = zip(t.column("source_id").to_pylist(), (str(v) for v in t.column("valid_from").to_pylist()))
+            mask = pa.array([k not in bad for k in keys])
+            tables[entity] = t.filter(mask)
+        for sid, vf, checks in rows:
+            quarantine_rows.append({
+                "load_run_id": ctx.load_run_id, "connector": ctx.employer.connector,
+                "employer": ctx.employer.employer, "entity": entity, "source_id": sid,
+                "valid_from": date.fromisoformat(vf) if vf and vf not in ("None", "NaT") else None,
+                "failing_checks": ",".join(sorted(set(checks))), "landing_ref": ctx.landing_ref(),
+                "quarantined_at": now})
+    identities = None
+    if "employee" in tables:
+        tables["employee"], identities = _split_identities(tables["employee"])
+    status = "partial" if quarantine_rows else "success"
+    batch = LoadBatch(
+        load_run_id=ctx.load_run_id, dag_id=ctx.employer.dag_id, airflow_run_id=ctx.airflow_run_id,
+        connector=ctx.employer.connector, employer=ctx.employer.employer, logical_date=ctx.logical_date,
+        period=ctx.period, tables=tables, identities=identities, dq_results=_dq_rows(ctx, dq["results"], now),
+        quarantine=quarantine_rows, state=extract_info.get("state"), status=status,
+        message=(f"{len(quarantine_rows)} records quarantined" if quarantine_rows else None),
+        rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()}},
+        started_at=now, recorded_at=now)
+    changes = load_batch(ctx.warehouse_url, batch)
+    return {"status": status, "loaded": changes, "quarantined": len(quarantine_rows)}
+
+
+def run_all(ctx: RunContext, credentials: SourceCredentials, settings_dq: dict[str, Any] | None = None) -> dict:
+    """All four steps in one process (tests, benchmarks, replays)."""
+    return {"extract": extract(ctx, credentials), "normalize": normalize(ctx),
+            "validate": validate(ctx, settings_dq), "load": load(ctx)}
