@@ -119,7 +119,7 @@ class LandingWriter:
                 if entity not in self._paths and old.exists():
                     for part in old.glob("part-*.parquet"):
                         part.unlink()
-        for entity, path in self._paths.items():
+        for path in self._paths.values():
             for part in path.parent.glob("part-*.parquet"):
                 part.unlink()
             os.replace(path, path.parent / "part-0.parquet")
@@ -148,7 +148,7 @@ def read_pages(root: Path, connector: str, employer: str, run_date: date) -> Ite
     import pyarrow.parquet as pq
 
     parts = committed_parts(root, connector, employer, run_date)
-    for entity, part in parts.items():
+    for part in parts.values():
         reader = pq.ParquetFile(part)
         for batch in reader.iter_batches(columns=["seq", "entity", "source_id", "url", "content_type", "payload"]):
             for row in batch.to_pylist():
