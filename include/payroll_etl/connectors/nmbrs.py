@@ -1,0 +1,842 @@
+"""Nmbrs SOAP v3 connector (CompanyService + EmployeeService) with zeep.
+
+Connection (one Airflow Connection per employer): ``host`` = base URL (``https://api.nmbrs.nl``),
+``login`` = the API user's e-mail, ``password`` = its 32-character API token, ``extra["domain"]``
+= the environment's subdomain. The employer config's ``source_ids`` name each company by its
+exact Nmbrs name or its numeric Company ID.
+
+Extraction uses only the calls the customer's setup guide tells them to enable (so the template
+user's rights suffice), company-wide calls first, and the fewest per-employee calls the canonical
+model needs (``PersonalInfo_GetCurrent``, ``Address_GetListCurrent``, ``Schedule_GetList``; bank
+accounts, partner and children only when ``options.include`` asks). Every raw response is landed
+before zeep interprets it; ``normalize`` re-reads the landed XML with lxml, never with zeep.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors.base import (
+    Connector,
+    ExtractRequest,
+    ExtractResult,
+    LandingSink,
+    Normalized,
+    RawPage,
+    SourceCredentials,
+)
+from payroll_etl.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    ConfigurationError,
+    MalformedPayloadError,
+    PayrollError,
+    TransientSourceError,
+)
+from payroll_etl.parsing import Parser
+from payroll_etl.periods import PayPeriod, period_bounds
+
+COMPANY = "CompanyService"
+EMPLOYEE = "EmployeeService"
+NAMESPACE = "https://api.nmbrs.nl/soap/v3/{service}"
+TOKEN_LENGTH = 32
+MAX_CALLS_PER_SECOND = 150.0  # Nmbrs fair use: 150 calls/s, above that the service delays
+
+# The calls the seed guide (§1.2.2) has the customer enable on the API template user.
+SEED_CALLS: dict[str, str] = {
+    "Company_GetCurrentPeriod": COMPANY, "List_GetAll": COMPANY, "Run_GetList": COMPANY,
+    "Reports_GetWageCodesByRunCompany_FilterByWageCode": COMPANY, "Reports_GetWageCodesByRunCompany_v2": COMPANY,
+    "Address_GetListCurrent": EMPLOYEE, "BankAccount_GetListCurrent": EMPLOYEE, "Children_Get": EMPLOYEE,
+    "Contract_GetCurrentPeriod": EMPLOYEE, "List_GetByCompany": EMPLOYEE, "Partner_Get": EMPLOYEE,
+    "PersonalInfo_GetCurrent": EMPLOYEE, "Salary_GetAll_AllEmployeesByCompany": EMPLOYEE,
+    "Schedule_GetCurrent": EMPLOYEE, "Schedule_GetList": EMPLOYEE, "SVW_GetCurrent": EMPLOYEE,
+    "WageComponentFixed_GetCurrent": EMPLOYEE, "WageComponentVar_GetCurrent": EMPLOYEE,
+    "Employment_GetAll_AllEmployeesByCompany": EMPLOYEE,
+}
+# Per-employee calls every nightly run makes: the minimum the canonical model needs.
+EMPLOYEE_CALLS = ("PersonalInfo_GetCurrent", "Address_GetListCurrent", "Schedule_GetList")
+# Optional per-employee calls, switched on by ``options.include`` (seed: "indien ... noodzakelijk").
+OPTIONAL_CALLS = {"bank_accounts": "BankAccount_GetListCurrent", "partner": "Partner_Get", "children": "Children_Get"}
+# Which landing entity (partition) each operation's raw responses go to.
+LANDING_ENTITY = {
+    "List_GetAll": "employer", "Company_GetCurrentPeriod": "payroll_period",
+    "Employment_GetAll_AllEmployeesByCompany": "employment", "Schedule_GetList": "employment",
+    "Salary_GetAll_AllEmployeesByCompany": "salary", "PersonalInfo_GetCurrent": "employee",
+    "Address_GetListCurrent": "employee", "BankAccount_GetListCurrent": "employee", "Partner_Get": "employee",
+    "Children_Get": "employee", "Run_GetList": "payroll_result",
+    "Reports_GetWageCodesByRunCompany_v2": "payroll_result",
+    "Reports_GetWageCodesByRunCompany_FilterByWageCode": "payroll_result",
+}
+FAULT_CODE_RE = re.compile(r"--->\s*(\d{4})\s*:\s*([^\r\n]*)")
+PERIOD_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(M|4W)\s*$")
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+GENDERS = {"male": "M", "female": "V", "undefined": "U"}
+FREQUENCIES = {"Month": "month", "Week4": "four_weeks"}
+
+
+class _Transient(Exception):
+    """Internal: a transport failure worth retrying (5xx without an Nmbrs code, timeout, reset)."""
+
+
+@dataclass
+class _CallContext:
+    operation: str = ""
+    url: str = ""
+    company_id: str = ""
+    employee_id: int | None = None
+
+
+class _RateLimiter:
+    """Spaces call starts at least 1/rate seconds apart across all worker threads."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate
+        self.lock = threading.Lock()
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next_at)
+            self.next_at = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+@dataclass
+class _Company:
+    id: int
+    name: str
+    frequency: str | None
+
+
+@dataclass
+class _Options:
+    max_workers: int = 8
+    rate: float = MAX_CALLS_PER_SECOND
+    timeout: float = 120.0
+    attempts: int = 5
+    retry_wait: float = 1.0
+    include: tuple[str, ...] = ()
+    wage_codes: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, employer: EmployerConfig) -> _Options:
+        o = employer.options
+        include = tuple(o.get("include", ()) or ())
+        unknown = set(include) - set(OPTIONAL_CALLS)
+        if unknown:
+            raise ConfigurationError(f"employer {employer.employer}: options.include has unknown {sorted(unknown)}; "
+                                     f"allowed: {sorted(OPTIONAL_CALLS)}")
+        return cls(max_workers=max(1, int(o.get("max_workers", 8))),
+                   rate=min(float(o.get("rate_limit", MAX_CALLS_PER_SECOND)), MAX_CALLS_PER_SECOND),
+                   timeout=float(o.get("timeout", 120.0)), attempts=max(1, int(o.get("retry_attempts", 5))),
+                   retry_wait=float(o.get("retry_wait", 1.0)), include=include,
+                   wage_codes=tuple(int(c) for c in o.get("wage_codes", ()) or ()))
+
+
+@dataclass
+class _Run:
+    """Bookkeeping for one extract: call counter and the thread-local call context."""
+
+    sink: LandingSink
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    local: threading.local = field(default_factory=threading.local)
+
+
+class NmbrsConnector(Connector):
+    name: ClassVar[str] = "nmbrs"
+
+    def __init__(self, base_url: str, username: str, token: str, domain: str):
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self._token = token
+        self.domain = domain
+        self._clients: dict[str, Any] = {}
+        self._services: dict[str, Any] = {}
+        self._headers: dict[str, Any] = {}
+        self._run: _Run | None = None
+        self._session: Any = None
+        self._limiter = _RateLimiter(MAX_CALLS_PER_SECOND)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_credentials(cls, credentials: SourceCredentials) -> NmbrsConnector:
+        host = (credentials.host or "").strip()
+        if not host:
+            raise ConfigurationError("Nmbrs connection: host (base URL, e.g. https://api.nmbrs.nl) is empty")
+        if "://" not in host:
+            host = f"https://{host}"
+        if not credentials.login:
+            raise ConfigurationError("Nmbrs connection: login (the API user's e-mail address) is empty")
+        token = (credentials.password or "").strip()
+        if len(token) != TOKEN_LENGTH:
+            raise ConfigurationError(
+                f"Nmbrs connection: the API token must be exactly {TOKEN_LENGTH} characters, got {len(token)} "
+                "(Nmbrs: click your user name > User profile > API token)")
+        domain = str((credentials.extra or {}).get("domain") or "").strip()
+        if not domain:
+            raise ConfigurationError("Nmbrs connection: extra.domain is empty (the part before .nmbrs.nl in the "
+                                     "browser's address bar, e.g. 'mycompany' for https://mycompany.nmbrs.nl)")
+        return cls(host, credentials.login.strip(), token, domain)
+
+    def __repr__(self) -> str:
+        return f"NmbrsConnector(base_url={self.base_url!r}, domain={self.domain!r})"
+
+    def service_url(self, service: str) -> str:
+        return f"{self.base_url}/soap/v3/{service}.asmx"
+
+    # ------------------------------------------------------------------ zeep plumbing
+    def _service(self, service: str, options: _Options) -> Any:
+        """zeep service proxy for ``service``, WSDL loaded once, address pointing at ``base_url``."""
+        if service in self._services:
+            return self._services[service]
+        import requests
+        import zeep
+        from requests.adapters import HTTPAdapter
+
+        connector = self
+
+        class CapturingTransport(zeep.Transport):
+            def post(self, address, message, headers):  # noqa: ANN001 - zeep's signature
+                connector._before_call()
+                response = super().post(address, message, headers)
+                connector._land(response)
+                return response
+
+        if self._session is None:
+            self._session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, options.max_workers + 2))
+            self._session.mount("http://", adapter)
+            self._session.mount("https://", adapter)
+        transport = CapturingTransport(session=self._session, timeout=options.timeout,
+                                       operation_timeout=options.timeout)
+        settings = zeep.Settings(strict=False, xml_huge_tree=True)
+        wsdl = f"{self.service_url(service)}?WSDL"
+        client = self._retrying(options, lambda: self._load_wsdl(zeep, wsdl, transport, settings), f"{service} WSDL")
+        namespace = NAMESPACE.format(service=service)
+        proxy = client.create_service(f"{{{namespace}}}{service}Soap", self.service_url(service))
+        header = client.get_element(f"{{{namespace}}}AuthHeaderWithDomain")(
+            Username=self.username, Token=self._token, Domain=self.domain)
+        self._clients[service], self._services[service], self._headers[service] = client, proxy, header
+        return proxy
+
+    def _load_wsdl(self, zeep: Any, wsdl: str, transport: Any, settings: Any) -> Any:
+        import requests
+
+        try:
+            return zeep.Client(wsdl, transport=transport, settings=settings)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"could not load {wsdl}: {type(exc).__name__}") from None
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            if status >= 500 or status == 429:
+                raise _Transient(f"could not load {wsdl}: HTTP {status}") from None
+            raise ConfigurationError(f"Nmbrs host {self.base_url} does not serve {wsdl} (HTTP {status}); "
+                                     "check the connection's host") from None
+        except Exception as exc:  # lxml/zeep parse errors: not an Nmbrs WSDL
+            raise ConfigurationError(f"Nmbrs host {self.base_url}: {wsdl} is not a usable WSDL "
+                                     f"({type(exc).__name__})") from None
+
+    def _before_call(self) -> None:
+        run = self._run
+        if run is not None:
+            self._limiter.wait()
+            with run.lock:
+                run.calls += 1
+
+    def _land(self, response: Any) -> None:
+        """Hand the raw response body to the landing sink before zeep parses it."""
+        run = self._run
+        ctx: _CallContext | None = getattr(run.local, "ctx", None) if run else None
+        if run is None or ctx is None:
+            return
+        body = response.content.decode("utf-8", errors="replace") if response.content else ""
+        run.sink.write(LANDING_ENTITY.get(ctx.operation, "raw"), body, url=ctx.url, source_id=ctx.company_id,
+                       status=response.status_code, content_type="text/xml",
+                       meta={"operation": ctx.operation, "employee_id": ctx.employee_id})
+
+    def _retrying(self, options: _Options, fn: Callable[[], Any], what: str) -> Any:
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+        retrying = Retrying(stop=stop_after_attempt(options.attempts),
+                            wait=wait_exponential(multiplier=options.retry_wait, max=30 * options.retry_wait),
+                            retry=retry_if_exception_type(_Transient), reraise=True)
+        try:
+            return retrying(fn)
+        except _Transient as exc:
+            raise TransientSourceError(f"Nmbrs {what} failed after {options.attempts} attempts: {exc}") from None
+
+    def _call(self, options: _Options, operation: str, company_id: int | str, employee_id: int | None = None,
+              **params: Any) -> Any:
+        """One SOAP call with landing, rate limit, retries and fault mapping."""
+        service = SEED_CALLS[operation]
+        proxy = self._service(service, options)
+        query = {"op": operation, **({"EmployeeId": employee_id} if employee_id is not None else {}),
+                 **{k: v for k, v in params.items() if k != "EmployeeId"}}
+        url = f"{self.service_url(service)}?{urlencode(query)}"
+        run = self._run
+        assert run is not None
+
+        def attempt() -> Any:
+            run.local.ctx = _CallContext(operation, url, str(company_id), employee_id)
+            try:
+                return getattr(proxy, operation)(**params, _soapheaders=[self._headers[service]])
+            finally:
+                run.local.ctx = None
+
+        return self._retrying(options, lambda: self._translate(attempt, operation, url, company_id, employee_id),
+                              f"call {operation}")
+
+    def _translate(self, fn: Callable[[], Any], operation: str, url: str, company_id: int | str,
+                   employee_id: int | None) -> Any:
+        import requests
+        from lxml.etree import XMLSyntaxError
+        from zeep.exceptions import Fault, TransportError, XMLParseError
+
+        try:
+            return fn()
+        except Fault as fault:
+            raise self._fault_error(fault, operation, company_id, employee_id) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Transient(f"{type(exc).__name__} on {operation}") from None
+        except TransportError as exc:
+            status = exc.status_code or 0
+            if status >= 500 or status == 429:
+                raise _Transient(f"HTTP {status} on {operation}") from None
+            if status == 200:
+                raise MalformedPayloadError(
+                    f"Nmbrs {operation} answered with XML that does not parse (url {url}); "
+                    "the raw response is kept in landing") from None
+            raise PayrollError(f"Nmbrs {operation}: HTTP {status} (url {url})") from None
+        except (XMLSyntaxError, XMLParseError, ValueError) as exc:
+            raise MalformedPayloadError(f"Nmbrs {operation} answered with an unexpected payload "
+                                        f"({type(exc).__name__}; url {url}); the raw response is kept in landing"
+                                        ) from None
+
+    def _fault_error(self, fault: Any, operation: str, company_id: int | str, employee_id: int | None) -> Exception:
+        message = str(getattr(fault, "message", "") or "")
+        match = FAULT_CODE_RE.search(message)
+        service = SEED_CALLS[operation]
+        if match is None:
+            if str(getattr(fault, "code", "")).endswith("Server"):
+                return _Transient(f"server error without an Nmbrs code on {operation}")
+            return PayrollError(f"Nmbrs {service}.{operation} fault: {message[:200]}")
+        code, title = int(match.group(1)), match.group(2).strip()
+        if code == 1001:
+            return AuthenticationError(
+                f"Nmbrs refused the credentials on {operation} (1001 Invalid Authentication): check the API "
+                f"user's e-mail, the 32-character API token and the domain {self.domain!r} in the connection")
+        if code == 1002:
+            kind = "Company service" if service == COMPANY else "Employee service"
+            return AuthorizationError(
+                f"Nmbrs call {operation} is not enabled for this API user (1002 Unauthorized Access). Ask the "
+                f"customer to activate '{operation}' under {kind} on the API template user (Settings > Users > "
+                "Template Users > API; setup guide step 1.2.2)")
+        if code == 2003:
+            return AuthorizationError(f"Nmbrs API user has no access to employee {employee_id} of company "
+                                      f"{company_id} on {operation} (2003 Unauthorized Access)")
+        if code == 2004:
+            return AuthorizationError(f"Nmbrs API user has no access to company {company_id} on {operation} "
+                                      "(2004 Unauthorized Access)")
+        return PayrollError(f"Nmbrs {service}.{operation} fault {code}: {title[:200]}")
+
+    # ------------------------------------------------------------------ extract
+    def extract(self, request: ExtractRequest, sink: LandingSink) -> ExtractResult:
+        options = _Options.of(request.employer)
+        self._run = _Run(sink)
+        self._limiter = _RateLimiter(options.rate)
+        try:
+            companies = self._resolve(request.employer, options)
+            seen = {str(k): set(v) for k, v in (request.state.get("runs_seen") or {}).items()}
+            for company in companies:
+                seen[str(company.id)] = self._extract_company(company, request, options,
+                                                              seen.get(str(company.id), set()))
+            scope = {"employer": "full", "employee": "full", "employment": "full", "salary": "full",
+                     "payroll_period": "full",
+                     "payroll_result": "full" if request.backfill or request.full_refresh else "incremental"}
+            state = {"runs_seen": {k: sorted(v) for k, v in seen.items()}}
+            return ExtractResult(calls=self._run.calls, state=state, scope=scope)
+        finally:
+            self._run.local.ctx = None
+
+    def _resolve(self, employer: EmployerConfig, options: _Options) -> list[_Company]:
+        """Companies named in ``source_ids``: exact (case/space/dot/comma sensitive) name or Company ID."""
+        from rapidfuzz import fuzz, process
+
+        listed = self._call(options, "List_GetAll", "all") or []
+        by_id = {int(c.ID): c for c in listed}
+        by_name = {c.Name: c for c in listed if c.Name is not None}
+        out: list[_Company] = []
+        for source_id in employer.source_ids:
+            text = str(source_id)
+            company = by_name.get(text)
+            if company is None and text.strip().isdigit():
+                company = by_id.get(int(text.strip()))
+                if company is None:  # not listed: let the service say whether it is 2004
+                    out.append(_Company(int(text.strip()), text.strip(), None))
+                    continue
+            if company is None:
+                closest = process.extract(text, list(by_name), scorer=fuzz.WRatio, limit=3)
+                names = ", ".join(repr(name) for name, _score, _ in closest) or "(none)"
+                raise ConfigurationError(
+                    f"employer {employer.employer}: Nmbrs company {text!r} not found among the {len(by_name)} "
+                    f"companies this API user sees; closest names: {names}. Names are case, space, dot and comma "
+                    "sensitive: use the literal name or the Company ID")
+            out.append(_Company(int(company.ID), company.Name, FREQUENCIES.get(str(company.LoonaangifteTijdvak))))
+        return list({c.id: c for c in out}.values())
+
+    def _extract_company(self, company: _Company, request: ExtractRequest, options: _Options,
+                         seen: set[int]) -> set[int]:
+        period = request.period
+        cid = company.id
+        self._call(options, "Company_GetCurrentPeriod", cid, CompanyId=cid)
+        employments = self._call(options, "Employment_GetAll_AllEmployeesByCompany", cid, CompanyID=cid) or []
+        self._call(options, "Salary_GetAll_AllEmployeesByCompany", cid, CompanyID=cid)
+        population = sorted({int(item.EmployeeId) for item in employments
+                             if request.full_refresh or _overlaps(item, period.start, period.end)})
+        seen = self._extract_runs(company, request, options, seen)
+        calls = list(EMPLOYEE_CALLS) + [OPTIONAL_CALLS[name] for name in options.include]
+        tasks: list[tuple[str, int]] = [(op, emp) for emp in population for op in calls]
+        self._per_employee(tasks, company, period, options)
+        return seen
+
+    def _extract_runs(self, company: _Company, request: ExtractRequest, options: _Options, seen: set[int]) -> set[int]:
+        """Runs and their wage-code reports: a backfill takes the period's runs, a nightly the new ones."""
+        period = request.period
+        years = [period.year] + ([period.year - 1] if period.number == 1 and not request.backfill else [])
+        seen = set(seen)
+        for year in years:
+            runs = self._call(options, "Run_GetList", company.id, CompanyId=company.id, Year=year) or []
+            for run in runs:
+                run_id = int(run.ID)
+                if request.backfill:
+                    wanted = int(run.Year) == period.year and int(run.PeriodStart) <= period.number <= int(
+                        run.PeriodEnd)
+                else:
+                    wanted = request.full_refresh or run_id not in seen
+                if not wanted:
+                    continue
+                if options.wage_codes:
+                    for code in options.wage_codes:
+                        self._call(options, "Reports_GetWageCodesByRunCompany_FilterByWageCode", company.id,
+                                   CompanyId=company.id, RunId=run_id, intYear=int(run.Year), WageCode=code)
+                else:
+                    self._call(options, "Reports_GetWageCodesByRunCompany_v2", company.id,
+                               CompanyId=company.id, RunId=run_id, intYear=int(run.Year))
+                seen.add(run_id)
+        return seen
+
+    def _per_employee(self, tasks: list[tuple[str, int]], company: _Company, period: PayPeriod,
+                      options: _Options) -> None:
+        def run(operation: str, employee_id: int) -> None:
+            params: dict[str, Any] = {"EmployeeId": employee_id}
+            if operation == "Schedule_GetList":
+                params.update(Period=period.number, Year=period.year)
+            self._call(options, operation, company.id, employee_id, **params)
+
+        if not tasks:
+            return
+        with ThreadPoolExecutor(max_workers=options.max_workers, thread_name_prefix="nmbrs") as pool:
+            futures = [pool.submit(run, op, emp) for op, emp in tasks]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in pending:
+                future.cancel()
+            for future in futures:
+                if future.done() and not future.cancelled() and future.exception() is not None:
+                    raise future.exception()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._services.clear()
+        self._clients.clear()
+
+    # ------------------------------------------------------------------ normalize
+    @classmethod
+    def normalize(cls, pages: Iterable[RawPage], employer: EmployerConfig, period: PayPeriod,
+                  parser: Parser) -> Normalized:
+        data = _Landed()
+        for page in pages:
+            data.add(page)
+        return data.rows(employer, period, parser)
+
+
+def _overlaps(item: Any, start: date, end: date) -> bool:
+    for e in (getattr(item.EmployeeEmployments, "Employment", None) or []) if item.EmployeeEmployments else []:
+        s = e.StartDate.date() if e.StartDate else None
+        f = e.EndDate.date() if e.EndDate else None
+        if (s is None or s <= end) and (f is None or f >= start):
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------- normalize helpers
+
+def _text(node: Any, name: str) -> str | None:
+    """Text of the child ``name`` (any namespace); ``None`` when absent or ``xsi:nil``."""
+    if node is None:
+        return None
+    for child in node:
+        if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == name:
+            if child.get(XSI_NIL) == "true":
+                return None
+            return child.text if child.text is not None else ""
+    return None
+
+
+def _children(node: Any, name: str) -> list[Any]:
+    if node is None:
+        return []
+    return [c for c in node if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == name]
+
+
+def _child(node: Any, *path: str) -> Any | None:
+    for name in path:
+        found = _children(node, name) if node is not None else []
+        node = found[0] if found else None
+    return node
+
+
+def _per_employee_items(result: Any, item: str, array: str, leaf: str) -> list[tuple[str, Any]]:
+    """(EmployeeId, leaf) pairs of a company-wide list; empty arrays may be absent or ``<X />``."""
+    if result is None:
+        return []
+    return [(_text(node, "EmployeeId") or "", leaf_node) for node in _children(result, item)
+            for leaf_node in (_children(_child(node, array), leaf) if _child(node, array) is not None else [])]
+
+
+def _report_decimal(text: str | None) -> str | None:
+    """Report values use decimal commas and '-' for "no amount"."""
+    if text is None:
+        return None
+    text = text.strip()
+    if text in ("", "-"):
+        return None
+    if "," in text:
+        text = text.replace(".", "").replace(",", ".")
+    return text
+
+
+@dataclass
+class _Employment:
+    id: str
+    employee_id: str
+    start: date | None
+    end: date | None
+
+
+@dataclass
+class _Landed:
+    """Everything parsed from the landed pages, per company, before rows are built."""
+
+    companies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fetched: set[str] = field(default_factory=set)
+    current_period: dict[str, str] = field(default_factory=dict)
+    employments: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)  # company -> [(emp id, node)]
+    salaries: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
+    personal: dict[str, dict[str, Any]] = field(default_factory=dict)  # company -> emp id -> node
+    addresses: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    banks: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    schedules: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # company -> run id -> node
+    reports: list[tuple[str, str, Any]] = field(default_factory=list)  # (company, run id, <report>)
+
+    def add(self, page: RawPage) -> None:
+        from lxml import etree
+
+        try:
+            root = etree.fromstring(page.payload.encode("utf-8"),
+                                    etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+        except etree.XMLSyntaxError:
+            raise MalformedPayloadError(f"landed Nmbrs page {page.url} is not well-formed XML") from None
+        body = root.find(f"{{{SOAP_ENV}}}Body")
+        response = body[0] if body is not None and len(body) else None
+        if response is None:
+            raise MalformedPayloadError(f"landed Nmbrs page {page.url} has no SOAP body")
+        if etree.QName(response).localname == "Fault":
+            return  # a fault that was retried or that failed the run: kept in landing, no data
+        operation = etree.QName(response).localname.removesuffix("Response")
+        query = parse_qs(urlsplit(page.url).query)
+        employee = (query.get("EmployeeId") or [""])[0]
+        company = page.source_id
+        result = response[0] if len(response) else None
+        try:
+            self._dispatch(operation, company, employee, query, result)
+        except (AttributeError, IndexError, TypeError, ValueError):
+            raise MalformedPayloadError(f"landed Nmbrs page {page.url} ({operation}) has an unexpected shape"
+                                        ) from None
+
+    def _dispatch(self, operation: str, company: str, employee: str, query: dict, result: Any) -> None:
+        from lxml import etree
+
+        if operation == "List_GetAll":
+            for node in _children(result, "Company") if result is not None else []:
+                self.companies[_text(node, "ID") or ""] = {
+                    "name": _text(node, "Name"), "tijdvak": _text(node, "LoonaangifteTijdvak")}
+            return
+        self.fetched.add(company)
+        if operation == "Company_GetCurrentPeriod":
+            self.current_period[company] = result.text if result is not None else ""
+        elif operation == "Employment_GetAll_AllEmployeesByCompany":
+            self.employments[company] = _per_employee_items(result, "EmployeeEmploymentItem", "EmployeeEmployments",
+                                                            "Employment")
+        elif operation == "Salary_GetAll_AllEmployeesByCompany":
+            self.salaries[company] = _per_employee_items(result, "EmployeeSalaryItem", "EmployeeSalaries", "Salary_V2")
+        elif operation == "PersonalInfo_GetCurrent":
+            if result is not None:
+                self.personal.setdefault(company, {})[_text(result, "Id") or employee] = result
+        elif operation == "Address_GetListCurrent":
+            self.addresses[(company, employee)] = _children(result, "EmployeeAddress") if result is not None else []
+        elif operation == "BankAccount_GetListCurrent":
+            self.banks[(company, employee)] = _children(result, "BankAccount") if result is not None else []
+        elif operation == "Schedule_GetList":
+            self.schedules[(company, employee)] = _children(result, "Schedule") if result is not None else []
+        elif operation == "Run_GetList":
+            for node in _children(result, "RunInfo") if result is not None else []:
+                self.runs.setdefault(company, {})[_text(node, "ID") or ""] = node
+        elif operation.startswith("Reports_GetWageCodesByRunCompany"):
+            text = result.text if result is not None else None
+            if text and text.strip():
+                # XML inside a string, declared utf-16: drop the declaration and parse the text itself.
+                report_root = etree.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", text).strip())
+                run_id = (query.get("RunId") or [""])[0]
+                for report in _children(report_root, "report"):
+                    self.reports.append((company, run_id, report))
+
+    # --------------------------------------------------------------- rows
+    def rows(self, employer: EmployerConfig, period: PayPeriod, parser: Parser) -> Normalized:
+        out = Normalized()
+        tail = employer.four_week_tail
+        for company in sorted(self.fetched):
+            info = self.companies.get(company, {})
+            frequency = FREQUENCIES.get(info.get("tijdvak") or "") or employer.payroll_frequency
+            out.add("employer", {
+                "source_id": company, "valid_from": period.start, "valid_to": None,
+                "name": parser.string(info.get("name"), "employer", company, "name") or company,
+                "loonheffingennummer": None, "payroll_frequency": frequency})
+            self._period_rows(out, company, employer, parser, tail)
+            employments = self._employments(company, parser)
+            for employee_id, node in sorted(self.personal.get(company, {}).items()):
+                self._employee_row(out, company, employee_id, node, period, parser)
+                self._employment_rows(out, company, employee_id, employments.get(employee_id, []), frequency, parser)
+                self._salary_rows(out, company, employee_id, employments.get(employee_id, []), frequency, parser)
+            self._result_rows(out, company, employments, frequency, parser, tail)
+        return out
+
+    def _period_rows(self, out: Normalized, company: str, employer: EmployerConfig, parser: Parser, tail: str) -> None:
+        text = self.current_period.get(company)
+        if text is None:
+            return
+        match = PERIOD_RE.match(text)
+        if not match:
+            parser.issue("payroll_period", company, "Company_GetCurrentPeriod", "parse_period",
+                         "not in the yyyy-p-M / yyyy-p-4W format")
+            return
+        year, number = int(match.group(1)), int(match.group(2))
+        frequency = "month" if match.group(3) == "M" else "four_weeks"
+        try:
+            start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
+        except ValueError:
+            parser.issue("payroll_period", company, "period_number", "parse_period", "period number out of range")
+            return
+        out.add("payroll_period", {"source_id": f"{company}:{year}-{number}", "valid_from": start, "valid_to": end,
+                                   "year": year, "period_number": number, "frequency": frequency,
+                                   "start_date": start, "end_date": end})
+
+    def _employments(self, company: str, parser: Parser) -> dict[str, list[_Employment]]:
+        out: dict[str, list[_Employment]] = {}
+        for employee_id, node in self.employments.get(company, []):
+            emp_id = _text(node, "EmploymentId") or ""
+            out.setdefault(employee_id, []).append(_Employment(
+                emp_id, employee_id, parser.date(_text(node, "StartDate"), "employment", emp_id, "start_date"),
+                parser.date(_text(node, "EndDate"), "employment", emp_id, "end_date")))
+        for emps in out.values():
+            emps.sort(key=lambda e: e.start or date.min)
+        return out
+
+    def _employee_row(self, out: Normalized, company: str, employee_id: str, node: Any, period: PayPeriod,
+                      parser: Parser) -> None:
+        e = "employee"
+        address = _pick_address(self.addresses.get((company, employee_id), []))
+        bank = self.banks.get((company, employee_id))
+        iban = None
+        if bank:
+            chosen = next((b for b in bank if _text(b, "Type") == "Bankrekening1"), bank[0])
+            iban = parser.string(_text(chosen, "IBAN"), e, employee_id, "iban")
+        house = " ".join(p for p in (_text(address, "HouseNumber"), _text(address, "HouseNumberAddition")) if p) \
+            if address is not None else None
+        gender = _text(node, "Gender")
+        out.add(e, {
+            "source_id": employee_id, "valid_from": period.start, "valid_to": None,
+            "employer_source_id": company,
+            "employee_number": parser.string(_text(node, "EmployeeNumber") or _text(node, "Number"), e, employee_id,
+                                             "employee_number"),
+            "bsn": parser.string(_text(node, "BSN"), e, employee_id, "bsn"),
+            "initials": parser.string(_text(node, "Initials"), e, employee_id, "initials"),
+            "first_name": parser.string(_text(node, "FirstName"), e, employee_id, "first_name"),
+            "prefix": parser.string(_text(node, "Prefix"), e, employee_id, "prefix"),
+            "last_name": parser.string(_text(node, "LastName"), e, employee_id, "last_name"),
+            "birth_date": parser.date(_text(node, "Birthday"), e, employee_id, "birth_date"),
+            "gender": GENDERS.get(gender or "", "U") if gender else None,
+            "street": parser.string(_text(address, "Street"), e, employee_id, "street") if address is not None
+            else None,
+            "house_number": parser.string(house, e, employee_id, "house_number"),
+            "postcode": _postcode(_text(address, "PostalCode")) if address is not None else None,
+            "city": parser.string(_text(address, "City"), e, employee_id, "city") if address is not None else None,
+            "country": parser.string(_text(address, "CountryISOCode"), e, employee_id, "country")
+            if address is not None else None,
+            "civil_status": parser.string(_text(node, "BurgerlijkeStaat"), e, employee_id, "civil_status"),
+            "date_of_death": parser.date(_text(node, "DeceasedDate"), e, employee_id, "date_of_death"),
+            "iban": iban,
+        })
+
+    def _employment_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+                         frequency: str, parser: Parser) -> None:
+        """One row per (employment, schedule version): hours and part-time factor from Schedule_GetList."""
+        versions: list[tuple[date, Decimal | None, Decimal | None]] = []
+        for node in self.schedules.get((company, employee_id), []):
+            start = parser.date(_text(node, "StartDate"), "employment", employee_id, "schedule_start")
+            if start is None:
+                continue
+            hours, fulltime = _schedule_hours(node, employee_id, parser)
+            versions = [v for v in versions if v[0] != start] + [(start, hours, fulltime)]  # later entry wins
+        versions.sort(key=lambda v: v[0])
+        for emp in employments:
+            if emp.start is None:
+                parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
+                continue
+            starts = [v for v in versions if v[0] <= emp.start][-1:] + [
+                v for v in versions if emp.start < v[0] and (emp.end is None or v[0] <= emp.end)]
+            if not starts:
+                starts = [(emp.start, None, None)]
+            for i, (start, hours, fulltime) in enumerate(starts):
+                valid_from = max(start, emp.start)
+                valid_to = starts[i + 1][0] - timedelta(days=1) if i + 1 < len(starts) else emp.end
+                factor = (hours / fulltime).quantize(Decimal("0.0001")) if hours is not None and fulltime else None
+                out.add("employment", {
+                    "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
+                    "employee_source_id": employee_id, "employment_number": None,
+                    "start_date": emp.start, "end_date": emp.end, "end_reason": None,
+                    "hours_per_week": hours, "fulltime_hours_per_week": fulltime, "part_time_factor": factor,
+                    "payroll_frequency": frequency, "payroll_administration_id": company})
+
+    def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+                     frequency: str, parser: Parser) -> None:
+        nodes = [n for emp, n in self.salaries.get(company, []) if emp == employee_id]
+        parsed = []
+        for node in nodes:
+            sid = _text(node, "ID") or ""
+            start = parser.date(_text(node, "StartDate"), "salary", sid, "valid_from")
+            if start is not None:
+                parsed.append((start, sid, node))
+        parsed.sort(key=lambda p: (p[0], p[1]))
+        for i, (start, sid, node) in enumerate(parsed):
+            emp = _employment_on(employments, start)
+            if emp is None:
+                parser.issue("salary", sid, "employment_source_id", "parent", "no employment for this salary")
+                continue
+            salary_type = _text(node, "Type")
+            next_start = parsed[i + 1][0] if i + 1 < len(parsed) else None
+            out.add("salary", {
+                "source_id": sid, "valid_from": start,
+                "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
+                "employment_source_id": emp.id,
+                "gross_amount": parser.decimal(_text(node, "Value"), "salary", sid, "gross_amount"),
+                "frequency": "hour" if salary_type == "3" else frequency,  # 3 = Bruto_Uurloon
+                "holiday_allowance_pct": None, "component": "BASIS" if salary_type in ("1", "2", "3") else
+                f"TYPE_{salary_type}", "is_correction": False})
+
+    def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[_Employment]],
+                     frequency: str, parser: Parser, tail: str) -> None:
+        runs = self.runs.get(company, {})
+        for _company, run_id, report in (r for r in self.reports if r[0] == company):
+            employee_id = (_text(report, "employeeid") or "").strip()
+            year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
+            number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
+            if year is None or number is None:
+                continue
+            try:
+                start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
+            except ValueError:
+                parser.issue("payroll_result", run_id, "period", "parse_period", "period number out of range")
+                continue
+            emp = _employment_on(employments.get(employee_id, []), end) or _employment_on(
+                employments.get(employee_id, []), start)
+            run = runs.get(run_id)
+            run_period = None
+            if run is not None:
+                run_period = f"{_text(run, 'Year')}{int(_text(run, 'PeriodEnd') or 0):02d}"
+            period_id = f"{year}{number:02d}"
+            for line in _children(_child(report, "lines"), "line"):
+                code = (_text(line, "code") or "").strip()
+                source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
+                amount_text = _report_decimal(_text(line, "value"))
+                if amount_text is None:
+                    continue  # "-": no amount for this wage code
+                if emp is None:
+                    parser.issue("payroll_result", source_id, "employment_source_id", "parent",
+                                 "no employment for this employee in the period")
+                    continue
+                out.add("payroll_result", {
+                    "source_id": source_id, "valid_from": start, "valid_to": None,
+                    "employment_source_id": emp.id, "period_id": period_id, "run_id": run_id,
+                    "run_sequence": parser.integer(_text(report, "runnumber"), "payroll_result", source_id,
+                                                   "run_sequence"),
+                    "run_period_id": run_period, "component": code,
+                    "amount": parser.decimal(amount_text, "payroll_result", source_id, "amount")})
+
+
+def _pick_address(nodes: list[Any]) -> Any | None:
+    homes = [n for n in nodes if _text(n, "Type") == "HomeAddress"]
+    for candidates in (homes, nodes):
+        default = [n for n in candidates if _text(n, "Default") == "true"]
+        if default or candidates:
+            return (default or candidates)[0]
+    return None
+
+
+def _postcode(text: str | None) -> str | None:
+    if not text:
+        return None
+    compact = re.sub(r"\s+", "", text).upper()
+    return f"{compact[:4]} {compact[4:]}" if re.fullmatch(r"\d{4}[A-Z]{2}", compact) else text.strip()
+
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _schedule_hours(node: Any, employee_id: str, parser: Parser) -> tuple[Decimal | None, Decimal | None]:
+    """Hours per week (the mean of a two-week cycle when week 2 is filled) and the full-time norm."""
+    week1 = [parser.decimal(_text(node, f"Hours{d}"), "employment", employee_id, f"Hours{d}") for d in DAYS]
+    week2 = [parser.decimal(_text(node, f"Hours{d}2"), "employment", employee_id, f"Hours{d}2") for d in DAYS]
+    if any(v is None for v in week1):
+        return None, None
+    hours = sum(week1, Decimal(0))
+    if all(v is not None for v in week2) and sum(week2, Decimal(0)) > 0:  # type: ignore[arg-type]
+        hours = (hours + sum(week2, Decimal(0))) / 2  # type: ignore[arg-type]
+    hours = hours.quantize(Decimal("0.01"))
+    pct = parser.decimal(_text(node, "ParttimePercentage"), "employment", employee_id, "ParttimePercentage")
+    fulltime = (hours * 100 / pct).quantize(Decimal("0.01")) if pct else None
+    return hours, fulltime
+
+
+def _employment_on(employments: list[_Employment], day: date) -> _Employment | None:
+    for emp in employments:
+        if (emp.start is None or emp.start <= day) and (emp.end is None or emp.end >= day):
+            return emp
+    earlier = [e for e in employments if e.start is not None and e.start <= day]
+    return earlier[-1] if earlier else (employments[0] if employments else None)
