@@ -1,0 +1,1 @@
+"""Thin Airflow glue: hooks (Connections -> connectors) and the DAG factory. Imports Airflow."""

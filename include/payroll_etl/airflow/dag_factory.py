@@ -1,0 +1,152 @@
+"""One DAG per employer and connector: extract -> normalize -> validate -> load.
+
+Only the DAG structure is built at parse time. Connectors, pandas, pyarrow, Great
+Expectations and the warehouse are imported inside the tasks, so parsing hundreds of
+employers stays fast. Tasks exchange small summaries via XCom; the data itself flows
+through the landing and staging files (see ``payroll_etl.pipeline``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from payroll_etl.config import EmployerConfig, PipelineConfig
+
+log = logging.getLogger(__name__)
+
+NO_RETRY = [
+    "payroll_etl.errors.AuthenticationError",
+    "payroll_etl.errors.AuthorizationError",
+    "payroll_etl.errors.ConfigurationError",
+    "payroll_etl.errors.DataQualityError",
+    "payroll_etl.errors.RecordError",
+    "payroll_etl.errors.MalformedPayloadError",
+]
+START_DATE = datetime(2024, 1, 1)
+
+
+def retry_policy() -> ExceptionRetryPolicy:
+    """Credentials, rights, config and bad data never get better by retrying: fail at once."""
+    return ExceptionRetryPolicy(rules=[
+        RetryRule(exception=NO_RETRY, action=RetryAction.FAIL, reason="not transient: needs a human"),
+    ])
+
+
+def on_task_failure(context: dict[str, Any]) -> None:
+    """One line, no personal data: which employer, which step, which kind of error."""
+    from payroll_etl.privacy import scrub
+
+    ti = context.get("task_instance")
+    exc = context.get("exception")
+    reason = scrub(str(exc).splitlines()[0] if exc else "unknown")[:300]
+    log.error("payroll run failed: dag=%s task=%s error=%s: %s", getattr(ti, "dag_id", "?"),
+              getattr(ti, "task_id", "?"), type(exc).__name__ if exc else "?", reason)
+
+
+def _run_context(cfg: EmployerConfig, params: dict[str, Any], context: dict[str, Any]):
+    from payroll_etl.pipeline import RunContext
+
+    dag_run = context["dag_run"]
+    when = context.get("logical_date") or dag_run.run_after
+    backfill = {"auto": None, "true": True, "false": False}[str(params.get("backfill", "auto")).lower()]
+    return RunContext(employer=cfg, logical_date=when.date(), airflow_run_id=dag_run.run_id,
+                      full_refresh=bool(params.get("full_refresh")), backfill=backfill)
+
+
+DOC = """\
+### Payroll: {name} ({connector})
+
+Nightly extract of **{name}** from **{connector}** (source ids: {sources}) into the benefits warehouse.
+
+1. **extract**: raw payloads land untouched as Parquet under
+   `data/landing/connector={connector}/employer={employer}/entity=*/run_date=<logical date>/`.
+2. **normalize**: canonical employer / employee / employment / salary / period / result rows.
+3. **validate**: Great Expectations; error rows go to `quarantine`, run-level errors stop the load.
+   Reports: `data/reports/`.
+4. **load**: one transaction into the warehouse, history kept; `load_run` has the outcome.
+
+Params: `full_refresh` ignores the stored watermark; `backfill` forces (or prevents) fetching the
+pay period's results. Backfill past pay periods with
+`airflow backfill create --dag-id {dag_id} --from-date YYYY-MM-DD --to-date YYYY-MM-DD`.
+Connection: `{conn_id}`. Pool: `{pool}`.
+"""
+
+
+def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
+    default_args = {
+        "owner": "data-platform",
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "retry_policy": retry_policy(),
+        "on_failure_callback": on_task_failure,
+    }
+    schedule = CronTriggerTimetable(cfg.schedule, timezone=cfg.timezone) if cfg.schedule else None
+    with DAG(
+        dag_id=cfg.dag_id,
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        tags=["payroll", cfg.connector, f"employer:{cfg.employer}"],
+        doc_md=DOC.format(name=cfg.name, connector=cfg.connector, employer=cfg.employer, dag_id=cfg.dag_id,
+                          sources=", ".join(cfg.source_ids), conn_id=cfg.conn_id, pool=cfg.pool),
+        params={
+            "full_refresh": Param(False, type="boolean", description="Ignore stored watermarks and fetch everything."),
+            "backfill": Param("auto", enum=["auto", "true", "false"],
+                              description="Fetch the pay period's payroll results (auto: when the period is past)."),
+        },
+        dagrun_timeout=timedelta(hours=4),
+    ) as dag:
+        dq_settings = dict(pipeline.dq)
+
+        @task(pool=cfg.pool, execution_timeout=timedelta(hours=2))
+        def extract(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+            from payroll_etl import pipeline as steps
+            from payroll_etl.airflow.hooks import PayrollSourceHook
+            from payroll_etl.airflow.tokens import credentials_with_token_store
+
+            ctx = _run_context(cfg, params or {}, context)
+            credentials = credentials_with_token_store(PayrollSourceHook(cfg.conn_id).get_credentials(), cfg)
+            summary = steps.extract(ctx, credentials)
+            log.info("extract %s period %s: %s calls, pages %s", cfg.employer, summary["period"],
+                     summary["calls"], summary["pages"])
+            return summary
+
+        @task(execution_timeout=timedelta(hours=1))
+        def normalize(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+            from payroll_etl import pipeline as steps
+
+            return steps.normalize(_run_context(cfg, params or {}, context))
+
+        @task(execution_timeout=timedelta(hours=1))
+        def validate(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+            from payroll_etl import pipeline as steps
+
+            return steps.validate(_run_context(cfg, params or {}, context), dq_settings)
+
+        @task(execution_timeout=timedelta(hours=1))
+        def load(params: dict[str, Any] | None = None, **context: Any) -> dict[str, Any]:
+            from payroll_etl import pipeline as steps
+
+            return steps.load(_run_context(cfg, params or {}, context))
+
+        extract() >> normalize() >> validate() >> load()
+    return dag
+
+
+def build_all(pipeline: PipelineConfig, only_dag_id: str | None = None) -> dict[str, DAG]:
+    dags = {}
+    for cfg in pipeline.employers:
+        if not cfg.enabled or (only_dag_id and cfg.dag_id != only_dag_id):
+            continue
+        dags[cfg.dag_id] = build_dag(cfg, pipeline)
+    return dags
