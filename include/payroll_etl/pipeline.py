@@ -204,6 +204,7 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
     from payroll_etl.warehouse.load import LoadBatch, record_failed_run
     from payroll_etl.warehouse.migrate import upgrade
 
+    os.environ.setdefault("TQDM_DISABLE", "1")  # no GE progress bars in task logs
     upgrade(ctx.warehouse_url)
     tables = read_staged(ctx)
     issues = [RecordIssue(**i) for i in _read_json(ctx.staging / "issues.json")] \

@@ -5,7 +5,14 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No access log per request: tests and benchmarks make thousands."""
+
+    def log_request(self, *args, **kwargs) -> None:  # noqa: D102
+        pass
 
 
 @dataclass
@@ -30,7 +37,7 @@ class RunningServer:
 
 def serve_in_thread(name: str, app, port: int = 0) -> RunningServer:
     """Start ``app`` on 127.0.0.1:``port`` (0 = any free port) in a daemon thread."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name=f"sim-{name}", daemon=True)
     thread.start()
     return RunningServer(name, server, thread)
