@@ -75,6 +75,7 @@ class SimUser:
     domain: str
     companies: tuple[str, ...]  # werkgever keys (build_world spec keys) or werkgever ids
     enabled_calls: frozenset[str] = SEED_CALLS
+    denied_employees: frozenset[int] = frozenset()  # employee-level restrictions (tags/filters) -> 2003
 
 
 def default_users() -> list[SimUser]:
@@ -156,7 +157,7 @@ class NmbrsSimulator:
     def employee(self, user: SimUser, employee_id: int) -> tuple[Werkgever, Person, list[Employment]]:
         for wg in self.companies_of(user):
             for person in wg.persons:
-                if self.employee_id(wg, person) == employee_id:
+                if self.employee_id(wg, person) == employee_id and employee_id not in user.denied_employees:
                     return wg, person, [e for e in wg.employments if e.person_id == person.id]
         raise SoapFault(2003)
 
