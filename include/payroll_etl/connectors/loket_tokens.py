@@ -1,0 +1,128 @@
+"""Where an employer's Loket OAuth tokens live between runs.
+
+Loket refresh tokens rotate: a refresh returns a new refresh token and the old one is dead. So
+(1) the new pair must be persisted before the new access token is used (a crash after use but
+before saving would strand the employer), and (2) two tasks of the same employer must never
+spend the same refresh token: refreshes are serialized under :meth:`TokenStore.lock`, and the
+tokens are re-read inside the lock (the other task may have refreshed already).
+
+The protocol is deliberately small so the Airflow layer can back it by the employer's Connection
+(``extra``: ``access_token``, ``refresh_token``, ``expires_at``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
+
+
+@runtime_checkable
+class TokenStore(Protocol):
+    """Tokens of one employer: ``{"access_token", "refresh_token", "expires_at" (epoch seconds)}``."""
+
+    def load(self) -> dict[str, Any]: ...
+
+    def save(self, tokens: dict[str, Any]) -> None:
+        """Persist atomically: after return, a crash must leave either the old or the new pair."""
+
+    def lock(self) -> ContextManager[None]:
+        """Exclusive across threads and processes for this employer (held during a refresh)."""
+
+
+class MemoryTokenStore:
+    """Tokens held in this process only (seeded from the Connection extra); for one-off scripts."""
+
+    def __init__(self, tokens: dict[str, Any] | None = None):
+        self._tokens = {k: v for k, v in (tokens or {}).items() if k in TOKEN_KEYS and v is not None}
+        self._lock = threading.RLock()
+
+    def load(self) -> dict[str, Any]:
+        return dict(self._tokens)
+
+    def save(self, tokens: dict[str, Any]) -> None:
+        self._tokens = {k: tokens[k] for k in TOKEN_KEYS if tokens.get(k) is not None}
+
+    def lock(self) -> ContextManager[None]:
+        return self._lock
+
+
+class FileTokenStore:
+    """A JSON file (mode 0600) written by atomic rename, locked with ``fcntl.flock`` on ``<file>.lock``.
+
+    The flock serializes processes (two Airflow tasks); a per-path thread lock serializes threads
+    of one process, since flock on separate descriptors of the same process also excludes, but
+    re-entrancy in one thread must stay possible.
+    """
+
+    _thread_locks: dict[str, threading.RLock] = {}
+    _guard = threading.Lock()
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        with self._guard:
+            self._tlock = self._thread_locks.setdefault(str(self.path.resolve()), threading.RLock())
+        self._depth = threading.local()
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def save(self, tokens: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {k: tokens[k] for k in TOKEN_KEYS if tokens.get(k) is not None}
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        with self._tlock:
+            depth = getattr(self._depth, "n", 0)
+            if depth:  # re-entrant within the thread that already holds the flock
+                self._depth.n = depth + 1
+                try:
+                    yield
+                finally:
+                    self._depth.n -= 1
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(f"{self.path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._depth.n = 1
+                try:
+                    yield
+                finally:
+                    self._depth.n = 0
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
+
+def store_from_spec(spec: str) -> TokenStore:
+    """``file:/path/tokens.json`` -> :class:`FileTokenStore` (CLI and tests)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "file" and rest:
+        return FileTokenStore(rest)
+    raise ValueError("token store must look like file:PATH")
