@@ -267,6 +267,8 @@ class NmbrsConnector(Connector):
         run.sink.write(LANDING_ENTITY.get(ctx.operation, "raw"), body, url=ctx.url, source_id=ctx.company_id,
                        status=response.status_code, content_type="text/xml",
                        meta={"operation": ctx.operation, "employee_id": ctx.employee_id})
+        if response.status_code == 200:
+            _require_well_formed(response.content, ctx)
 
     def _retrying(self, options: _Options, fn: Callable[[], Any], what: str) -> Any:
         from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -377,8 +379,8 @@ class NmbrsConnector(Connector):
         from rapidfuzz import fuzz, process
 
         listed = self._call(options, "List_GetAll", "all") or []
-        by_id = {int(c.ID): c for c in listed}
-        by_name = {c.Name: c for c in listed if c.Name is not None}
+        by_id = {int(c.ID): c for c in listed if c is not None and c.ID is not None}
+        by_name = {c.Name: c for c in by_id.values() if c.Name is not None}
         out: list[_Company] = []
         for source_id in employer.source_ids:
             text = str(source_id)
@@ -473,6 +475,17 @@ class NmbrsConnector(Connector):
         for page in pages:
             data.add(page)
         return data.rows(employer, period, parser)
+
+
+def _require_well_formed(content: bytes, ctx: _CallContext) -> None:
+    """zeep's parser recovers from broken XML (a truncated body becomes half the records): refuse it."""
+    from lxml import etree
+
+    try:
+        etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    except etree.XMLSyntaxError:
+        raise MalformedPayloadError(f"Nmbrs {ctx.operation} answered with XML that does not parse (url {ctx.url}); "
+                                    "the raw response is kept in landing") from None
 
 
 def _overlaps(item: Any, start: date, end: date) -> bool:
