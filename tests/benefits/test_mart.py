@@ -11,6 +11,7 @@ Scenario for one bakkerij_de_vries employment (schemes from include/benefit_sche
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ import pyarrow as pa
 import pytest
 from payroll_etl.benefits import mart, tables
 from payroll_etl.benefits.parameters import ParameterRow, load_parameter_rows
+from payroll_etl.benefits.schemes import load_schemes
+from payroll_etl.errors import ConfigurationError
 from payroll_etl.model import ENTITIES, arrow_schema
 from payroll_etl.periods import period_for
 from payroll_etl.warehouse import load as loader
@@ -139,6 +142,11 @@ def check_seeding(url: str) -> None:
     with mart.session(url) as db:
         again = tables.seed(db, now=datetime(2025, 8, 1, tzinfo=UTC))
     assert again["benefit_parameter"]["inserted"] == 0 and again["benefit_scheme"]["inserted"] == 0
+    # a seeded scheme version is immutable: editing it in place is refused (add a version instead)
+    edited = [dataclasses.replace(s, wia_cover_pct=D("75")) if s.scheme == "wia_excedent" else s
+              for s in load_schemes()]
+    with pytest.raises(ConfigurationError, match="add a new version"), mart.session(url) as db:
+        tables.seed_schemes(db, edited)
     # a corrected parameter supersedes the preliminary one; bases as known before stay as they were
     rows = [r if (r.parameter, r.valid_from) != ("aow_franchise_min", date(2025, 1, 1)) else
             ParameterRow(r.parameter, r.valid_from, D("18500"), r.unit, r.source, "corrected")

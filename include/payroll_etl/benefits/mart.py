@@ -365,12 +365,36 @@ def format_bases(rows: Sequence[dict[str, Any]], limit: int = 5) -> list[str]:
     return lines
 
 
-def show_bases(url: str, employers: Sequence[str], day: date | None = None, limit: int = 3) -> list[str]:
-    """Demo helper: a few bases in force on ``day`` (default today) per employer."""
+def show_bases(url: str, employers: Sequence[str], day: date | None = None, limit: int = 3, *,
+               at: datetime | None = None) -> list[str]:
+    """Demo helper: a few bases in force on ``day`` (default today) per employer, as known at ``at``."""
     day = day or date.today()
     out = []
     for employer in employers:
-        rows = basis_on(url, employer, day)
+        rows = basis_on(url, employer, day, at)
         out.append(f"{employer}: {len(rows)} bases in force on {day}")
         out.extend("  " + line for line in format_bases(rows, limit))
     return out
+
+
+def demo_summary(url: str, day: date | None = None, per_employer: int = 3, *, as_of: datetime | None = None) -> None:
+    """``make demo``: seed, recompute every employer with a scheme, print a few bases per employer.
+
+    Recomputing here keeps the demo right even when the loader's post-load hook is not registered;
+    with the hook it finds nothing to change (idempotent).
+    """
+    at = _utc(as_of)
+    with session(url) as db:
+        seed(db, now=at)
+        schemes = {s.employer for s in read_schemes(db, at)}
+        employers = sorted({e for (e,) in db.query("SELECT DISTINCT employer FROM employment")} & schemes)
+    totals = RecomputeResult()
+    for employer in employers:
+        res = recompute_for(url, employer, as_of=at)
+        totals.inserted += res.inserted
+        totals.superseded += res.superseded
+        totals.unchanged += res.unchanged
+    print(f"\nBenefit bases (issue 10, docs/benefits.md): {totals.inserted} new, {totals.superseded} superseded, "
+          f"{totals.unchanged} unchanged")
+    for line in show_bases(url, employers, day or at.date(), per_employer, at=at):
+        print("  " + line)
