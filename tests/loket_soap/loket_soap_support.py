@@ -1,4 +1,4 @@
-"""Fixtures for the Loket SOAP contract tests: a fresh world + simulator per test, on a free port."""
+"""Helpers for the Loket SOAP contract tests: a fresh world + simulator per test, on a free port."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
 from payroll_etl.connectors.loket_soap import LoketSoapConnector

@@ -153,7 +153,7 @@ class LoketSoapConnector(Connector):
         if self._service is not None:
             return
         import requests
-        from zeep import Client, Settings
+        from zeep import Client
         from zeep.transports import Transport
 
         self._session = requests.Session()
@@ -163,7 +163,7 @@ class LoketSoapConnector(Connector):
             for attempt in self._retrying("WSDL"):
                 with attempt:
                     try:
-                        client = Client(wsdl, transport=transport, settings=Settings(strict=False))
+                        client = Client(wsdl, transport=transport)
                     except requests.HTTPError as exc:
                         status = exc.response.status_code if exc.response is not None else 0
                         if status in RETRY_STATUS or status >= 500:
