@@ -50,9 +50,12 @@ class DQContext:
     run_label: str  # e.g. "2026-11-23"
     report_dir: Path
     previous_counts: dict[str, int] = field(default_factory=dict)  # rows per entity in the last good run
-    previous_keys: dict[str, set[str]] = field(default_factory=dict)  # source ids per entity last run
+    previous_keys: dict[str, set[str]] = field(default_factory=dict)  # source ids per entity in the warehouse
     scope: dict[str, str] = field(default_factory=dict)  # ExtractResult.scope
     settings: dict[str, Any] = field(default_factory=dict)  # data_quality section of the config
+    # source ids in the warehouse that are still open (employment without end date, employee with
+    # an open or no employment): the completeness check warns when one of these disappears.
+    previous_open: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
