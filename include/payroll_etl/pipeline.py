@@ -176,7 +176,7 @@ def read_staged(ctx: RunContext) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- validate
 
-def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[str]]]:
+def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[str]], dict[str, set[str]]]:
     """Row counts and source ids of the last successful run of this employer before this one."""
     from payroll_etl.warehouse.load import connect, lit
 
@@ -194,9 +194,23 @@ def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[s
                 f"SELECT DISTINCT source_id FROM {entity}_current WHERE connector = {lit(ctx.employer.connector)} "
                 f"AND employer = {lit(ctx.employer.employer)}")
             keys[entity] = {r[0] for r in found}
+        # still open: employment without end date; employee (alive) with an open employment or none at all.
+        # The completeness check warns when one of these disappears from a full extract.
+        c, e = lit(ctx.employer.connector), lit(ctx.employer.employer)
+        open_keys = {
+            "employment": {r[0] for r in db.query(
+                f"SELECT DISTINCT source_id FROM employment_current WHERE connector = {c} AND employer = {e} "
+                f"AND end_date IS NULL")},
+            "employee": {r[0] for r in db.query(
+                f"SELECT DISTINCT e.source_id FROM employee_current e WHERE e.connector = {c} AND e.employer = {e} "
+                f"AND e.date_of_death IS NULL AND (EXISTS (SELECT 1 FROM employment_current m WHERE "
+                f"m.connector = e.connector AND m.employer = e.employer AND m.employee_source_id = e.source_id "
+                f"AND m.end_date IS NULL) OR NOT EXISTS (SELECT 1 FROM employment_current m WHERE "
+                f"m.connector = e.connector AND m.employer = e.employer AND m.employee_source_id = e.source_id))")},
+        }
     finally:
         db.close()
-    return counts, keys
+    return counts, keys, open_keys
 
 
 def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -210,9 +224,9 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
     issues = [RecordIssue(**i) for i in _read_json(ctx.staging / "issues.json")] \
         if (ctx.staging / "issues.json").exists() else []
     extract_info = _read_json(ctx.staging / "extract.json") if (ctx.staging / "extract.json").exists() else {}
-    previous_counts, previous_keys = _previous_run_info(ctx)
+    previous_counts, previous_keys, previous_open = _previous_run_info(ctx)
     dq_ctx = DQContext(ctx.employer, ctx.period, ctx.logical_date.isoformat(), ctx.report_dir, previous_counts,
-                       previous_keys, extract_info.get("scope", {}), settings_dq or {})
+                       previous_keys, extract_info.get("scope", {}), settings_dq or {}, previous_open)
     outcome = run_quality(tables, issues, dq_ctx)
     quarantined = {e: [[k[0], k[1], checks] for k, checks in rows.items()] for e, rows in outcome.quarantined.items()}
     _write_private(ctx.staging / "dq.json", json.dumps({
