@@ -125,6 +125,7 @@ class OAuthState:
     refresh: dict[str, str] = field(default_factory=dict)  # token -> grant id
     codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     refreshes: int = 0
+    used: set[str] = field(default_factory=set)  # access tokens that made an API call (rotation tests)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def issue(self, grant_id: str) -> dict[str, Any]:
@@ -386,6 +387,7 @@ def _build_flask(sim: LoketSimulator) -> Flask:
             grant = sim.oauth.grants.get(entry[0]) if entry else None
             if entry is None or grant is None or grant.revoked or entry[1] < sim.clock():
                 raise denied
+            sim.oauth.used.add(m.group(1))
         if sim.switch.take(request.environ.get("sim.signature", ""), {"revoke_token"}):
             sim.oauth.revoke(entry[0])
             raise denied
