@@ -12,6 +12,7 @@ Scenario for one bakkerij_de_vries employment (schemes from include/benefit_sche
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ T1 = datetime(2025, 2, 10, 2, tzinfo=UTC)
 T2 = datetime(2025, 3, 10, 2, tzinfo=UTC)
 T3 = datetime(2025, 7, 10, 2, tzinfo=UTC)
 PG_HOST = "127.0.0.1"
+PG_PORT = int(os.environ.get("BENEFITS_TEST_PG_PORT", "5432"))
 
 
 def employment(valid_from: date, ptf: str, hours: str, valid_to: date | None = None) -> dict[str, Any]:
@@ -173,6 +175,24 @@ def run_all(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     scenario(url)
     check_scenario(url)
     check_seeding(url)
+    check_config_error_does_not_block_load(url, monkeypatch)
+
+
+def check_config_error_does_not_block_load(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited seeded scheme version: the payroll load still lands; the error is in load_run.rows."""
+    edited = [dataclasses.replace(s, wia_cover_pct=D("75")) if s.scheme == "wia_excedent" else s
+              for s in load_schemes()]
+    monkeypatch.setattr(tables, "load_schemes", lambda: edited)
+    t4 = datetime(2025, 10, 1, 2, tzinfo=UTC)
+    load(url, t4, [employment(date(2020, 1, 1), "0.8", "32", valid_to=date(2025, 5, 31)),
+                   employment(date(2025, 6, 1), "1", "40")],
+         [salary("w-0", date(2020, 1, 1), "5100"), salary("w-1", date(2025, 6, 1), "6200")])
+    with mart.session(url) as db:
+        (rows,), = db.query("SELECT rows FROM load_run WHERE load_run_id = 'run-20251001020000'")
+    report = json.loads(rows)["benefit_basis"]
+    assert "add a new version" in report["config_error"] and report["inserted"] >= 1
+    wia = basis(mart.bases_as_of(url, EMPLOYER, t4), "wia_excedent", date(2025, 6, 1))
+    assert (wia["wia_cover_pct"], wia["wia_salary"]) == (D("70"), D("80352.00"))  # seeded config, new salary
 
 
 def test_mart_on_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,16 +204,16 @@ def pg_url() -> Iterator[str]:
     try:
         import psycopg
 
-        admin = psycopg.connect(f"host={PG_HOST} port=5432 user=postgres dbname=postgres", autocommit=True,
+        admin = psycopg.connect(f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres", autocommit=True,
                                 connect_timeout=3)
     except Exception as exc:  # noqa: BLE001 - any connection failure
         if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL on {PG_HOST}:5432 is required under CI: {type(exc).__name__}")
-        pytest.skip(f"no PostgreSQL on {PG_HOST}:5432")
+            pytest.fail(f"PostgreSQL on {PG_HOST}:{PG_PORT} is required under CI: {type(exc).__name__}")
+        pytest.skip(f"no PostgreSQL on {PG_HOST}:{PG_PORT}")
     name = f"benefits_test_{uuid.uuid4().hex[:10]}"
     admin.execute(f"CREATE DATABASE {name}")
     try:
-        yield f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
+        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()

@@ -45,7 +45,7 @@ from payroll_etl.benefits.tables import (
     seed,
     sql_lit,
 )
-from payroll_etl.errors import WarehouseError
+from payroll_etl.errors import ConfigurationError, WarehouseError
 
 log = logging.getLogger(__name__)
 
@@ -305,13 +305,24 @@ def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> N
 
     Runs inside the load transaction with ``as_of = batch.recorded_at``, so the bases carry the
     same transaction time as the facts that caused them. The whole employer is recomputed (cheap,
-    and it also adds a new year's 1 January rows); only changed bases are written.
+    and it also adds a new year's 1 January rows); only changed bases are written. A mistake in
+    the scheme/parameter files does not block the payroll load: it is logged and recorded in
+    ``load_run.rows`` (``benefit_basis.config_error``) and the bases use the last seeded config.
+    SQL errors propagate (the load rolls back).
     """
-    touched = any((changes.get(e) or {}).get(k) for e in ("employment", "salary") for k in ("inserted", "superseded"))
-    seed(db, now=batch.recorded_at)
+    report: dict[str, Any] = {}
+    try:
+        seed(db, now=batch.recorded_at)
+    except ConfigurationError as exc:  # raised before any failing SQL: the transaction is intact
+        log.error("benefit config not seeded for %s: %s", batch.employer, exc)
+        report["config_error"] = str(exc)
     res = recompute_for(db, batch.employer, connector=batch.connector, as_of=batch.recorded_at,
                         load_run_id=batch.load_run_id)
+    report.update(asdict(res))
+    touched = any((changes.get(e) or {}).get(k) for e in ("employment", "salary") for k in ("inserted", "superseded"))
     log.info("benefit bases %s/%s (history changed: %s): %s", batch.connector, batch.employer, touched, res)
+    if isinstance(getattr(batch, "rows", None), dict):
+        batch.rows["benefit_basis"] = report
 
 
 def register() -> None:
