@@ -1,0 +1,268 @@
+"""The mutation feed: what changed between consecutive snapshots of an employer, as insurers want it.
+
+Derived inside the load transaction (a ``POST_LOAD_STEPS`` step), set-based, from the versions the
+load just recorded (``recorded_at`` = the batch's time) compared with what we believed just before
+(current versions, or the ones this run superseded). See docs/warehouse.md, "Mutation feed".
+
+Types (domain.md §2.1):
+
+* ``IN_DIENST``: an employment we had never seen; ingangsdatum = its start date.
+* ``UIT_DIENST``: an end date appears on an employment; ingangsdatum = the end date. Disappearing
+  from the snapshot is *not* an exit (that is a data-quality alert, UPA completeness).
+* ``PARTTIME``: hours per week or part-time factor changed; ingangsdatum = the version's valid_from.
+* ``SALARIS``: a wage line of the employment (per component) changed amount; ingangsdatum = its valid_from.
+* ``ADRES`` / ``BURGERLIJKE_STAAT``: address / civil status of the employee changed; ``OVERLIJDEN``:
+  a date of death appears. Employees are snapshots, so ingangsdatum = the first day of the pay period
+  in which the change appeared (the valid_from the loader assigned), the date of death for OVERLIJDEN.
+* ``CORRECTIE``: the change corrects what was already reported: a value type whose ingangsdatum lies
+  in a past pay period that an earlier load already covered, or for which a mutation with the same
+  key and ingangsdatum was already emitted; an event (in/out of service, death) whose date changes.
+  ``corrected_type`` names what it corrects; the ingangsdatum is the original effective date.
+
+The first successful load of an employer is the baseline ("stand"): it emits nothing.
+``mutation_id`` = md5(connector, employer, key, base type, ingangsdatum, new values), so a re-run, or a
+retry after a killed load, never duplicates a mutation. Values are JSON text (strings or null) and
+never contain the BSN or IBAN: persons are identified by ``person_key`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text
+
+from payroll_etl.periods import period_from_id
+from payroll_etl.warehouse.load import POST_LOAD_STEPS, Db, LoadBatch, lit
+from payroll_etl.warehouse.schema import metadata
+
+MUTATION_TYPES = ("IN_DIENST", "UIT_DIENST", "SALARIS", "PARTTIME", "ADRES", "BURGERLIJKE_STAAT", "OVERLIJDEN",
+                  "CORRECTIE")
+EVENT_TYPES = ("IN_DIENST", "UIT_DIENST", "OVERLIJDEN")
+ADDRESS_COLUMNS = ("street", "house_number", "postcode", "city", "country")
+SALARY_TOLERANCE = "0.005"  # below half a cent a wage "change" is rounding
+
+mutation = Table(
+    "mutation", metadata,
+    Column("mutation_id", String(32), primary_key=True,
+           comment="md5(connector, employer, key, base type, ingangsdatum, new values): re-runs never duplicate"),
+    Column("connector", Text, nullable=False),
+    Column("employer", Text, nullable=False),
+    Column("mutation_type", String(24), nullable=False, comment=" | ".join(MUTATION_TYPES)),
+    Column("corrected_type", String(24), nullable=True, comment="for CORRECTIE: the type it corrects"),
+    Column("mutation_key", Text, nullable=False,
+           comment="business key: employee or employment source id; employment|component for SALARIS"),
+    Column("person_key", String(64), nullable=True, comment="keyed HMAC of the BSN; never the BSN"),
+    Column("employee_source_id", Text, nullable=True),
+    Column("employment_source_id", Text, nullable=True),
+    Column("employment_number", Text, nullable=True, comment="IKV-nummer"),
+    Column("ingangsdatum", Date, nullable=False, comment="effective date of the change"),
+    Column("period_id", String(6), nullable=False, comment="YYYYPP of the pay period of the load that found it"),
+    Column("old_values", Text, nullable=True, comment="JSON object of the values before (strings or null)"),
+    Column("new_values", Text, nullable=False, comment="JSON object of the values after (strings or null)"),
+    Column("load_run_id", String(64), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False, comment="transaction time of the load"),
+    Index("ix_mutation_employer", "employer", "connector", "detected_at"),
+    Index("ix_mutation_key", "connector", "employer", "mutation_key", "ingangsdatum"),
+    comment="Mutation feed for insurers, derived from consecutive snapshots (issue 7).",
+)
+
+
+def json_sql(pairs: list[tuple[str, str]]) -> str:
+    """A JSON object built with string concatenation: the same text on DuckDB and PostgreSQL."""
+    def value(expr: str) -> str:
+        text = f"CAST({expr} AS VARCHAR)"
+        return (f"CASE WHEN {expr} IS NULL THEN 'null' ELSE '\"' || "
+                f"replace(replace({text}, '\\', '\\\\'), '\"', '\\\"') || '\"' END")
+    body = " || ',' || ".join(f"'\"{name}\":' || {value(expr)}" for name, expr in pairs)
+    return f"'{{' || {body} || '}}'"
+
+
+def _reported_through(db: Db, batch: LoadBatch) -> Any:
+    """Last day of the pay periods earlier successful loads of this employer covered (None: baseline)."""
+    rows = db.query(
+        f"SELECT DISTINCT period_id FROM load_run WHERE connector = {lit(batch.connector)} "
+        f"AND employer = {lit(batch.employer)} AND status IN ('success', 'partial') "
+        f"AND load_run_id <> {lit(batch.load_run_id)} AND period_id IS NOT NULL")
+    ends = []
+    for (period_id,) in rows:
+        tail = "period14" if period_id.endswith("14") else "period13"
+        try:
+            ends.append(period_from_id(period_id, batch.period.frequency, tail).end)  # type: ignore[arg-type]
+        except ValueError:
+            continue
+    return max(ends) if ends else None
+
+
+def _pairs(db: Db, entity: str, group: str, batch: LoadBatch) -> None:
+    """Temp table ``mp_<entity>``: each version recorded by this load with the version it follows.
+
+    ``p_*`` columns are the prior version: what we believed before this load, in effect on (or
+    closest before) the new version's valid_from, for the same group key. ``known`` says whether the
+    group existed at all before this load.
+    """
+    now, run = lit(batch.recorded_at), lit(batch.load_run_id)
+    scope = f"t.connector = {lit(batch.connector)} AND t.employer = {lit(batch.employer)}"
+    snapshot = entity == "employee"
+    closed_copy = (f" AND NOT EXISTS (SELECT 1 FROM {entity} o WHERE o.connector = t.connector "
+                   f"AND o.employer = t.employer AND o.source_id = t.source_id AND o.valid_from = t.valid_from "
+                   f"AND o.row_hash = t.row_hash AND o.superseded_at = {now})") if snapshot else ""
+    g = group.replace("{a}", "t")
+    db.execute(f"DROP TABLE IF EXISTS mp_{entity}")
+    db.execute(
+        f"CREATE TEMP TABLE mp_{entity} AS "
+        f"WITH n AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} AND t.load_run_id = {run} "
+        f"  AND t.recorded_at = {now}{closed_copy}), "
+        f"prev AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} AND t.recorded_at < {now} "
+        f"  AND (t.superseded_at IS NULL OR t.superseded_at = {now})), "
+        f"cand AS (SELECT n.*, p.source_id AS p_source_id, p.valid_from AS p_valid_from, p.row_hash AS p_row_hash, "
+        f"  ROW_NUMBER() OVER (PARTITION BY n.source_id, n.valid_from, n.row_hash "
+        f"    ORDER BY n.valid_from - p.valid_from, p.recorded_at DESC) AS rk "
+        f"  FROM n LEFT JOIN prev p ON p.grp = n.grp AND p.valid_from <= n.valid_from) "
+        f"SELECT c.*, CASE WHEN EXISTS (SELECT 1 FROM prev k WHERE k.grp = c.grp) THEN 1 ELSE 0 END AS known, "
+        f"  ROW_NUMBER() OVER (PARTITION BY c.grp ORDER BY c.valid_from) AS grp_rank "
+        f"FROM cand c WHERE c.rk = 1")
+
+
+def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]]) -> int:
+    """Insert this load's mutations (idempotent). Returns how many rows the mutation table gained."""
+    if not any((changes.get(e) or {}).get("inserted") for e in ("employee", "employment", "salary")):
+        return 0
+    reported = _reported_through(db, batch)
+    if reported is None:
+        return 0  # baseline load: the first stand of this employer is not a change
+    before = db.query(f"SELECT count(*) FROM mutation WHERE connector = {lit(batch.connector)} "
+                      f"AND employer = {lit(batch.employer)}")[0][0]
+    period_start = lit(batch.period.start)
+    retro = f"(x.ingangsdatum < {period_start} AND x.ingangsdatum <= {lit(reported)})"
+    now = lit(batch.recorded_at)
+
+    def scope(alias: str) -> str:
+        return f"{alias}.connector = {lit(batch.connector)} AND {alias}.employer = {lit(batch.employer)}"
+
+    selects: list[str] = []
+    # Each select yields: base_type, mutation_key, employee_source_id, employment_source_id, ingangsdatum,
+    # old_values, new_values, prior_is_set (a known earlier value is being changed).
+    if (changes.get("employment") or {}).get("inserted"):
+        _pairs(db, "employment", "{a}.source_id", batch)
+        emp_vals = [("start_date", "n.start_date"), ("end_date", "n.end_date"), ("end_reason", "n.end_reason"),
+                    ("hours_per_week", "n.hours_per_week"), ("part_time_factor", "n.part_time_factor")]
+        src = (f"(SELECT m.*, p.start_date AS p_start_date, p.end_date AS p_end_date, p.end_reason AS p_end_reason, "
+               f"p.hours_per_week AS p_hours, p.part_time_factor AS p_ptf FROM mp_employment m LEFT JOIN "
+               f"employment p ON p.connector = m.connector AND p.employer = m.employer "
+               f"AND p.source_id = m.p_source_id AND p.valid_from = m.p_valid_from AND p.row_hash = m.p_row_hash "
+               f"AND p.recorded_at < {now})")
+        new_json = json_sql(emp_vals)
+        old_json = json_sql([(k, v) for k, v in zip([k for k, _ in emp_vals],
+                                                     ["n.p_start_date", "n.p_end_date", "n.p_end_reason",
+                                                      "n.p_hours", "n.p_ptf"])])
+        base = ("n.source_id AS mutation_key, n.employee_source_id AS employee_source_id, "
+                "n.source_id AS employment_source_id")
+        selects += [
+            # IN_DIENST: never seen before; one per employment (its earliest new version)
+            f"SELECT 'IN_DIENST' AS base_type, {base}, n.start_date AS ingangsdatum, NULL AS old_values, "
+            f"{new_json} AS new_values, 0 AS prior_is_set FROM {src} n WHERE n.known = 0 AND n.grp_rank = 1",
+            # start date of a known employment changed: correction of IN_DIENST
+            f"SELECT 'IN_DIENST', {base}, n.start_date, {old_json}, {new_json}, 1 FROM {src} n "
+            f"WHERE n.known = 1 AND n.p_source_id IS NOT NULL AND n.p_start_date <> n.start_date",
+            # UIT_DIENST: an end date appears, changes or is withdrawn
+            f"SELECT 'UIT_DIENST', {base}, coalesce(n.end_date, n.p_end_date), {old_json}, {new_json}, "
+            f"CASE WHEN n.p_end_date IS NULL THEN 0 ELSE 1 END FROM {src} n "
+            f"WHERE n.known = 1 AND n.p_source_id IS NOT NULL AND ((n.end_date IS NULL AND n.p_end_date IS NOT NULL) "
+            f"OR (n.end_date IS NOT NULL AND n.p_end_date IS NULL) OR n.end_date <> n.p_end_date)",
+            # PARTTIME: hours or part-time factor
+            f"SELECT 'PARTTIME', {base}, n.valid_from, {old_json}, {new_json}, 0 FROM {src} n "
+            f"WHERE n.known = 1 AND n.p_source_id IS NOT NULL AND (n.hours_per_week IS DISTINCT FROM n.p_hours "
+            f"OR n.part_time_factor IS DISTINCT FROM n.p_ptf)",
+        ]
+    if (changes.get("salary") or {}).get("inserted"):
+        _pairs(db, "salary", "{a}.employment_source_id || '|' || coalesce({a}.component, 'BASIS')", batch)
+        src = (f"(SELECT m.*, p.gross_amount AS p_amount, p.frequency AS p_frequency FROM mp_salary m LEFT JOIN "
+               f"salary p ON p.connector = m.connector AND p.employer = m.employer AND p.source_id = m.p_source_id "
+               f"AND p.valid_from = m.p_valid_from AND p.row_hash = m.p_row_hash AND p.recorded_at < {now})")
+        keys = ["component", "gross_amount", "frequency"]
+        new_json = json_sql(list(zip(keys, ["coalesce(n.component, 'BASIS')", "n.gross_amount", "n.frequency"])))
+        old_json = json_sql(list(zip(keys, ["coalesce(n.component, 'BASIS')", "n.p_amount", "n.p_frequency"])))
+        selects.append(
+            f"SELECT 'SALARIS', n.grp, CAST(NULL AS VARCHAR), n.employment_source_id, n.valid_from, {old_json}, "
+            f"{new_json}, 0 FROM {src} n WHERE n.p_source_id IS NOT NULL AND (abs(n.gross_amount - n.p_amount) "
+            f">= {SALARY_TOLERANCE} OR n.frequency <> n.p_frequency)")
+    if (changes.get("employee") or {}).get("inserted"):
+        _pairs(db, "employee", "{a}.source_id", batch)
+        extra = ", ".join(f"p.{c} AS p_{c}" for c in (*ADDRESS_COLUMNS, "civil_status", "date_of_death"))
+        src = (f"(SELECT m.*, {extra} FROM mp_employee m LEFT JOIN employee p ON p.connector = m.connector "
+               f"AND p.employer = m.employer AND p.source_id = m.p_source_id AND p.valid_from = m.p_valid_from "
+               f"AND p.row_hash = m.p_row_hash AND p.recorded_at < {now})")
+        base = "n.source_id, n.source_id, CAST(NULL AS VARCHAR)"
+        addr_new = json_sql([(c, f"n.{c}") for c in ADDRESS_COLUMNS])
+        addr_old = json_sql([(c, f"n.p_{c}") for c in ADDRESS_COLUMNS])
+        addr_changed = " OR ".join(f"n.{c} IS DISTINCT FROM n.p_{c}" for c in ADDRESS_COLUMNS)
+        cs_new = json_sql([("civil_status", "n.civil_status")])
+        cs_old = json_sql([("civil_status", "n.p_civil_status")])
+        dd_new = json_sql([("date_of_death", "n.date_of_death")])
+        dd_old = json_sql([("date_of_death", "n.p_date_of_death")])
+        known = "n.known = 1 AND n.p_source_id IS NOT NULL"
+        selects += [
+            f"SELECT 'ADRES', {base}, n.valid_from, {addr_old}, {addr_new}, 0 FROM {src} n "
+            f"WHERE {known} AND ({addr_changed})",
+            f"SELECT 'BURGERLIJKE_STAAT', {base}, n.valid_from, {cs_old}, {cs_new}, 0 FROM {src} n "
+            f"WHERE {known} AND n.civil_status IS DISTINCT FROM n.p_civil_status",
+            f"SELECT 'OVERLIJDEN', {base}, coalesce(n.date_of_death, n.p_date_of_death), {dd_old}, {dd_new}, "
+            f"CASE WHEN n.p_date_of_death IS NULL THEN 0 ELSE 1 END FROM {src} n "
+            f"WHERE {known} AND n.date_of_death IS DISTINCT FROM n.p_date_of_death",
+        ]
+    if not selects:
+        return 0
+    union = " UNION ALL ".join(f"({s})" for s in selects)
+    db.execute("DROP TABLE IF EXISTS mut_new")
+    db.execute(
+        f"CREATE TEMP TABLE mut_new AS SELECT x.*, md5({lit(batch.connector)} || '|' || {lit(batch.employer)} || '|' "
+        f"|| x.mutation_key || '|' || x.base_type || '|' || CAST(x.ingangsdatum AS VARCHAR) || '|' || x.new_values) "
+        f"AS mutation_id FROM ({union}) AS x(base_type, mutation_key, employee_source_id, employment_source_id, "
+        f"ingangsdatum, old_values, new_values, prior_is_set)")
+    # correction: an event whose date changes, a change in an already reported past period, or a
+    # second different value for a key and ingangsdatum that was already sent
+    is_correction = (
+        f"(x.prior_is_set = 1 OR (x.base_type IN ('IN_DIENST', 'UIT_DIENST', 'OVERLIJDEN') AND EXISTS "
+        f"(SELECT 1 FROM mutation m WHERE {scope('m')} "
+        f"AND m.mutation_key = x.mutation_key AND coalesce(m.corrected_type, m.mutation_type) = x.base_type)) "
+        f"OR (x.base_type NOT IN ('IN_DIENST', 'UIT_DIENST', 'OVERLIJDEN') AND ({retro} OR EXISTS "
+        f"(SELECT 1 FROM mutation m WHERE {scope('m')} AND m.mutation_key = x.mutation_key "
+        f"AND m.ingangsdatum = x.ingangsdatum AND coalesce(m.corrected_type, m.mutation_type) = x.base_type))))")
+    person = (f"(SELECT e.source_id AS employment_source_id, max(e.employee_source_id) AS employee_source_id, "
+              f"max(e.employment_number) AS employment_number FROM employment e WHERE {scope('e')} "
+              f"AND e.superseded_at IS NULL GROUP BY e.source_id)")
+    keys = (f"(SELECT p.source_id, max(p.person_key) AS person_key FROM employee p WHERE {scope('p')} "
+            f"AND p.superseded_at IS NULL GROUP BY p.source_id)")
+    db.execute(
+        "INSERT INTO mutation (mutation_id, connector, employer, mutation_type, corrected_type, mutation_key, "
+        "person_key, employee_source_id, employment_source_id, employment_number, ingangsdatum, period_id, "
+        "old_values, new_values, load_run_id, detected_at) "
+        f"SELECT x.mutation_id, {lit(batch.connector)}, {lit(batch.employer)}, "
+        f"CASE WHEN {is_correction} THEN 'CORRECTIE' ELSE x.base_type END, "
+        f"CASE WHEN {is_correction} THEN x.base_type END, x.mutation_key, k.person_key, "
+        f"coalesce(x.employee_source_id, ep.employee_source_id), x.employment_source_id, ep.employment_number, "
+        f"x.ingangsdatum, {lit(batch.period.id)}, x.old_values, x.new_values, {lit(batch.load_run_id)}, {now} "
+        f"FROM (SELECT DISTINCT * FROM mut_new) x "
+        f"LEFT JOIN {person} ep ON ep.employment_source_id = x.employment_source_id "
+        f"LEFT JOIN {keys} k ON k.source_id = coalesce(x.employee_source_id, ep.employee_source_id) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM mutation m WHERE m.mutation_id = x.mutation_id)")
+    for temp in ("mut_new", "mp_employment", "mp_salary", "mp_employee"):
+        db.execute(f"DROP TABLE IF EXISTS {temp}")
+    after = db.query(f"SELECT count(*) FROM mutation WHERE connector = {lit(batch.connector)} "
+                     f"AND employer = {lit(batch.employer)}")[0][0]
+    return int(after) - int(before)
+
+
+def post_load_step(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]]) -> None:
+    """Loader hook: derive the mutation feed inside the load transaction."""
+    derived = derive_mutations(db, batch, changes)
+    changes.setdefault("mutation", {})["inserted"] = derived
+
+
+def register() -> None:
+    """Add the mutation step to the loader's hooks (idempotent)."""
+    if post_load_step not in POST_LOAD_STEPS:
+        POST_LOAD_STEPS.append(post_load_step)
+
+
+register()
