@@ -301,3 +301,11 @@ def test_module_import_does_not_import_zeep():
     code = "import sys, payroll_etl.connectors.loket_soap; print('zeep' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_read_timeout_is_retried(sim: Sim):
+    requests.post(f"{sim.url}/_sim/faults", json={"match": "^GetMetaData$", "kind": "timeout", "times": 1,
+                                                   "seconds": 1.5}, timeout=5).raise_for_status()
+    sink = MemorySink()
+    LoketSoapConnector.from_credentials(credentials(sim.url, timeout=0.5)).extract(extract_request(), sink)
+    assert sim.calls()["GetMetaData"] == 3 + 1  # Werkgever, Persoon, Dienstverband + the timed-out attempt
