@@ -1,16 +1,16 @@
-"""Data quality: Great Expectations suites per canonical entity, quarantine, masked reports.
+"""Data quality: rules per canonical entity, Great Expectations, quarantine, masked reports.
 
-How it fits together:
-
-* Row-level rules are computed as boolean flag columns (``_ok__<check>``) on a *check frame*,
-  a copy of the entity where personal data (BSN, IBAN, birth date, address) is replaced by
-  those flags, so Great Expectations and its Data Docs never see a BSN in clear.
-* Each flag becomes a GE expectation (``ExpectColumnValuesToBeInSet([True])``) for the
-  report and ``dq_result``; failing rows of an ``error`` check are quarantined, ``warn`` rows load.
-* Run-level rules (unique keys, required columns, volume) block the whole load when they fail
-  at ``error`` severity: the source probably answered partially or the connector is broken.
+* ``identifiers``: BSN 11-proef, IBAN mod-97, postcode, loonheffingennummer (pure functions).
+* ``rules``: every rule with its severity; row rules give a boolean "passes" Series per row,
+  run-level rules judge volume and completeness against the previous run.
+* ``suites``: evaluates the rules, quarantines rows failing an ``error`` rule, and validates each
+  rule in Great Expectations as a custom expectation on a PII-free flag column, so neither GE nor
+  its Data Docs ever see a BSN, IBAN or birth date. A volume drop blocks the whole load.
+* ``index``: the per-day HTML index across employers; ``report``: ``make dq-report``;
+  ``scan``: finds BSN-like numbers in reports and logs.
 
 Great Expectations is imported inside functions only (≈5 s import): never at DAG parse time.
+See docs/data-quality.md.
 """
 
 from __future__ import annotations

@@ -1,166 +1,205 @@
-"""The rules per entity, and running them through Great Expectations."""
+"""Running the rules: flags in pandas, expectations in Great Expectations, quarantine, Data Docs.
+
+Why flag columns and not GE metrics on the raw columns: the BSN, IBAN and birth date never
+enter Great Expectations, so no unexpected-value list, Data Docs page or GE log line can show
+one; cross-table rules (employment -> employee, birth date vs employment start) need all tables;
+and the quarantine needs the exact failing keys. Each rule is still a GE expectation: a custom
+subclass of ``ExpectColumnValuesToBeInSet`` (the GE 1.x way to define a custom expectation)
+named after the rule, with the rule's description, validated on its flag column. Volume is a
+built-in ``ExpectTableRowCountToBeBetween``.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+import shutil
+from datetime import UTC, date, datetime
 from typing import Any
 
-from payroll_etl.model import ENTITIES
 from payroll_etl.parsing import RecordIssue
+from payroll_etl.privacy import mask_value
 from payroll_etl.quality import ERROR, WARN, CheckResult, DQContext, DQOutcome
+from payroll_etl.quality.rules import (
+    ENTITY_ORDER,
+    EXTRA_ROW_RULES,
+    RowRule,
+    RuleEnv,
+    completeness,
+    effective_settings,
+    reference_date,
+    row_rules,
+    volume_checks,
+)
+from payroll_etl.quality.scan import find_bsn_like
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SIZE = 5
+COMPLETENESS_CHECK = "expect_previous_records_to_be_present"
+VOLUME_CHECK = "expect_table_row_count_to_be_between"
+_IBAN_LIKE = re.compile(r"[A-Za-z]{2}\d{2}[A-Za-z0-9]{10,30}")
 
 
-@dataclass(frozen=True)
-class RowRule:
-    """A row-level rule: ``check(df) -> bool Series`` (True = row passes)."""
-
-    entity: str
-    name: str
-    column: str | None
-    severity: str
-    check: Callable[[Any], Any]
+def safe_id(value: object) -> str:
+    """A source id as it may be shown: masked if it could be a BSN or an IBAN (some sources key on them)."""
+    text = str(value)
+    if find_bsn_like(text) or _IBAN_LIKE.search(text):
+        return mask_value(text)
+    return text
 
 
-@dataclass(frozen=True)
-class RunRule:
-    """A run-level rule: ``check(df, ctx) -> (success, unexpected_count, reason)``."""
-
-    entity: str
-    name: str
-    column: str | None
-    severity: str
-    check: Callable[[Any, DQContext], tuple[bool, int, str]]
+def _sample(ids: list[object]) -> str | None:
+    if not ids:
+        return None
+    shown = ", ".join(safe_id(i) for i in ids[:SAMPLE_SIZE])
+    more = f" (+{len(ids) - SAMPLE_SIZE} more)" if len(ids) > SAMPLE_SIZE else ""
+    return f"source_id: {shown}{more}"
 
 
-def _not_null(column: str) -> Callable[[Any], Any]:
-    return lambda df: df[column].notna()
+def _iso(value: object) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        import pandas as pd
+
+        if pd.isna(value):  # type: ignore[arg-type]
+            return "None"
+    except (TypeError, ValueError):
+        pass
+    return str(value)
 
 
-def _date_in_range(column: str, low: str = "1900-01-01", high: str = "2100-12-31") -> Callable[[Any], Any]:
-    import pandas as pd
-
-    def check(df):
-        values = pd.to_datetime(df[column], errors="coerce")
-        return values.isna() | ((values >= pd.Timestamp(low)) & (values <= pd.Timestamp(high)))
-
-    return check
+def _to_pandas(table: Any):
+    return table.to_pandas(date_as_object=True, types_mapper=None)
 
 
-def _unique_keys(df, ctx: DQContext) -> tuple[bool, int, str]:
-    dupes = int(df.duplicated(subset=["source_id", "valid_from"], keep=False).sum())
-    return dupes == 0, dupes, f"{dupes} rows share a (source_id, valid_from) key"
+def _flag_name(rule: RowRule) -> str:
+    return "ok__" + re.sub(r"[^a-z0-9]+", "_", f"{rule.name}__{rule.column or ''}".lower()).strip("_")
 
 
-def row_rules() -> list[RowRule]:
-    rules: list[RowRule] = []
-    for entity in ENTITIES.values():
-        for col in entity.columns:
-            if col.name in ("connector", "employer"):
-                continue
-            if not col.nullable:
-                rules.append(RowRule(entity.name, "expect_column_values_to_not_be_null", col.name, ERROR,
-                                     _not_null(col.name)))
-            if col.type == "date" and not col.pii:
-                rules.append(RowRule(entity.name, "expect_column_values_to_be_between", col.name, ERROR,
-                                     _date_in_range(col.name)))
-    return rules
-
-
-def run_rules() -> list[RunRule]:
-    return [RunRule(name, "expect_compound_columns_to_be_unique", "source_id,valid_from", ERROR, _unique_keys)
-            for name in ENTITIES]
-
-
-# Extension points: more rules are registered here (see payroll_etl.quality.rules).
-EXTRA_ROW_RULES: list[Callable[[], list[RowRule]]] = []
-EXTRA_RUN_RULES: list[Callable[[], list[RunRule]]] = []
-
-
-def _flag_column(rule: RowRule) -> str:
-    return "_ok__" + re.sub(r"[^a-z0-9]+", "_", f"{rule.name}__{rule.column or ''}".lower()).strip("_")
+def _parse_rules(entity: str, issues: list[RecordIssue]) -> list[tuple[RowRule, set[str]]]:
+    """Values the connector could not parse (0000-00-00, "12,5", ...): the record is quarantined."""
+    by_check: dict[tuple[str, str], set[str]] = {}
+    for issue in issues:
+        by_check.setdefault((issue.check, issue.field), set()).add(issue.source_id)
+    out = []
+    for (check, fld), ids in sorted(by_check.items()):
+        rule = RowRule(entity, f"parse__{check}", fld, ERROR, lambda df, env: None,
+                       f"The source value of `{fld}` could be read ({check}).")
+        out.append((rule, ids))
+    return out
 
 
 def evaluate(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) -> DQOutcome:
-    all_row_rules = row_rules() + [r for extra in EXTRA_ROW_RULES for r in extra()]
-    all_run_rules = run_rules() + [r for extra in EXTRA_RUN_RULES for r in extra()]
-    results: list[CheckResult] = []
-    quarantined: dict[str, dict[tuple[str, str], list[str]]] = {}
-    blocking: list[str] = []
-    frames: dict[str, Any] = {}
+    """Run every rule on the canonical tables of one employer run; see the module docstring."""
+    settings = effective_settings(ctx)
+    frames = {name: _to_pandas(table) for name, table in tables.items()}
+    env = RuleEnv(ctx, frames, settings, reference_date(ctx))
+    rules = row_rules(settings)
     issues_by_entity: dict[str, list[RecordIssue]] = {}
     for issue in issues:
         issues_by_entity.setdefault(issue.entity, []).append(issue)
 
-    for name, table in tables.items():
-        df = table.to_pandas()
-        keys = list(zip(df["source_id"].astype(str), df["valid_from"].astype(str)))
-        check_frame = _check_frame(df, name)
-        flags: dict[str, Any] = {}
-        for rule in (r for r in all_row_rules if r.entity == name):
-            if rule.column is not None and rule.column not in df.columns:
+    quarantined: dict[str, dict[tuple[str, str], list[str]]] = {}
+    evaluated: dict[str, list[tuple[RowRule, list[bool]]]] = {}
+    keys_by_entity: dict[str, list[tuple[str, str]]] = {}
+    order = [e for e in ENTITY_ORDER if e in frames] + sorted(e for e in frames if e not in ENTITY_ORDER)
+    for name in order:
+        df = frames[name]
+        keys = [(str(s), _iso(v)) for s, v in zip(df["source_id"], df["valid_from"])]
+        keys_by_entity[name] = keys
+        flags: list[tuple[RowRule, list[bool]]] = []
+        for rule in (r for r in rules if r.entity == name):
+            needed = rule.column.split(",") if rule.column else []
+            if any(c not in df.columns for c in needed):
                 continue
-            flag = _flag_column(rule)
-            passed = rule.check(df).fillna(False).astype(bool)
-            flags[flag] = (rule, passed)
-            check_frame[flag] = passed.values
-        # values the connector could not parse (dates like 0000-00-00, "12,5" as a number, ...)
-        parse_failed = {}
-        for issue in issues_by_entity.get(name, []):
-            parse_failed.setdefault(f"{issue.check}:{issue.field}", set()).add(issue.source_id)
-        for check, ids in sorted(parse_failed.items()):
-            passed = ~df["source_id"].astype(str).isin(ids)
-            rule = RowRule(name, f"parse__{check.split(':')[0]}", check.split(":")[1], ERROR, lambda d: None)
-            flag = _flag_column(rule)
-            flags[flag] = (rule, passed)
-            check_frame[flag] = passed.values
-        for flag, (rule, passed) in flags.items():
-            failed_idx = [i for i, ok in enumerate(passed.tolist()) if not ok]
-            if rule.severity == ERROR:
-                for i in failed_idx:
-                    quarantined.setdefault(name, {}).setdefault(keys[i], []).append(
-                        f"{rule.name}:{rule.column}" if rule.column else rule.name)
-        for rule in (r for r in all_run_rules if r.entity == name):
-            ok, unexpected, reason = rule.check(df, ctx)
-            results.append(CheckResult(name, rule.name, rule.column, rule.severity, ok, len(df), unexpected))
-            if not ok and rule.severity == ERROR:
-                blocking.append(f"{name}: {rule.name} failed: {reason}")
-        frames[name] = (check_frame, flags)
-
-    ge_results, report_path = _run_great_expectations(frames, ctx)
-    results.extend(ge_results)
+            passed = rule.check(df, env)
+            flags.append((rule, [bool(v) if v is not None and v == v else False for v in passed.tolist()]))
+        for rule, ids in _parse_rules(name, issues_by_entity.get(name, [])):
+            flags.append((rule, [str(s) not in ids for s in df["source_id"]]))
+        for rule, passed in flags:
+            if rule.severity != ERROR:
+                continue
+            for key, ok in zip(keys, passed):
+                if not ok:
+                    labels = quarantined.setdefault(name, {}).setdefault(key, [])
+                    if rule.label not in labels:
+                        labels.append(rule.label)
+        bad = quarantined.get(name, {})
+        env.loading_ids[name] = {k[0] for k in keys if k not in bad}
+        evaluated[name] = flags
     # Issues on entities that produced no table at all still count as failed records.
     for entity, entity_issues in issues_by_entity.items():
         if entity not in tables:
             for issue in entity_issues:
-                quarantined.setdefault(entity, {}).setdefault((issue.source_id, ""), []).append(
-                    f"parse__{issue.check}:{issue.field}")
-    return DQOutcome(results, quarantined, blocking, report_path)
+                label = f"parse__{issue.check}:{issue.field}"
+                labels = quarantined.setdefault(entity, {}).setdefault((issue.source_id, "None"), [])
+                if label not in labels:
+                    labels.append(label)
+
+    counts = {name: len(df) for name, df in frames.items()}
+    volumes = volume_checks(counts, ctx, settings)
+    missing = completeness(frames, ctx)
+    results, report_path = _run_great_expectations(ctx, evaluated, keys_by_entity, volumes, missing)
+    blocking = [f"{v.entity}: {VOLUME_CHECK} failed: {v.reason()}" for v in volumes
+                if not v.success and v.severity == ERROR]
+    outcome = DQOutcome(results, {e: rows for e, rows in quarantined.items() if rows}, blocking, report_path)
+    _write_run_summary(ctx, outcome, counts)
+    log.info("data quality %s/%s %s: %s", ctx.employer.connector, ctx.employer.employer, ctx.run_label,
+             _one_line(outcome))
+    return outcome
 
 
-def _check_frame(df, entity_name: str):
-    """A copy without personal data: PII columns replaced by 'present' flags."""
-    entity = ENTITIES[entity_name]
-    frame = df.copy()
-    for col in entity.columns:
-        if col.pii and col.name in frame.columns:
-            frame[col.name] = frame[col.name].notna()
-    for column in frame.columns:  # GE/pandas dislike Decimal objects in object columns
-        if str(frame[column].dtype) == "object":
-            frame[column] = frame[column].astype(str)
-    return frame
+def _one_line(outcome: DQOutcome) -> str:
+    s = outcome.summary()
+    blocked = f", BLOCKED: {s['blocking'][0]}" if s["blocking"] else ""
+    return (f"{s['checks']} checks, {s['failed_error']} error and {s['failed_warn']} warn checks failed, "
+            f"quarantined {s['quarantined'] or 'nothing'}{blocked}")
 
 
-def _run_great_expectations(frames: dict[str, Any], ctx: DQContext) -> tuple[list[CheckResult], Any]:
-    import logging
+# ------------------------------------------------------------------------ Great Expectations
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+_GE_CLASSES: dict[str, type] = {}
+
+
+def _expectation_class(check_name: str) -> type:
+    """A custom GE expectation per rule: ExpectColumnValuesToBeInSet([True]) on the rule's flag."""
     import great_expectations as gx
 
-    results: list[CheckResult] = []
+    slug = re.sub(r"^expect_", "", check_name)
+    class_name = "ExpectPayroll" + "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", slug) if part)
+    if class_name not in _GE_CLASSES:
+        _GE_CLASSES[class_name] = type(class_name, (gx.expectations.ExpectColumnValuesToBeInSet,), {
+            "__annotations__": {"value_set": list},
+            "value_set": [True],
+            "__doc__": f"Payroll data-quality rule {check_name} (flag column: True = the row passes).",
+        })
+    return _GE_CLASSES[class_name]
+
+
+def _run_great_expectations(ctx: DQContext, evaluated: dict[str, list[tuple[RowRule, list[bool]]]],
+                            keys_by_entity: dict[str, list[tuple[str, str]]], volumes: list,
+                            missing: dict[str, tuple[list[str], list[str]]]):
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    import great_expectations as gx
+    import pandas as pd
+    from great_expectations.core.run_identifier import RunIdentifier
+
     context = gx.get_context(mode="ephemeral")
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
     site_dir = ctx.report_dir / "datadocs" / ctx.employer.connector / ctx.employer.employer / ctx.run_label
+    if site_dir.exists():
+        shutil.rmtree(site_dir)  # a re-run of the same logical date replaces its report
     site_dir.mkdir(parents=True, exist_ok=True)
     site_name = "payroll_dq"
     context.add_data_docs_site(site_name=site_name, site_config={
@@ -169,37 +208,104 @@ def _run_great_expectations(frames: dict[str, Any], ctx: DQContext) -> tuple[lis
         "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
     })
     source = context.data_sources.add_pandas("payroll")
-    validation_definitions = []
-    for name, (frame, flags) in frames.items():
-        if not flags:
-            continue
-        asset = source.add_dataframe_asset(name)
-        batch_definition = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+    run_id = RunIdentifier(run_name=ctx.run_label, run_time=datetime.now(UTC))
+    result_format = {"result_format": "SUMMARY", "unexpected_index_column_names": ["source_id", "valid_from"],
+                     "partial_unexpected_count": 20}
+    results: list[CheckResult] = []
+    failing_ids: dict[tuple[str, str, str | None], list[str]] = {}
+
+    batches: list[tuple[str, Any, list[Any]]] = []  # (asset, check frame, expectations)
+    volume_by_entity = {v.entity: v for v in volumes}
+    for name in list(evaluated) + [v.entity for v in volumes if v.entity not in evaluated]:
+        flags = evaluated.get(name, [])
+        keys = keys_by_entity.get(name, [])
+        frame = pd.DataFrame({"source_id": [safe_id(k[0]) for k in keys], "valid_from": [k[1] for k in keys]})
         expectations = []
-        for flag, (rule, _passed) in flags.items():
+        for rule, passed in flags:
+            column = _flag_name(rule)
+            frame[column] = pd.Series(passed, dtype="bool")
             meta = {"check": rule.name, "column": rule.column, "severity": rule.severity, "entity": name}
-            expectations.append(gx.expectations.ExpectColumnValuesToBeInSet(column=flag, value_set=[True], meta=meta))
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{ctx.employer.employer}.{name}", expectations=expectations))
-        vd = context.validation_definitions.add(gx.ValidationDefinition(name=f"{name}_vd", data=batch_definition,
-                                                                        suite=suite))
-        validation_definitions.append((name, vd, frame))
-    for name, vd, frame in validation_definitions:
+            expectations.append(_expectation_class(rule.name)(
+                column=column, meta=meta, description=f"{rule.severity.upper()} · {rule.description}"))
+            failing_ids[(name, rule.name, rule.column)] = [k[0] for k, ok in zip(keys, passed) if not ok]
+        volume = volume_by_entity.get(name)
+        if volume is not None:
+            expectations.append(gx.expectations.ExpectTableRowCountToBeBetween(
+                min_value=volume.minimum, meta={"check": VOLUME_CHECK, "column": None, "severity": volume.severity,
+                                                "entity": name, "previous": volume.previous},
+                description=f"{volume.severity.upper()} · At most {volume.max_drop_pct:g} % fewer rows than the "
+                            f"previous run ({volume.previous})."))
+        if expectations:
+            batches.append((name, frame, expectations))
+    for name, (previous, gone) in missing.items():
+        gone_set = set(gone)
+        frame = pd.DataFrame({"source_id": [safe_id(s) for s in previous], "valid_from": ["" for _ in previous],
+                              "ok__present": pd.Series([s not in gone_set for s in previous], dtype="bool")})
+        meta = {"check": COMPLETENESS_CHECK, "column": "source_id", "severity": WARN, "entity": name}
+        batches.append((f"{name}__previous", frame, [_expectation_class(COMPLETENESS_CHECK)(
+            column="ok__present", meta=meta,
+            description=f"{WARN.upper()} · Every {name} present without an end date in the warehouse is still in the "
+                        f"source (missing from source otherwise).")]))
+        failing_ids[(name, COMPLETENESS_CHECK, "source_id")] = list(gone)
+
+    for asset_name, frame, expectations in batches:
+        batch_definition = source.add_dataframe_asset(asset_name).add_batch_definition_whole_dataframe("run")
+        suite = context.suites.add(gx.ExpectationSuite(
+            name=f"{ctx.employer.employer}.{asset_name}", expectations=expectations,
+            meta={"notes": {"format": "markdown", "content": [
+                f"Payroll data quality for `{ctx.employer.connector}/{ctx.employer.employer}`, "
+                f"entity `{asset_name}`, run date {ctx.run_label}. Personal data never enters these "
+                f"checks: each rule is evaluated by the pipeline and validated here as a flag column."]}}))
+        definition = context.validation_definitions.add(gx.ValidationDefinition(
+            name=f"{asset_name}_vd", data=batch_definition, suite=suite))
         checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"{name}_checkpoint", validation_definitions=[vd],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[site_name])],
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 0}))
-        run = checkpoint.run(batch_parameters={"dataframe": frame})
+            name=f"{asset_name}_checkpoint", validation_definitions=[definition], actions=[],
+            result_format=result_format))
+        run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
         for validation in run.run_results.values():
             for res in validation.results:
                 meta = res.expectation_config.meta or {}
                 stats = res.result or {}
+                entity = meta.get("entity", asset_name)
+                check = meta.get("check", res.expectation_config.type)
+                column = meta.get("column")
+                if check == VOLUME_CHECK:
+                    current = int(stats.get("observed_value", len(frame)) or 0)
+                    previous = int(meta.get("previous", 0))
+                    success = bool(res.success)
+                    results.append(CheckResult(entity, check, None, meta.get("severity", ERROR), success, current,
+                                               0 if success else max(previous - current, 0),
+                                               None if success else f"previous run: {previous} rows"))
+                    continue
+                unexpected = int(stats.get("unexpected_count", 0) or 0)
                 results.append(CheckResult(
-                    entity=name, check_name=meta.get("check", res.expectation_config.type),
-                    column=meta.get("column"), severity=meta.get("severity", ERROR), success=bool(res.success),
-                    element_count=int(stats.get("element_count", len(frame))),
-                    unexpected_count=int(stats.get("unexpected_count", 0) or 0)))
+                    entity=entity, check_name=check, column=column, severity=meta.get("severity", ERROR),
+                    success=bool(res.success), element_count=int(stats.get("element_count", len(frame)) or 0),
+                    unexpected_count=unexpected,
+                    unexpected_sample=_sample(failing_ids.get((entity, check, column), [])) if unexpected else None))
+    context.build_data_docs(site_names=[site_name])
     index = site_dir / "index.html"
     return results, index if index.exists() else None
 
 
-__all__ = ["RowRule", "RunRule", "evaluate", "row_rules", "run_rules", "EXTRA_ROW_RULES", "EXTRA_RUN_RULES", "WARN"]
+# ------------------------------------------------------------------------------- summaries
+
+def _write_run_summary(ctx: DQContext, outcome: DQOutcome, counts: dict[str, int]) -> None:
+    """dq_summary.json next to the run's Data Docs (PII-free), then the day's index page."""
+    import json
+
+    from payroll_etl.quality.index import SUMMARY_FILE, write_daily_index
+
+    site_dir = ctx.report_dir / "datadocs" / ctx.employer.connector / ctx.employer.employer / ctx.run_label
+    site_dir.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "connector": ctx.employer.connector, "employer": ctx.employer.employer, "run_date": ctx.run_label,
+        "period": ctx.period.id, "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": counts, **outcome.summary(),
+        "failed": [r.as_row() for r in outcome.results if not r.success],
+    }
+    (site_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, sort_keys=True, default=str))
+    write_daily_index(ctx.report_dir, ctx.run_label)
+
+
+__all__ = ["COMPLETENESS_CHECK", "EXTRA_ROW_RULES", "VOLUME_CHECK", "WARN", "evaluate", "row_rules", "safe_id"]

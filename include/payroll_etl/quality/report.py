@@ -1,0 +1,105 @@
+"""Terminal summary of the latest runs per employer, from the warehouse (``make dq-report``).
+
+    python -m payroll_etl.quality.report [--url URL] [--employer KEY] [--runs N] [--details]
+
+Reads ``load_run``, ``dq_result`` and ``quarantine`` only: check names, counts and masked
+samples, never personal data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from payroll_etl.warehouse.load import connect, lit
+
+
+def latest_runs(url: str, employer: str | None = None, runs: int = 1) -> list[dict[str, Any]]:
+    """The ``runs`` latest load_run rows per (connector, employer), with failed checks and quarantine counts."""
+    db = connect(url)
+    try:
+        where = f"WHERE employer = {lit(employer)}" if employer else ""
+        rows = db.query(
+            "SELECT load_run_id, connector, employer, logical_date, period_id, status, message, rows, finished_at "
+            f"FROM load_run {where} ORDER BY connector, employer, logical_date DESC")
+        picked: list[dict[str, Any]] = []
+        seen: dict[tuple[str, str], int] = {}
+        for r in rows:
+            key = (r[1], r[2])
+            if seen.get(key, 0) >= runs:
+                continue
+            seen[key] = seen.get(key, 0) + 1
+            picked.append({"load_run_id": r[0], "connector": r[1], "employer": r[2], "logical_date": str(r[3]),
+                           "period": r[4], "status": r[5], "message": r[6],
+                           "rows": json.loads(r[7]) if r[7] else {}, "finished_at": r[8]})
+        if not picked:
+            return []
+        ids = ", ".join(lit(p["load_run_id"]) for p in picked)
+        failed: dict[str, list[tuple]] = {}
+        for r in db.query(
+                "SELECT load_run_id, entity, check_name, column_name, severity, unexpected_count, unexpected_sample "
+                f"FROM dq_result WHERE load_run_id IN ({ids}) AND NOT success "
+                "ORDER BY load_run_id, severity, entity, check_name, column_name"):
+            failed.setdefault(r[0], []).append(r[1:])
+        checks = {r[0]: r[1] for r in db.query(
+            f"SELECT load_run_id, count(*) FROM dq_result WHERE load_run_id IN ({ids}) GROUP BY load_run_id")}
+        quarantined: dict[str, dict[str, int]] = {}
+        for r in db.query(f"SELECT load_run_id, entity, count(*) FROM quarantine WHERE load_run_id IN ({ids}) "
+                          "GROUP BY load_run_id, entity ORDER BY entity"):
+            quarantined.setdefault(r[0], {})[r[1]] = int(r[2])
+    finally:
+        db.close()
+    for p in picked:
+        p["checks"] = int(checks.get(p["load_run_id"], 0))
+        p["failed"] = failed.get(p["load_run_id"], [])
+        p["quarantined"] = quarantined.get(p["load_run_id"], {})
+    return picked
+
+
+def render(runs: list[dict[str, Any]], details: bool = False) -> str:
+    if not runs:
+        return "No runs in the warehouse yet."
+    header = ("employer", "connector", "run date", "period", "status", "checks", "err", "warn", "quarantined")
+    table = [header]
+    for r in runs:
+        n_err = sum(1 for f in r["failed"] if f[3] == "error")
+        n_warn = sum(1 for f in r["failed"] if f[3] == "warn")
+        quarantined = ", ".join(f"{e} {n}" for e, n in r["quarantined"].items()) or "-"
+        table.append((r["employer"], r["connector"], r["logical_date"], str(r["period"] or ""), r["status"],
+                      str(r["checks"]), str(n_err), str(n_warn), quarantined))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in runs:
+        if r["status"] in ("failed", "partial") and r["message"]:
+            lines.append(f"{r['employer']} {r['logical_date']}: {r['message']}")
+        if details:
+            for entity, check, column, severity, count, sample in r["failed"]:
+                col = f":{column}" if column else ""
+                lines.append(f"  {r['employer']} {r['logical_date']} {severity:5} {entity}.{check}{col} x{count}"
+                             + (f"  [{sample}]" if sample else ""))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from payroll_etl import settings
+
+    parser = argparse.ArgumentParser(prog="python -m payroll_etl.quality.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=None, help="warehouse URL (default: payroll_etl.settings.warehouse_url())")
+    parser.add_argument("--employer", default=None, help="only this employer key")
+    parser.add_argument("--runs", type=int, default=1, help="latest N runs per employer (default 1)")
+    parser.add_argument("--details", action="store_true", help="list every failed check with its masked sample")
+    args = parser.parse_args(argv)
+    try:
+        runs = latest_runs(args.url or settings.warehouse_url(), args.employer, args.runs)
+    except Exception as exc:  # noqa: BLE001 - a missing or unmigrated warehouse is a message, not a traceback
+        print(f"cannot read the warehouse: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(render(runs, args.details))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

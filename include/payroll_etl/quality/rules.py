@@ -1,0 +1,495 @@
+"""The data-quality rules: what is checked, on which column, at which severity, and why.
+
+Every rule is computed here in pandas, on the real values, as a boolean "passes" Series per row.
+``suites.py`` turns each Series into a flag column of a PII-free check frame that Great
+Expectations validates (so GE and its Data Docs never see a BSN, IBAN or birth date), and
+quarantines the rows that fail an ``error`` rule. docs/data-quality.md lists every rule.
+
+Rule names are the ``check_name`` in ``dq_result`` and the ``failing_checks`` in ``quarantine``
+(``<check_name>:<column>``), so renaming one is a reporting change: do it on purpose.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from payroll_etl.model import ENTITIES
+from payroll_etl.periods import period_bounds
+from payroll_etl.quality import ERROR, WARN, DQContext
+from payroll_etl.quality.identifiers import bsn_valid, iban_valid, lhn_valid, postcode_valid
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Processing order: parents before children, so a quarantined parent is known to its children.
+ENTITY_ORDER = ("employer", "employee", "employment", "salary", "payroll_period", "payroll_result")
+NL_COUNTRY = {"", "NL", "NLD", "NEDERLAND", "THE NETHERLANDS", "NETHERLANDS"}
+
+DEFAULTS: dict[str, Any] = {
+    "max_drop_pct": 50,  # volume: a larger drop in rows vs the previous run blocks the load
+    "volume_min_previous_rows": 10,  # volume: below this many rows last run, a drop is only a warn
+    "holiday_allowance_min_pct": 8,  # WML minimum holiday allowance (domain.md §6)
+    "correction_components": ["CORRECTIE", "CORRECTION", "CORR"],  # may carry negative amounts
+    "severity_overrides": {},  # {check_name: "error" | "warn"}
+}
+
+
+def effective_settings(ctx: DQContext) -> dict[str, Any]:
+    """Defaults, then the data_quality section, then its ``employers.<key>`` override."""
+    merged = {**DEFAULTS, **{k: v for k, v in ctx.settings.items() if k != "employers"}}
+    per_employer = (ctx.settings.get("employers") or {}).get(ctx.employer.employer) or {}
+    return {**merged, **per_employer}
+
+
+@dataclass
+class RuleEnv:
+    """What a rule may look at besides its own table."""
+
+    ctx: DQContext
+    frames: dict[str, pd.DataFrame]  # all entities of this run (real values, in memory only)
+    settings: dict[str, Any]
+    reference_date: date
+    # source ids per entity that will load in this run (not quarantined), filled in ENTITY_ORDER
+    loading_ids: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A row-level rule: ``check(df, env) -> bool Series`` (True = the row passes)."""
+
+    entity: str
+    name: str
+    column: str | None
+    severity: str
+    check: Callable[[Any, RuleEnv], Any]
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        """How the rule appears in ``quarantine.failing_checks``."""
+        return f"{self.name}:{self.column}" if self.column else self.name
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _num(series) -> Any:
+    import pandas as pd
+
+    def conv(v: object) -> float:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return math.nan
+        try:
+            return float(v)  # Decimal, int, str
+        except (TypeError, ValueError):
+            return math.nan
+
+    return pd.Series([conv(v) for v in series], index=series.index, dtype="float64")
+
+
+def _dates(series) -> Any:
+    import pandas as pd
+
+    return pd.to_datetime(series, errors="coerce")
+
+
+def _age(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def _pydate(value: object) -> date | None:
+    if value is None:
+        return None
+    if hasattr(value, "date") and callable(value.date):  # pandas Timestamp / datetime
+        try:
+            return value.date()  # type: ignore[union-attr]
+        except ValueError:
+            return None
+    return value if isinstance(value, date) else None
+
+
+def _map(series, fn: Callable[[object], bool], null_passes: bool = True) -> Any:
+    import pandas as pd
+
+    def apply(v: object) -> bool:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return null_passes
+        return fn(v)
+
+    return pd.Series([apply(v) for v in series], index=series.index, dtype="bool")
+
+
+def _not_null(column: str) -> Callable[[Any, RuleEnv], Any]:
+    return lambda df, env: df[column].notna()
+
+
+def _date_in_range(column: str, low: str = "1900-01-01", high: str = "2100-12-31") -> Callable[[Any, RuleEnv], Any]:
+    def check(df, env):
+        import pandas as pd
+
+        values = _dates(df[column])
+        return values.isna() | ((values >= pd.Timestamp(low)) & (values <= pd.Timestamp(high)))
+
+    return check
+
+
+def _first_employment_start(env: RuleEnv) -> dict[str, date]:
+    employment = env.frames.get("employment")
+    first: dict[str, date] = {}
+    if employment is None or employment.empty:
+        return first
+    for emp_id, start in zip(employment["employee_source_id"], employment["start_date"]):
+        start = _pydate(start)
+        if emp_id is None or start is None:
+            continue
+        if emp_id not in first or start < first[emp_id]:
+            first[emp_id] = start
+    return first
+
+
+# ------------------------------------------------------------------------- identifiers
+
+def _bsn(df, env):
+    return _map(df["bsn"], bsn_valid)
+
+
+def _iban(df, env):
+    return _map(df["iban"], iban_valid)
+
+
+def _postcode(df, env):
+    import pandas as pd
+
+    dutch = df["country"].map(lambda c: c is None or (isinstance(c, float) and math.isnan(c))
+                              or str(c).strip().upper() in NL_COUNTRY)
+    valid = _map(df["postcode"], postcode_valid)
+    return pd.Series(~dutch.astype(bool) | valid, index=df.index, dtype="bool")
+
+
+def _lhn(df, env):
+    return _map(df["loonheffingennummer"], lhn_valid)
+
+
+# ------------------------------------------------------------------------ plausibility
+
+def _birth_date_error(df, env):
+    first = _first_employment_start(env)
+
+    def ok(birth_value: object, employee_id: object) -> bool:
+        birth = _pydate(birth_value)
+        if birth is None:
+            return True
+        if birth > env.reference_date:
+            return False
+        start = first.get(employee_id)  # type: ignore[arg-type]
+        return start is None or _age(birth, start) >= 13
+
+    import pandas as pd
+
+    return pd.Series([ok(b, s) for b, s in zip(df["birth_date"], df["source_id"])], index=df.index, dtype="bool")
+
+
+def _birth_date_warn(df, env):
+    first = _first_employment_start(env)
+
+    def ok(birth_value: object, employee_id: object) -> bool:
+        birth = _pydate(birth_value)
+        if birth is None or birth > env.reference_date:
+            return True  # the error rule reports it
+        start = first.get(employee_id)  # type: ignore[arg-type]
+        if start is not None and 13 <= _age(birth, start) < 15:
+            return False
+        return _age(birth, env.reference_date) <= 75
+
+    import pandas as pd
+
+    return pd.Series([ok(b, s) for b, s in zip(df["birth_date"], df["source_id"])], index=df.index, dtype="bool")
+
+
+def _end_not_before_start(start_col: str = "start_date", end_col: str = "end_date"):
+    def check(df, env):
+        start, end = _dates(df[start_col]), _dates(df[end_col])
+        return end.isna() | start.isna() | (end >= start)
+
+    return check
+
+
+def _ptf_positive(df, env):
+    values = _num(df["part_time_factor"])
+    return values.isna() | (values > 0)
+
+
+def _ptf_at_most_one(df, env):
+    values = _num(df["part_time_factor"])
+    return values.isna() | (values <= 1)
+
+
+def _hours_at_most(limit: float):
+    def check(df, env):
+        values = _num(df["hours_per_week"])
+        return values.isna() | ((values >= 0) & (values <= limit))
+
+    return check
+
+
+def _no_overlapping_versions(df, env):
+    """Versions of one employment (same source id) must not overlap: valid_to < next valid_from."""
+    import pandas as pd
+
+    ok = pd.Series(True, index=df.index, dtype="bool")
+    frame = pd.DataFrame({"sid": df["source_id"], "vf": _dates(df["valid_from"]), "vt": _dates(df["valid_to"])},
+                         index=df.index)
+    for _, group in frame.dropna(subset=["sid", "vf"]).groupby("sid", sort=False):
+        if len(group) < 2:
+            continue
+        group = group.sort_values("vf")
+        idx, vf, vt = list(group.index), list(group["vf"]), list(group["vt"])
+        for i in range(len(idx) - 1):
+            if pd.notna(vt[i]) and vt[i] >= vf[i + 1]:
+                ok[idx[i]] = False
+                ok[idx[i + 1]] = False
+    return ok
+
+
+def _salary_non_negative(df, env):
+    corrections = {str(c).upper() for c in env.settings["correction_components"]}
+    amounts = _num(df["gross_amount"])
+    is_corr = [bool(flag) if flag is not None and flag == flag else False for flag in df["is_correction"]]
+    comp = [str(c).upper() in corrections if c is not None else False for c in df["component"]]
+    import pandas as pd
+
+    allowed_negative = pd.Series([a or b for a, b in zip(is_corr, comp)], index=df.index, dtype="bool")
+    return amounts.isna() | (amounts >= 0) | allowed_negative
+
+
+def _holiday_allowance(df, env):
+    minimum = float(env.settings["holiday_allowance_min_pct"])
+    values = _num(df["holiday_allowance_pct"])
+    return values.isna() | (values >= minimum)
+
+
+# --------------------------------------------------------------------------- structure
+
+def _unique_key(df, env):
+    return ~df.duplicated(subset=["source_id", "valid_from"], keep=False)
+
+
+def _parent_exists(parent: str, column: str):
+    """The parent is in this run and not quarantined, or already in the warehouse."""
+
+    def check(df, env):
+        known = env.loading_ids.get(parent, set()) | set(env.ctx.previous_keys.get(parent, set()))
+        return df[column].map(lambda v: v is not None and v in known).astype(bool)
+
+    return check
+
+
+def _period_number_ok(frequency: object, year: object, number: object, tail: str) -> bool:
+    try:
+        period_bounds(str(frequency), int(year), int(number), tail)  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _period_number(df, env):
+    import pandas as pd
+
+    tail = env.ctx.employer.four_week_tail
+    return pd.Series([_period_number_ok(f, y, n, tail) for f, y, n in
+                      zip(df["frequency"], df["year"], df["period_number"])], index=df.index, dtype="bool")
+
+
+def _period_dates(df, env):
+    """Warn when a period's dates differ from the calendar in periods.py (the source may differ legally)."""
+    import pandas as pd
+
+    tail = env.ctx.employer.four_week_tail
+
+    def ok(f: object, y: object, n: object, start: object, end: object) -> bool:
+        if not _period_number_ok(f, y, n, tail):
+            return True  # reported by the error rule
+        bounds = period_bounds(str(f), int(y), int(n), tail)  # type: ignore[arg-type, call-overload]
+        return (_pydate(start), _pydate(end)) == bounds
+
+    return pd.Series([ok(*row) for row in zip(df["frequency"], df["year"], df["period_number"], df["start_date"],
+                                              df["end_date"])], index=df.index, dtype="bool")
+
+
+def _period_id(column: str):
+    def check(df, env):
+        frequency, tail = env.ctx.employer.payroll_frequency, env.ctx.employer.four_week_tail
+
+        def ok(value: object) -> bool:
+            text = str(value)
+            return len(text) == 6 and text.isdigit() and _period_number_ok(frequency, text[:4], text[4:], tail)
+
+        return _map(df[column], ok)
+
+    return check
+
+
+# ------------------------------------------------------------------------------- rules
+
+def _generic_rules() -> list[RowRule]:
+    rules: list[RowRule] = []
+    for entity in ENTITIES.values():
+        rules.append(RowRule(entity.name, "expect_compound_columns_to_be_unique", "source_id,valid_from", ERROR,
+                             _unique_key, "Business key (source id, valid from) is unique in this run."))
+        for col in entity.columns:
+            if col.name in ("connector", "employer"):
+                continue
+            if not col.nullable:
+                rules.append(RowRule(entity.name, "expect_column_values_to_not_be_null", col.name, ERROR,
+                                     _not_null(col.name), f"Required column `{col.name}` is present."))
+            if col.type == "date" and not col.pii:
+                rules.append(RowRule(entity.name, "expect_column_values_to_be_between", col.name, ERROR,
+                                     _date_in_range(col.name), f"`{col.name}` lies between 1900-01-01 and 2100-12-31."))
+    return rules
+
+
+def _specific_rules() -> list[RowRule]:
+    return [
+        # identifiers
+        RowRule("employer", "expect_loonheffingennummer_to_be_valid", "loonheffingennummer", ERROR, _lhn,
+                "Loonheffingennummer is 9 digits passing the 11-modulus, `L`, 2 digits (where present)."),
+        RowRule("employee", "expect_bsn_to_pass_elfproef", "bsn", ERROR, _bsn,
+                "BSN is 9 digits (8 are left-padded), not all zeros, and passes the 11-proef (where present)."),
+        RowRule("employee", "expect_bsn_to_be_present", "bsn", WARN, _not_null("bsn"),
+                "A BSN is known (pension and insurance registrations need it)."),
+        RowRule("employee", "expect_iban_to_pass_mod97", "iban", ERROR, _iban,
+                "IBAN passes ISO 7064 MOD 97-10; a Dutch IBAN is 18 characters, NLkk + 4 letters + 10 digits "
+                "(where present)."),
+        RowRule("employee", "expect_postcode_to_be_dutch", "postcode", WARN, _postcode,
+                "Dutch address: postcode is `NNNN AA` (first digit 1-9), letters not SA, SD or SS."),
+        # plausibility
+        RowRule("employee", "expect_birth_date_to_be_possible", "birth_date", ERROR, _birth_date_error,
+                "Birth date is not in the future and the person was at least 13 at the start of the first employment."),
+        RowRule("employee", "expect_birth_date_to_be_usual", "birth_date", WARN, _birth_date_warn,
+                "The person was at least 15 at the start of the first employment and is at most 75 now."),
+        RowRule("employment", "expect_end_date_not_before_start_date", "end_date", ERROR,
+                _end_not_before_start(), "Employment end date is on or after its start date."),
+        RowRule("employment", "expect_part_time_factor_to_be_positive", "part_time_factor", ERROR, _ptf_positive,
+                "Part-time factor is above 0 (where present)."),
+        RowRule("employment", "expect_part_time_factor_at_most_one", "part_time_factor", WARN, _ptf_at_most_one,
+                "Part-time factor is at most 1 (above 1 is allowed, e.g. PFZW, but unusual)."),
+        RowRule("employment", "expect_hours_per_week_at_most_60", "hours_per_week", ERROR, _hours_at_most(60),
+                "Contract hours per week between 0 and 60 (Arbeidstijdenwet maximum)."),
+        RowRule("employment", "expect_hours_per_week_at_most_48", "hours_per_week", WARN, _hours_at_most(48),
+                "Contract hours per week at most 48 (Arbeidstijdenwet 16-week average)."),
+        RowRule("salary", "expect_gross_amount_not_negative", "gross_amount", ERROR, _salary_non_negative,
+                "Gross amount is 0 or more, except on correction lines (is_correction or a correction component)."),
+        RowRule("salary", "expect_holiday_allowance_pct_at_least_minimum", "holiday_allowance_pct", WARN,
+                _holiday_allowance, "Holiday allowance percentage is at least the statutory 8 % (configurable)."),
+        # structure
+        RowRule("employment", "expect_employee_to_exist", "employee_source_id", ERROR,
+                _parent_exists("employee", "employee_source_id"),
+                "The employee is in this run (and not quarantined) or already in the warehouse."),
+        RowRule("employment", "expect_versions_not_to_overlap", "valid_from", ERROR, _no_overlapping_versions,
+                "Versions of one employment do not overlap (valid_to before the next valid_from)."),
+        RowRule("salary", "expect_employment_to_exist", "employment_source_id", ERROR,
+                _parent_exists("employment", "employment_source_id"),
+                "The employment is in this run (and not quarantined) or already in the warehouse."),
+        RowRule("payroll_result", "expect_employment_to_exist", "employment_source_id", ERROR,
+                _parent_exists("employment", "employment_source_id"),
+                "The employment is in this run (and not quarantined) or already in the warehouse."),
+        RowRule("payroll_period", "expect_period_number_consistent_with_frequency", "period_number", ERROR,
+                _period_number, "Period number fits the frequency: 1-12 monthly; 1-13 four-weekly, 14 only when "
+                "the employer's payroll has a short period 14."),
+        RowRule("payroll_period", "expect_period_dates_to_match_calendar", "start_date", WARN, _period_dates,
+                "Period start and end match the calendar of the frequency (period 1 starts 1 January)."),
+        RowRule("payroll_period", "expect_end_date_not_before_start_date", "end_date", ERROR,
+                _end_not_before_start(), "Period end date is on or after its start date."),
+        RowRule("payroll_result", "expect_period_id_consistent_with_frequency", "period_id", ERROR,
+                _period_id("period_id"), "Period id is YYYYPP with PP valid for the employer's frequency."),
+        RowRule("payroll_result", "expect_period_id_consistent_with_frequency", "run_period_id", ERROR,
+                _period_id("run_period_id"), "Run period id is YYYYPP with PP valid for the employer's frequency."),
+    ]
+
+
+# Extension point: functions returning more rules (kept from the first version of this package).
+EXTRA_ROW_RULES: list[Callable[[], list[RowRule]]] = []
+
+
+def row_rules(settings: dict[str, Any] | None = None) -> list[RowRule]:
+    """All row rules, with ``severity_overrides`` from the settings applied."""
+    overrides = (settings or {}).get("severity_overrides") or {}
+    rules = _generic_rules() + _specific_rules() + [r for extra in EXTRA_ROW_RULES for r in extra()]
+    out = []
+    for rule in rules:
+        severity = overrides.get(f"{rule.entity}.{rule.name}", overrides.get(rule.name, rule.severity))
+        if severity not in (ERROR, WARN):
+            severity = rule.severity
+        out.append(rule if severity == rule.severity else
+                   RowRule(rule.entity, rule.name, rule.column, severity, rule.check, rule.description))
+    return out
+
+
+def reference_date(ctx: DQContext) -> date:
+    """'Today' for plausibility rules: the run's logical date (reproducible in backfills)."""
+    try:
+        return date.fromisoformat(ctx.run_label[:10])
+    except ValueError:
+        return ctx.period.end
+
+
+# ---------------------------------------------------------------------- run-level rules
+
+@dataclass(frozen=True)
+class VolumeCheck:
+    entity: str
+    previous: int
+    current: int
+    minimum: int  # fewest rows that pass
+    severity: str
+    max_drop_pct: float
+
+    @property
+    def success(self) -> bool:
+        return self.current >= self.minimum
+
+    def reason(self) -> str:
+        drop = 100.0 * (self.previous - self.current) / self.previous if self.previous else 0.0
+        return (f"{self.entity} row count dropped from {self.previous} to {self.current} ({drop:.0f} %, more than "
+                f"max_drop_pct={self.max_drop_pct:g}): the source probably answered partially")
+
+
+def volume_checks(counts: dict[str, int], ctx: DQContext, settings: dict[str, Any]) -> list[VolumeCheck]:
+    """Row counts vs the previous run, for entities fetched completely ("full") this run."""
+    max_drop = float(settings["max_drop_pct"])
+    checks = []
+    for entity in ENTITY_ORDER:
+        previous = int(ctx.previous_counts.get(entity) or 0)
+        if ctx.scope.get(entity) != "full" or previous <= 0:
+            continue
+        minimum = math.ceil(previous * (1 - max_drop / 100.0))
+        severity = ERROR if previous >= int(settings["volume_min_previous_rows"]) else WARN
+        checks.append(VolumeCheck(entity, previous, counts.get(entity, 0), minimum, severity, max_drop))
+    return checks
+
+
+def completeness(frames: dict[str, Any], ctx: DQContext) -> dict[str, tuple[list[str], list[str]]]:
+    """entity -> (previously open source ids, those missing now), for employee/employment fetched "full".
+
+    "Open" = present in the warehouse without an end date (``ctx.previous_open``; falls back to
+    ``previous_keys`` when the pipeline did not say). A record that disappears from the source
+    without being ended is reported (warn "missing from source"), never treated as an exit.
+    """
+    out = {}
+    for entity in ("employee", "employment"):
+        if ctx.scope.get(entity) != "full":
+            continue
+        previous = ctx.previous_open.get(entity, ctx.previous_keys.get(entity))
+        if previous is None:
+            continue
+        frame = frames.get(entity)
+        present = set(frame["source_id"].dropna()) if frame is not None else set()
+        out[entity] = (sorted(previous), sorted(set(previous) - present))
+    return out
+
+
+__all__ = ["DEFAULTS", "ENTITY_ORDER", "RowRule", "RuleEnv", "VolumeCheck", "completeness", "effective_settings",
+           "reference_date", "row_rules", "volume_checks"]
