@@ -10,7 +10,7 @@ a 53rd week falls in) or ``"period14"`` (a short period 14 from the day after pe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 Frequency = Literal["month", "four_weeks"]
@@ -79,11 +79,51 @@ def period_from_id(period_id: str, frequency: Frequency, tail: Tail = "period13"
     return PayPeriod(frequency, year, number, start, end)
 
 
-def period_for_logical_date(logical_date: date, frequency: Frequency, tail: Tail = "period13") -> PayPeriod:
+PAYROLL_TZ = "Europe/Amsterdam"
+
+
+def local_day(moment: date | datetime, tz: str = PAYROLL_TZ) -> date:
+    """The payroll (Dutch) calendar day of a logical date; an aware datetime is converted first.
+
+    Airflow logical dates are UTC: 2025-01-31T23:30Z is already 1 February in Amsterdam.
+    """
+    if isinstance(moment, datetime):
+        if moment.tzinfo is not None:
+            from zoneinfo import ZoneInfo
+
+            moment = moment.astimezone(ZoneInfo(tz))
+        return moment.date()
+    return moment
+
+
+def period_for_logical_date(logical_date: date | datetime, frequency: Frequency,
+                            tail: Tail = "period13") -> PayPeriod:
     """The period a scheduled run or a backfill date processes.
 
-    A nightly run at logical date D (Airflow 3's zero-width cron interval: D is the trigger time)
-    processes the period that contains D; a backfill over past dates therefore maps each date to
-    the period it falls in. Runs without a logical date use ``run_after`` instead (the DAG does this).
+    A nightly run at logical date D (Airflow 3's zero-width cron interval: D is the trigger time,
+    ``data_interval_start == data_interval_end == D``) processes the period that contains D; a
+    backfill over past dates therefore maps each date to the period it falls in. The data interval
+    is deliberately not used. Runs without a logical date use ``run_after`` instead (the DAG does this).
     """
-    return period_for(logical_date, frequency, tail)
+    return period_for(local_day(logical_date), frequency, tail)
+
+
+def periods_between(first: date, last: date, frequency: Frequency, tail: Tail = "period13") -> list[PayPeriod]:
+    """Every pay period that overlaps ``first``..``last`` (inclusive), in order.
+
+    What a backfill over these logical dates processes (each date maps to the period containing it).
+    """
+    if last < first:
+        return []
+    periods = [period_for(first, frequency, tail)]
+    while periods[-1].end < last:
+        periods.append(periods[-1].next(tail))
+    return periods
+
+
+def backfill_logical_dates(first: date, last: date, frequency: Frequency, tail: Tail = "period13") -> list[date]:
+    """One logical date per pay period overlapping ``first``..``last``: each period's first day.
+
+    For a DAG that should backfill one run per period instead of one per night.
+    """
+    return [p.start for p in periods_between(first, last, frequency, tail)]
