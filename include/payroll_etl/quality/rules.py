@@ -242,10 +242,9 @@ def _no_overlapping_versions(df, env):
     ok = pd.Series(True, index=df.index, dtype="bool")
     frame = pd.DataFrame({"sid": df["source_id"], "vf": _dates(df["valid_from"]), "vt": _dates(df["valid_to"])},
                          index=df.index)
-    for _, group in frame.dropna(subset=["sid", "vf"]).groupby("sid", sort=False):
-        if len(group) < 2:
-            continue
-        group = group.sort_values("vf")
+    frame = frame.dropna(subset=["sid", "vf"])
+    frame = frame[frame["sid"].duplicated(keep=False)]  # only employments with several versions
+    for _, group in frame.sort_values("vf").groupby("sid", sort=False):
         idx, vf, vt = list(group.index), list(group["vf"]), list(group["vt"])
         for i in range(len(idx) - 1):
             if pd.notna(vt[i]) and vt[i] >= vf[i + 1]:
