@@ -76,6 +76,9 @@ class Db:
     """The few operations the loader needs, on DuckDB or PostgreSQL."""
 
     dialect: str
+    # entity -> Arrow table(source_id) of the records this load inserted or superseded versions of;
+    # post-load steps (the mutation feed) use it to look only at what changed.
+    touched: dict[str, Any]
 
     def execute(self, sql: str) -> None: ...
     def query(self, sql: str) -> list[tuple]: ...
@@ -109,6 +112,7 @@ class DuckDb(Db):
                     raise WarehouseError(f"DuckDB warehouse {path} is locked by another process") from exc
                 time.sleep(0.5)
         self._registered: list[str] = []
+        self.touched = {}
 
     def execute(self, sql: str) -> None:
         self.conn.execute(sql)
@@ -167,6 +171,7 @@ class PostgresDb(Db):
         import psycopg
 
         self.conn = psycopg.connect(conninfo, autocommit=True)
+        self.touched = {}
 
     def execute(self, sql: str) -> None:
         self.conn.execute(sql)
@@ -180,13 +185,27 @@ class PostgresDb(Db):
 
         if table.num_rows == 0:
             return
+        from concurrent.futures import ThreadPoolExecutor
+
         names = ", ".join(f'"{c}"' for c in table.column_names)
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-        with self.conn.cursor().copy(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+
+        def encode(batch: Any) -> memoryview:
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, options)
+            return buffer.getbuffer()
+
+        # Arrow encodes the next chunk (GIL released) while the server parses the current one
+        with ThreadPoolExecutor(max_workers=1) as pool, \
+                self.conn.cursor().copy(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            pending = None
             for batch in table.to_batches(max_chunksize=65536):
-                buffer = io.BytesIO()
-                pacsv.write_csv(batch, buffer, options)
-                copy.write(buffer.getbuffer())
+                future = pool.submit(encode, batch)
+                if pending is not None:
+                    copy.write(pending.result())
+                pending = future
+            if pending is not None:
+                copy.write(pending.result())
 
     def stage(self, name: str, table: Any, types: dict[str, str]) -> None:
         cols = ", ".join(f'"{c}" {types[c]}' for c in table.column_names)
@@ -314,8 +333,14 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
     changed stages 1 % of the rows instead of all of them.
     """
     import duckdb
+    import pyarrow as pa
 
     extra = MATCH_EXTRA.get(entity.name, ())
+    key = [(k, "ascending") for k in ("source_id", "valid_from", *extra)]
+    if current.num_rows == 0:  # a first load: everything is new (sorted: index inserts stay sequential)
+        empty = staged.schema.empty_table()
+        return Diff(staged.sort_by(key), empty.append_column("cur_valid_from", pa.array([], pa.date32())),
+                    current.select(["source_id", "valid_from", *extra]).slice(0, 0), 0)
     if entity.effective_dated:
         on = "c.source_id = s.source_id AND c.valid_from = s.valid_from" + "".join(
             f' AND c."{x}" = s."{x}"' for x in extra)
@@ -328,16 +353,17 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
         con.execute(f"CREATE TEMP TABLE j AS SELECT s.*, c.valid_from AS cur_valid_from, c.row_hash AS cur_hash "
                     f"FROM s LEFT JOIN c ON {on}")
         cols = ", ".join(f'"{n}"' for n in staged.column_names)
-        new = con.sql(f"SELECT {cols} FROM j WHERE cur_hash IS NULL").to_arrow_table()
+        order = ", ".join(f'"{k}"' for k, _ in key)
+        new = con.sql(f"SELECT {cols} FROM j WHERE cur_hash IS NULL ORDER BY {order}").to_arrow_table()
         changed = con.sql(f"SELECT {cols}, cur_valid_from FROM j WHERE cur_hash <> row_hash").to_arrow_table()
         (unchanged,), = con.execute("SELECT count(*) FROM j WHERE cur_hash = row_hash").fetchall()
-        key = ", ".join(f'c."{k}"' for k in ("source_id", "valid_from", *extra))
+        ckey = ", ".join(f'c."{k}"' for k in ("source_id", "valid_from", *extra))
         if entity.effective_dated and entity.name not in ADDITIVE:
             vanished = con.sql(
-                f"SELECT {key} FROM c WHERE c.source_id IN (SELECT source_id FROM s) "
+                f"SELECT {ckey} FROM c WHERE c.source_id IN (SELECT source_id FROM s) "
                 f"AND NOT EXISTS (SELECT 1 FROM s WHERE {on})").to_arrow_table()
         else:
-            vanished = con.sql(f"SELECT {key} FROM c WHERE FALSE").to_arrow_table()
+            vanished = con.sql(f"SELECT {ckey} FROM c WHERE FALSE").to_arrow_table()
     finally:
         con.close()
     return Diff(new, changed, vanished, int(unchanged))
@@ -415,6 +441,9 @@ def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[s
         db.bulk_insert(name, new, {**types, "recorded_at": "TIMESTAMPTZ", "load_run_id": "VARCHAR(64)"})
     for temp in (f"d_{name}", f"v_{name}"):
         db.drop_temp(temp)
+    db.touched[name] = pa.concat_tables([
+        t.select(["source_id"]) for t in (diff.new, diff.changed, diff.vanished) if t.num_rows])  \
+        if (diff.new.num_rows or changed or vanished) else pa.table({"source_id": pa.array([], pa.string())})
     return {"received": table.num_rows, "inserted": changed + new.num_rows, "superseded": changed + vanished,
             "unchanged": diff.unchanged}
 

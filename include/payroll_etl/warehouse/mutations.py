@@ -93,7 +93,7 @@ def _reported_through(db: Db, batch: LoadBatch) -> Any:
     return max(ends) if ends else None
 
 
-def _pairs(db: Db, entity: str, group: str, batch: LoadBatch) -> None:
+def _pairs(db: Db, entity: str, group: str, batch: LoadBatch, prev_filter: str) -> None:
     """Temp table ``mp_<entity>``: each version recorded by this load with the version it follows.
 
     ``p_*`` columns are the prior version: what we believed before this load, in effect on (or
@@ -107,13 +107,21 @@ def _pairs(db: Db, entity: str, group: str, batch: LoadBatch) -> None:
                    f"AND o.employer = t.employer AND o.source_id = t.source_id AND o.valid_from = t.valid_from "
                    f"AND o.row_hash = t.row_hash AND o.superseded_at = {now})") if snapshot else ""
     g = group.replace("{a}", "t")
+    touched = db.touched.get(entity)
+    if touched is None:
+        import pyarrow as pa
+
+        touched = pa.table({"source_id": pa.array([], pa.string())})
+    db.drop_temp(f"mt_{entity}")
+    db.stage(f"mt_{entity}", touched.group_by("source_id").aggregate([]), {"source_id": "TEXT"})
     db.execute(f"DROP TABLE IF EXISTS mp_{entity}")
     db.execute(
         f"CREATE TEMP TABLE mp_{entity} AS "
-        f"WITH n AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} AND t.load_run_id = {run} "
+        f"WITH n AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} "
+        f"  AND t.source_id IN (SELECT source_id FROM mt_{entity}) AND t.load_run_id = {run} "
         f"  AND t.recorded_at = {now}{closed_copy}), "
-        f"prev AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} AND t.recorded_at < {now} "
-        f"  AND (t.superseded_at IS NULL OR t.superseded_at = {now})), "
+        f"prev AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} AND {prev_filter} "
+        f"  AND t.recorded_at < {now} AND (t.superseded_at IS NULL OR t.superseded_at = {now})), "
         f"cand AS (SELECT n.*, p.source_id AS p_source_id, p.valid_from AS p_valid_from, p.row_hash AS p_row_hash, "
         f"  ROW_NUMBER() OVER (PARTITION BY n.source_id, n.valid_from, n.row_hash "
         f"    ORDER BY n.valid_from - p.valid_from, p.recorded_at DESC) AS rk "
@@ -143,7 +151,7 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
     # Each select yields: base_type, mutation_key, employee_source_id, employment_source_id, ingangsdatum,
     # old_values, new_values, prior_is_set (a known earlier value is being changed).
     if (changes.get("employment") or {}).get("inserted"):
-        _pairs(db, "employment", "{a}.source_id", batch)
+        _pairs(db, "employment", "{a}.source_id", batch, "t.source_id IN (SELECT source_id FROM mt_employment)")
         emp_vals = [("start_date", "n.start_date"), ("end_date", "n.end_date"), ("end_reason", "n.end_reason"),
                     ("hours_per_week", "n.hours_per_week"), ("part_time_factor", "n.part_time_factor")]
         src = (f"(SELECT m.*, p.start_date AS p_start_date, p.end_date AS p_end_date, p.end_reason AS p_end_reason, "
@@ -175,7 +183,8 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
             f"OR n.part_time_factor IS DISTINCT FROM n.p_ptf)",
         ]
     if (changes.get("salary") or {}).get("inserted"):
-        _pairs(db, "salary", "{a}.employment_source_id || '|' || coalesce({a}.component, 'BASIS')", batch)
+        _pairs(db, "salary", "{a}.employment_source_id || '|' || coalesce({a}.component, 'BASIS')", batch,
+               "t.employment_source_id IN (SELECT employment_source_id FROM n)")
         src = (f"(SELECT m.*, p.gross_amount AS p_amount, p.frequency AS p_frequency FROM mp_salary m LEFT JOIN "
                f"salary p ON p.connector = m.connector AND p.employer = m.employer AND p.source_id = m.p_source_id "
                f"AND p.valid_from = m.p_valid_from AND p.row_hash = m.p_row_hash AND p.recorded_at < {now})")
@@ -187,7 +196,7 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
             f"{new_json}, 0 FROM {src} n WHERE n.p_source_id IS NOT NULL AND (abs(n.gross_amount - n.p_amount) "
             f">= {SALARY_TOLERANCE} OR n.frequency <> n.p_frequency)")
     if (changes.get("employee") or {}).get("inserted"):
-        _pairs(db, "employee", "{a}.source_id", batch)
+        _pairs(db, "employee", "{a}.source_id", batch, "t.source_id IN (SELECT source_id FROM mt_employee)")
         extra = ", ".join(f"p.{c} AS p_{c}" for c in (*ADDRESS_COLUMNS, "civil_status", "date_of_death"))
         src = (f"(SELECT m.*, {extra} FROM mp_employee m LEFT JOIN employee p ON p.connector = m.connector "
                f"AND p.employer = m.employer AND p.source_id = m.p_source_id AND p.valid_from = m.p_valid_from "
@@ -230,9 +239,12 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
         f"AND m.ingangsdatum = x.ingangsdatum AND coalesce(m.corrected_type, m.mutation_type) = x.base_type))))")
     person = (f"(SELECT e.source_id AS employment_source_id, max(e.employee_source_id) AS employee_source_id, "
               f"max(e.employment_number) AS employment_number FROM employment e WHERE {scope('e')} "
-              f"AND e.superseded_at IS NULL GROUP BY e.source_id)")
+              f"AND e.superseded_at IS NULL AND e.source_id IN (SELECT employment_source_id FROM mut_new) "
+              f"GROUP BY e.source_id)")
     keys = (f"(SELECT p.source_id, max(p.person_key) AS person_key FROM employee p WHERE {scope('p')} "
-            f"AND p.superseded_at IS NULL GROUP BY p.source_id)")
+            f"AND p.superseded_at IS NULL AND (p.source_id IN (SELECT employee_source_id FROM mut_new) "
+            f"OR p.source_id IN (SELECT e.employee_source_id FROM employment e WHERE {scope('e')} "
+            f"AND e.source_id IN (SELECT employment_source_id FROM mut_new))) GROUP BY p.source_id)")
     db.execute(
         "INSERT INTO mutation (mutation_id, connector, employer, mutation_type, corrected_type, mutation_key, "
         "person_key, employee_source_id, employment_source_id, employment_number, ingangsdatum, period_id, "
@@ -246,7 +258,8 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
         f"LEFT JOIN {person} ep ON ep.employment_source_id = x.employment_source_id "
         f"LEFT JOIN {keys} k ON k.source_id = coalesce(x.employee_source_id, ep.employee_source_id) "
         f"WHERE NOT EXISTS (SELECT 1 FROM mutation m WHERE m.mutation_id = x.mutation_id)")
-    for temp in ("mut_new", "mp_employment", "mp_salary", "mp_employee"):
+    for temp in ("mut_new", "mp_employment", "mp_salary", "mp_employee", "mt_employment", "mt_salary",
+                 "mt_employee"):
         db.execute(f"DROP TABLE IF EXISTS {temp}")
     after = db.query(f"SELECT count(*) FROM mutation WHERE connector = {lit(batch.connector)} "
                      f"AND employer = {lit(batch.employer)}")[0][0]

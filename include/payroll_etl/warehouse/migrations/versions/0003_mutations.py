@@ -7,6 +7,9 @@ Create Date: 2026-11-23
 * ``mutation``: the feed of ``payroll_etl.warehouse.mutations`` (issue 7).
 * ``payroll_result``: the version key gains period_id, run_id and component, so a later
   (retroactive) payroll run for a period adds lines next to the earlier run's instead of replacing them.
+* Load speed: ``ix_<entity>_current`` (employer, connector, superseded_at) is dropped: the unique
+  version index already starts with (connector, employer), and every index costs the full load
+  (bench/bench_warehouse.py). ``ix_salary_employment`` serves the mutation feed's wage lookups.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_mutations"
+HISTORY = ("employer", "employee", "employment", "salary", "payroll_period", "payroll_result")
 down_revision = "0002_benefits"
 branch_labels = None
 depends_on = None
@@ -49,6 +53,9 @@ def upgrade() -> None:
     op.create_index("ix_mutation_employer", "mutation", ["employer", "connector", "detected_at"], unique=False)
     op.create_index("ix_mutation_key", "mutation", ["connector", "employer", "mutation_key", "ingangsdatum"],
                     unique=False)
+    for table in HISTORY:
+        op.drop_index(f"ix_{table}_current", table_name=table)
+    op.create_index("ix_salary_employment", "salary", ["connector", "employer", "employment_source_id"])
     op.drop_index("ux_payroll_result_version", table_name="payroll_result")
     op.create_index(
         "ux_payroll_result_version", "payroll_result",
@@ -58,6 +65,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_salary_employment", table_name="salary")
+    for table in HISTORY:
+        op.create_index(f"ix_{table}_current", table, ["employer", "connector", "superseded_at"])
     op.drop_index("ux_payroll_result_version", table_name="payroll_result")
     op.create_index("ux_payroll_result_version", "payroll_result",
                     ["connector", "employer", "source_id", "valid_from", "recorded_at"], unique=True)
