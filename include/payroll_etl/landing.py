@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -66,11 +67,17 @@ class LandingWriter:
         self.pages: dict[str, int] = {}
         self.bytes = 0
         self._seq = 0
+        self._lock = threading.Lock()  # connectors write from worker threads (bounded concurrency)
 
     def write(self, entity: str, payload: str, *, url: str, source_id: str, status: int = 200,
               content_type: str = "application/json", meta: dict[str, Any] | None = None) -> None:
         if isinstance(payload, bytes):
             payload = payload.decode("utf-8", errors="replace")
+        with self._lock:
+            self._write_locked(entity, payload, url, source_id, status, content_type, meta)
+
+    def _write_locked(self, entity: str, payload: str, url: str, source_id: str, status: int, content_type: str,
+                      meta: dict[str, Any] | None) -> None:
         self._seq += 1
         self.pages[entity] = self.pages.get(entity, 0) + 1
         self.bytes += len(payload)
@@ -110,7 +117,8 @@ class LandingWriter:
 
     def commit(self) -> dict[str, int]:
         """Make this attempt the run's landing; replaces earlier committed attempts."""
-        self._close_all()
+        with self._lock:
+            self._close_all()
         employer_dir = self.root / f"connector={self.connector}" / f"employer={self.employer}"
         if employer_dir.exists():  # entities an earlier attempt landed but this one did not fetch
             for entity_dir in employer_dir.glob("entity=*"):
@@ -128,7 +136,8 @@ class LandingWriter:
     def abort(self) -> None:
         """Keep what was received as ``failed-<attempt>.parquet``; never visible to readers."""
         try:
-            self._close_all()
+            with self._lock:
+                self._close_all()
         finally:
             for path in self._paths.values():
                 if path.exists():

@@ -123,7 +123,9 @@ def to_arrow(entity_name: str, rows: list[dict[str, Any]], employer: EmployerCon
     import pyarrow as pa
 
     entity = ENTITIES[entity_name]
-    schema = arrow_schema(entity)
+    # Staging columns are all nullable: a missing required value is a data-quality finding
+    # (the record is quarantined), not a crash that names no record.
+    schema = pa.schema([f.with_nullable(True) for f in arrow_schema(entity)])
     arrays = []
     for fld in schema:
         if fld.name == "connector":
@@ -272,8 +274,11 @@ def _split_identities(table):
 def load(ctx: RunContext) -> dict[str, Any]:
     import pyarrow as pa
 
+    from payroll_etl.benefits import mart
     from payroll_etl.warehouse.load import LoadBatch
     from payroll_etl.warehouse.load import load as load_batch
+
+    mart.register()  # benefit bases are recomputed inside the load transaction
 
     tables = read_staged(ctx)
     dq = _read_json(ctx.staging / "dq.json")

@@ -12,9 +12,10 @@ A connector has two halves that never share state:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ClassVar, Iterable, Protocol
+from typing import Any, ClassVar, Protocol
 
 from payroll_etl.config import EmployerConfig
 from payroll_etl.parsing import Parser, RecordIssue
@@ -76,6 +77,9 @@ class SourceCredentials:
     login: str | None = None
     password: str | None = field(default=None, repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Where rotating tokens are persisted (Loket REST refresh tokens); the Airflow layer attaches one
+    # backed by the employer's Connection. None = keep them in memory for this run only.
+    token_store: Any = field(default=None, repr=False, compare=False)
 
 
 class Connector(ABC):
@@ -92,7 +96,7 @@ class Connector(ABC):
 
     @classmethod
     @abstractmethod
-    def from_credentials(cls, credentials: SourceCredentials) -> "Connector":
+    def from_credentials(cls, credentials: SourceCredentials) -> Connector:
         """Build a connector; validate credential shapes here (e.g. Nmbrs token length)."""
 
     @abstractmethod

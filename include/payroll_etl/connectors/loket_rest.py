@@ -134,6 +134,8 @@ class LoketRestConnector(Connector):
         if not extra.get("client_id"):
             raise ConfigurationError("Loket REST connection: extra.client_id is missing")
         if token_store is None:
+            token_store = credentials.token_store
+        if token_store is None:
             if extra.get("token_file"):
                 token_store = FileTokenStore(extra["token_file"])
                 if not token_store.load() and any(extra.get(k) for k in TOKEN_KEYS):
