@@ -41,7 +41,8 @@ def table_contents(url: str, table: str) -> list[tuple]:
         db.close()
 
 
-@pytest.mark.parametrize("dag_id", ["payroll_nmbrs_transport_oost"])
+@pytest.mark.parametrize("dag_id", ["payroll_loket_rest_zorggroep_zuid", "payroll_loket_soap_schoonmaak_west",
+                                    "payroll_nmbrs_transport_oost"])
 def test_nightly_run_into_duckdb_is_idempotent(airflow_db, simulators, tmp_path, dag_id):
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     with environment(PAYROLL_WAREHOUSE_URL=url, PAYROLL_DATA_DIR=str(tmp_path / "data"),
@@ -64,7 +65,7 @@ def test_nightly_run_into_duckdb_is_idempotent(airflow_db, simulators, tmp_path,
 
 
 def test_nightly_run_into_postgres(airflow_db, simulators, tmp_path, postgres_url):
-    dag_id = "payroll_nmbrs_transport_oost"
+    dag_id = "payroll_loket_rest_bakkerij_de_vries"
     with environment(PAYROLL_WAREHOUSE_URL=postgres_url, PAYROLL_DATA_DIR=str(tmp_path / "data"),
                      **connection_env(simulators)):
         run = run_dag(dag_id, LOGICAL)
