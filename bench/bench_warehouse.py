@@ -28,7 +28,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-
 from payroll_etl.model import ENTITIES, arrow_schema
 from payroll_etl.periods import period_for
 from payroll_etl.warehouse.schema import warehouse_columns
@@ -95,7 +94,8 @@ def generate(n: int, changed_every: int | None = None) -> dict[str, pa.Table]:
     amount = pa.array((3000 + (j % 2000) + 10 * k).astype(np.int32)).cast(pa.decimal128(18, 4))
     salary = _table("salary", {
         "connector": CONNECTOR, "employer": EMPLOYER, "source_id": _ids("S", j),
-        "valid_from": pa.array(months_from_2024(k)).cast(pa.date32()), "employment_source_id": _ids("M", j), "gross_amount": amount, "frequency": "month",
+        "valid_from": pa.array(months_from_2024(k)).cast(pa.date32()), "employment_source_id": _ids("M", j),
+        "gross_amount": amount, "frequency": "month",
         "holiday_allowance_pct": Decimal(8), "component": "BASIS", "is_correction": False}, n * months)
     if changed_every:
         c = i[changed]
@@ -152,9 +152,8 @@ def timed(fn: Callable[[], Any]) -> float:
 def bare_copy(tables: dict[str, pa.Table]) -> float:
     """The floor: the same rows, Arrow -> CSV -> COPY into unindexed tables, one transaction."""
     import psycopg
-    from sqlalchemy.dialects import postgresql
-
     from payroll_etl.warehouse.schema import ENTITY_TABLES
+    from sqlalchemy.dialects import postgresql
 
     name = fresh_db("bench_copy")
     try:
@@ -176,6 +175,37 @@ def bare_copy(tables: dict[str, pa.Table]) -> float:
                             copy.write(buffer.getbuffer())
                 conn.execute("COMMIT")
             return timed(run)
+    finally:
+        drop_db(name)
+
+
+def copy_into_warehouse(tables: dict[str, pa.Table]) -> float:
+    """COPY of the same rows, bookkeeping columns precomputed, into the migrated (indexed) history tables.
+
+    What the rows cost to write into the real tables, without any of the loader's work (hash, diff).
+    """
+    from payroll_etl.model import ENTITIES
+    from payroll_etl.warehouse.load import PostgresDb, with_row_hash
+    from payroll_etl.warehouse.migrate import upgrade
+
+    name = fresh_db("bench_copywh")
+    try:
+        upgrade(f"postgresql://postgres@127.0.0.1:5432/{name}")
+        ready = {}
+        for entity, t in tables.items():
+            t = with_row_hash(ENTITIES[entity], t).sort_by([("source_id", "ascending"), ("valid_from", "ascending")])
+            t = t.append_column("recorded_at", pa.repeat(pa.scalar(datetime.now(UTC).isoformat()), t.num_rows))
+            ready[entity] = t.append_column("load_run_id", pa.repeat(pa.scalar("bench-copy"), t.num_rows))
+        db = PostgresDb(PG + f" dbname={name}")
+        try:
+            def run() -> None:
+                db.begin()
+                for entity, t in ready.items():
+                    db.copy_in(entity, t)
+                db.commit()
+            return timed(run)
+        finally:
+            db.close()
     finally:
         drop_db(name)
 
@@ -244,6 +274,7 @@ def main() -> None:
     results: dict[str, tuple[float, int]] = {}
 
     results["bare COPY (PostgreSQL, full)"] = (bare_copy(full), n_full)
+    results["COPY into indexed history tables"] = (copy_into_warehouse(full), n_full)
     print("bare COPY done", flush=True)
 
     pg_name = fresh_db("bench_ours")
@@ -281,7 +312,9 @@ def main() -> None:
     copy_s = results["bare COPY (PostgreSQL, full)"][0]
     full_s = results["ours PostgreSQL full load"][0]
     delta_s = results["ours PostgreSQL delta merge"][0]
-    print(f"\nours full load / bare COPY: {full_s / copy_s:.2f}x the time (target <= 1.5x)")
+    wh_s = results["COPY into indexed history tables"][0]
+    print(f"\nours full load / bare COPY: {full_s / copy_s:.2f}x the time (target <= 1.5x); "
+          f"/ COPY into the indexed history tables: {full_s / wh_s:.2f}x")
     if "dlt scd2 delta" in results:
         print(f"delta merge: ours {results['dlt scd2 delta'][0] / delta_s:.1f}x faster than dlt scd2 (target >= 3x),"
               f" {results['dlt merge delta'][0] / delta_s:.1f}x faster than dlt merge")

@@ -525,12 +525,32 @@ def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
         _write_state(db, batch)
         write_load_run(db, batch)
         db.commit()
+        _analyze_if_grown(db, changes)
     except BaseException:
         db.rollback()
         raise
     finally:
         db.close()
     return changes
+
+
+ANALYZE_MIN_ROWS = 20_000
+
+
+def _analyze_if_grown(db: Db, changes: dict[str, dict[str, int]]) -> None:
+    """Refresh planner statistics after a big load, so the next merge plans on real sizes.
+
+    After COMMIT, not inside the load transaction: ANALYZE takes a self-conflicting lock, and two
+    employers analysing the same table inside their transactions would wait for each other.
+    """
+    if db.dialect != "postgresql":
+        return
+    for name, counts in changes.items():
+        if name in ENTITY_TABLES and counts.get("inserted", 0) >= ANALYZE_MIN_ROWS:
+            try:
+                db.execute(f"ANALYZE {name}")
+            except Exception:  # noqa: BLE001 - statistics are an optimisation; autovacuum will catch up
+                pass
 
 
 def record_failed_run(url: str, batch: LoadBatch) -> None:
