@@ -12,6 +12,8 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.db
 export PAYROLL_DATA_DIR ?= $(CURDIR)/data
+# Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
+export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key
 
 .PHONY: help install demo test lint simulators airflow bench dq-report connect-loket clean
 

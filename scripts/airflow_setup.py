@@ -18,6 +18,25 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 
+def ensure_fernet_key() -> None:
+    """Connections are stored Fernet-encrypted: generate the local key once (0600, git-ignored)."""
+    if os.environ.get("AIRFLOW__CORE__FERNET_KEY"):
+        return
+    from cryptography.fernet import Fernet
+
+    path = Path(os.environ["AIRFLOW_HOME"]) / "fernet.key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(Fernet.generate_key().decode())
+    os.environ["AIRFLOW__CORE__FERNET_KEY"] = path.read_text().strip()
+    os.environ.pop("AIRFLOW__CORE__FERNET_KEY_CMD", None)
+
+
+ensure_fernet_key()  # before airflow is imported anywhere in this process or its children
+
+
 def connection_specs(path: Path = ROOT / "include" / "demo_connections.yaml") -> dict[str, dict]:
     return yaml.safe_load(path.read_text())
 

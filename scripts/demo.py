@@ -22,6 +22,9 @@ os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("PAYROLL_DATA_DIR", str(ROOT / "data"))
+sys.path.insert(0, str(ROOT / "scripts"))
+import airflow_setup  # noqa: E402 - sets the Fernet key for this process and its airflow children
+
 SIM_PORTS = {"loket_rest": 8081, "loket_soap": 8082, "nmbrs": 8083}
 
 
@@ -110,7 +113,8 @@ def summary(config, results: dict[str, tuple[bool, float]]) -> None:
 def main() -> int:
     from payroll_etl.config import load_config
 
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "airflow_setup.py")], check=True)
+    if airflow_setup.main() != 0:
+        return 1
     config = load_config()
     sims = start_simulators()
     results: dict[str, tuple[bool, float]] = {}
