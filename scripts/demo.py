@@ -134,7 +134,8 @@ def main() -> int:
     summary(config, results)
     failed = [d for d, (ok, _) in results.items() if not ok]
     if failed:
-        print(f"\n{len(failed)} DAG run(s) failed: {', '.join(failed)}; see {Path(os.environ['PAYROLL_DATA_DIR']) / 'logs'}")
+        logs = Path(os.environ["PAYROLL_DATA_DIR"]) / "logs"
+        print(f"\n{len(failed)} DAG run(s) failed: {', '.join(failed)}; see {logs}")
         return 1
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -59,7 +59,7 @@ def run_dag(dag_id: str, logical_date: datetime, **conf):
     from payroll_etl.config import load_config
 
     dag = build_all(load_config(), only_dag_id=dag_id)[dag_id]
-    return dag.test(logical_date=logical_date.replace(tzinfo=timezone.utc), run_conf=conf or None)
+    return dag.test(logical_date=logical_date.replace(tzinfo=UTC), run_conf=conf or None)
 
 
 def task_states(dag_run) -> dict[str, str]:

@@ -87,5 +87,6 @@ def test_parsing_imports_no_heavy_modules():
 def test_production_code_never_imports_simulators():
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "include" / "payroll_etl").rglob("*.py")
                  if "payroll_simulators" in p.read_text()]
-    offenders += [str(p.relative_to(ROOT)) for p in (ROOT / "dags").rglob("*.py") if "payroll_simulators" in p.read_text()]
+    offenders += [str(p.relative_to(ROOT)) for p in (ROOT / "dags").rglob("*.py")
+                  if "payroll_simulators" in p.read_text()]
     assert offenders == []
