@@ -57,9 +57,9 @@ def main() -> int:
                                        include_deferred=False, session=session)
         for conn_id, spec in connection_specs().items():
             session.query(Connection).filter(Connection.conn_id == conn_id).delete()  # noqa: AIR311
-            session.add(Connection(conn_id=conn_id,  # noqa: AIR311 conn_type=spec.get("conn_type", "http"), host=spec.get("host"),
-                                   login=spec.get("login"), password=spec.get("password"),
-                                   extra=json.dumps(spec.get("extra", {}))))
+            session.add(Connection(  # noqa: AIR311
+                conn_id=conn_id, conn_type=spec.get("conn_type", "http"), host=spec.get("host"),
+                login=spec.get("login"), password=spec.get("password"), extra=json.dumps(spec.get("extra", {}))))
     print(f"Airflow home {os.environ['AIRFLOW_HOME']}: metadata DB migrated, "
           f"{len(config.pools)} pools, {len(connection_specs())} connections")
     return 0
