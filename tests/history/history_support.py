@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+
 from payroll_etl.model import ENTITIES, arrow_schema
 from payroll_etl.periods import period_for_logical_date
 from payroll_etl.privacy import person_key

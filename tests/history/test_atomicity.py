@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from history_support import batch, employee, employment, query, salary, snapshot, ts
+
 from payroll_etl.warehouse import load as loader
 
 HERE = Path(__file__).resolve().parent

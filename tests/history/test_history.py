@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from history_support import CONNECTOR, batch, employee, employment, query, result, salary, snapshot, ts
+
 from payroll_etl.warehouse.load import load
 from payroll_etl.warehouse.schema import as_of_clause
 

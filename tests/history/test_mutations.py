@@ -6,6 +6,7 @@ import json
 from datetime import date
 
 from history_support import batch, employee, employment, pkey, query, salary, snapshot, ts
+
 from payroll_etl.warehouse.load import load
 
 ER = "acme"

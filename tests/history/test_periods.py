@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from payroll_etl.periods import (
     backfill_logical_dates,
     period_bounds,

@@ -1,13 +1,16 @@
 """Loading one employer run into the warehouse: one transaction, set-based, idempotent.
 
-* PostgreSQL: Arrow -> CSV -> ``COPY`` into temporary staging tables (psycopg 3), then merge.
-* DuckDB: Arrow tables are registered and read directly, then the same merge SQL.
+Per entity (``merge_entity``): row hashes are computed on the Arrow table, compared client-side
+with the current versions' keys and hashes (read with ``COPY ... TO STDOUT`` on PostgreSQL), and
+only the changed/vanished rows are staged and merged set-based; rows new to the warehouse are
+written straight into the history table (sorted, ``COPY`` on PostgreSQL, Arrow scan on DuckDB).
 
-The merge (``merge_entity``) keeps bitemporal history; see ``schema.py``. Re-running the same
-batch finds every row already current with the same hash and changes nothing. Everything
-happens inside one transaction, so a load killed part-way leaves the warehouse as it was.
-Runs of different employers touch disjoint rows and do not block each other on PostgreSQL;
-DuckDB is single-writer per file, so its loads queue on the file lock (the embedded default).
+The merge keeps bitemporal history; see ``schema.py`` and docs/warehouse.md. Re-running the same
+batch finds every row already current with the same hash and changes nothing. Everything happens
+inside one transaction, so a load killed part-way leaves the warehouse as it was. Runs of
+different employers touch disjoint rows and do not block each other on PostgreSQL; runs of the
+same employer serialise on an advisory lock. DuckDB is single-writer per file, so its loads queue
+on the file lock (the embedded default).
 """
 
 from __future__ import annotations
