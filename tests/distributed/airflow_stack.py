@@ -1,7 +1,7 @@
 """A real distributed Airflow stack as local processes: the docker-compose topology without Docker.
 
 ``AirflowStack`` starts, each in its own process group, the payroll simulators, the Airflow
-API server, scheduler, dag-processor and a Celery worker, against
+API server, scheduler, dag-processor, triggerer and a Celery worker, against
 
 * a fresh PostgreSQL database for Airflow's metadata (created here, dropped on ``stop()``),
 * a fresh PostgreSQL database for the benefits warehouse,
@@ -191,6 +191,7 @@ class AirflowStack:
         self.spawn("api-server", [airflow, "api-server", "--port", str(self.api_port), "--host", "127.0.0.1"])
         self.spawn("scheduler", [airflow, "scheduler"])
         self.spawn("dag-processor", [airflow, "dag-processor"])
+        self.spawn("triggerer", [airflow, "triggerer"])  # runs deadline-alert callbacks
         self.spawn("celery-worker", [airflow, "celery", "worker", "--queues", self.queue, "--concurrency",
                                      str(self.worker_concurrency), "--skip-serve-logs", "--without-gossip",
                                      "--without-mingle", "--celery-hostname", f"{self.queue}@%h"])
@@ -281,7 +282,8 @@ class AirflowStack:
 
     def stop(self) -> None:
         """Stop every process (worker first, API server last) and drop the databases."""
-        order = {"celery-worker": 0, "scheduler": 1, "dag-processor": 2, "simulators": 4, "api-server": 5}
+        order = {"celery-worker": 0, "scheduler": 1, "triggerer": 2, "dag-processor": 2, "simulators": 4,
+                 "api-server": 5}
         for proc in sorted(self.procs, key=lambda p: order.get(p.name, 3)):
             self._kill(proc)
         # Group leaders are gone; make sure no straggler of a group survives.
@@ -357,6 +359,17 @@ class AirflowStack:
                 return states
             time.sleep(2)
         return states
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 60) -> str:
+        """The first line of process ``name``'s log containing ``text``."""
+        log = next(p.log for p in self.procs if p.name == name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in log.read_text(errors="replace").splitlines():
+                if text in line:
+                    return line
+            time.sleep(1)
+        raise AssertionError(f"{text!r} not in the {name} log within {timeout:.0f} s\n{tail(log)}")
 
     # ------------------------------------------------------------------ diagnostics
     def diagnostics(self, lines: int = 40) -> str:

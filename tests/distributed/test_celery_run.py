@@ -101,6 +101,18 @@ def test_nightly_dags_run_on_celery_workers(stack):
     assert all(n > 0 for n in employees.values())
 
 
+def test_missed_nightly_window_raises_the_deadline_alert(stack):
+    """The runs above were triggered for 01:00 UTC; once 4 h have passed the scheduler sees the
+    missed deadline and the triggerer runs our callback, which logs one PII-free line."""
+    from datetime import UTC, datetime, timedelta
+
+    if datetime.now(UTC) < datetime.fromisoformat(LOGICAL_DATE) + timedelta(hours=4):
+        pytest.skip("the machine clock is before the nightly deadline of the test's logical date")
+    line = stack.wait_for_log("triggerer", "payroll nightly window missed", timeout=90)
+    assert "dag=payroll_" in line and "deadline=" in line
+    assert "conf" not in line
+
+
 def test_api_requires_a_token(stack):
     """The REST API the UI uses refuses anonymous calls: a JWT from /auth/token is required."""
     with pytest.raises(RuntimeError, match="HTTP 401"):
