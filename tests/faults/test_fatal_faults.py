@@ -120,9 +120,9 @@ def test_fatal_faults_fail_fast_keep_the_payloads_and_one_rerun_restores(connect
 def _start_from_an_expired_access_token(sim: str) -> None:
     """Point the connection at stored tokens whose access token the source has expired already."""
     import os
+    import time
 
     import requests
-    from fault_support import fast_connection_env
 
     tokens = requests.post(f"{sim}/oauth/token", data={
         "grant_type": "password", "username": "demo@example.nl", "password": "demo",
@@ -131,10 +131,7 @@ def _start_from_an_expired_access_token(sim: str) -> None:
     key = "AIRFLOW_CONN_PAYROLL_LOKET_REST_BAKKERIJ_DE_VRIES"
     spec = json.loads(os.environ[key])
     spec.pop("login", None)
-    spec.pop("password", None)
-    import time
-
+    spec.pop("password", None)  # no password grant: the stored refresh token must do
     spec["extra"] = {**spec["extra"], "access_token": tokens["access_token"],
                      "refresh_token": tokens["refresh_token"], "expires_at": time.time() + 3000}
-    os.environ[key] = json.dumps(spec)
-    del fast_connection_env  # the env var is restored by the run_env fixture's environment()
+    os.environ[key] = json.dumps(spec)  # restored by the run_env fixture's environment()
