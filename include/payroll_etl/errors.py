@@ -49,3 +49,11 @@ class DataQualityError(PayrollError):
 
 class WarehouseError(PayrollError):
     retryable = True
+
+
+class PeriodAlreadyLoaded(PayrollError):
+    """A backfill run whose pay period another logical date already loaded: nothing to do.
+
+    A daily schedule backfilled over months creates ~30 runs per pay period; the first one
+    fetches the period, the others are skipped (the Airflow task is marked skipped).
+    """

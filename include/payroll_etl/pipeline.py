@@ -20,7 +20,7 @@ from payroll_etl import landing, settings
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors import connector_class
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
-from payroll_etl.errors import DataQualityError, RecordError
+from payroll_etl.errors import DataQualityError, PeriodAlreadyLoaded, RecordError
 from payroll_etl.model import ENTITIES, arrow_schema
 from payroll_etl.parsing import Parser, RecordIssue
 from payroll_etl.periods import PayPeriod, period_for, period_for_logical_date
@@ -91,12 +91,32 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- extract
 
+def _skip_if_period_loaded(ctx: RunContext) -> None:
+    from payroll_etl.warehouse.load import connect, lit
+
+    db = connect(ctx.warehouse_url)
+    try:
+        rows = db.query(
+            f"SELECT logical_date FROM load_run WHERE connector = {lit(ctx.employer.connector)} "
+            f"AND employer = {lit(ctx.employer.employer)} AND period_id = {lit(ctx.period.id)} "
+            f"AND status IN ('success', 'partial') AND logical_date <> {lit(ctx.logical_date)} "
+            f"ORDER BY logical_date LIMIT 1")
+    finally:
+        db.close()
+    if rows:
+        raise PeriodAlreadyLoaded(
+            f"{ctx.employer.employer}: pay period {ctx.period.id} was already loaded by the run of {rows[0][0]}; "
+            f"skipping (set full_refresh to fetch it again)")
+
+
 def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     """Fetch from the source into the raw landing. Returns a small summary for XCom."""
     from payroll_etl.warehouse.load import previous_state
     from payroll_etl.warehouse.migrate import upgrade
 
     upgrade(ctx.warehouse_url)
+    if ctx.is_backfill and not ctx.full_refresh:
+        _skip_if_period_loaded(ctx)
     state = {} if ctx.full_refresh else previous_state(ctx.warehouse_url, ctx.employer.connector,
                                                        ctx.employer.employer)
     request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, ctx.full_refresh, state, ctx.is_backfill)

@@ -76,13 +76,14 @@ def _entity_table(entity: Entity) -> Table:
         Column("load_run_id", String(64), nullable=False),
         Column("superseded_by_run", String(64), nullable=True),
     ]
-    return Table(
-        entity.name, metadata, *cols,
-        Index(f"ux_{entity.name}_version", "connector", "employer", "source_id", "valid_from", "recorded_at",
-              unique=True),
-        Index(f"ix_{entity.name}_current", "employer", "connector", "superseded_at"),
-        comment=entity.doc,
-    )
+    # payroll result lines of different runs share (source_id, valid_from) keys in some sources
+    version_key = ["connector", "employer", "source_id", "valid_from"]
+    if entity.name == "payroll_result":
+        version_key += ["period_id", "run_id", "component"]
+    indexes = [Index(f"ux_{entity.name}_version", *version_key, "recorded_at", unique=True)]
+    if entity.name == "salary":
+        indexes.append(Index("ix_salary_employment", "connector", "employer", "employment_source_id"))
+    return Table(entity.name, metadata, *cols, *indexes, comment=entity.doc)
 
 
 ENTITY_TABLES: dict[str, Table] = {name: _entity_table(e) for name, e in ENTITIES.items()}
@@ -152,6 +153,33 @@ source_state = Table(
     Column("state", Text, nullable=False, comment="JSON watermarks (Loket version numbers, SOAP versions)"),
     Column("load_run_id", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+mutation = Table(
+    "mutation", metadata,
+    Column("mutation_id", String(32), primary_key=True,
+           comment="md5(connector, employer, key, base type, ingangsdatum, new values): re-runs never duplicate"),
+    Column("connector", Text, nullable=False),
+    Column("employer", Text, nullable=False),
+    Column("mutation_type", String(24), nullable=False,
+           comment="IN_DIENST | UIT_DIENST | SALARIS | PARTTIME | ADRES | BURGERLIJKE_STAAT | OVERLIJDEN | CORRECTIE"),
+    Column("corrected_type", String(24), nullable=True, comment="for CORRECTIE: the type it corrects"),
+    Column("mutation_key", Text, nullable=False,
+           comment="business key: employee or employment source id; employment|component for SALARIS"),
+    Column("person_key", String(64), nullable=True, comment="keyed HMAC of the BSN; never the BSN"),
+    Column("employee_source_id", Text, nullable=True),
+    Column("employment_source_id", Text, nullable=True),
+    Column("employment_number", Text, nullable=True, comment="IKV-nummer"),
+    Column("ingangsdatum", Date, nullable=False, comment="effective date of the change"),
+    Column("period_id", String(6), nullable=False, comment="YYYYPP of the pay period of the load that found it"),
+    Column("old_values", Text, nullable=True, comment="JSON object of the values before (strings or null)"),
+    Column("new_values", Text, nullable=False, comment="JSON object of the values after (strings or null)"),
+    Column("load_run_id", String(64), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False, comment="transaction time of the load"),
+    Index("ix_mutation_employer", "employer", "connector", "detected_at"),
+    Index("ix_mutation_key", "connector", "employer", "mutation_key", "ingangsdatum"),
+    comment="Mutation feed for insurers, derived from consecutive snapshots (issue 7).",
 )
 
 
