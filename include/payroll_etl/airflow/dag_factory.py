@@ -9,7 +9,9 @@ through the landing and staging files (see ``payroll_etl.pipeline``).
 from __future__ import annotations
 
 import logging
+import zlib
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from airflow.sdk import (
@@ -128,6 +130,13 @@ Connection: `{conn_id}`. Pool: `{pool}`.
 """
 
 
+@lru_cache(maxsize=64)
+def _timetable(cron: str, tz: str) -> CronTriggerTimetable:
+    """One timetable per (cron, time zone), shared by all DAGs: parsing the cron and the zone
+    each time cost ~1.5 ms per DAG, i.e. 1.5 s of the parse time with 1,000 employers."""
+    return CronTriggerTimetable(cron, timezone=tz)
+
+
 def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
     default_args = {
         "owner": "data-platform",
@@ -138,7 +147,7 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
         "retry_policy": retry_policy(),
         "on_failure_callback": on_task_failure,
     }
-    schedule = CronTriggerTimetable(cfg.schedule, timezone=cfg.timezone) if cfg.schedule else None
+    schedule = _timetable(cfg.schedule, cfg.timezone) if cfg.schedule else None
     with PayrollDAG(
         dag_id=cfg.dag_id,
         schedule=schedule,
@@ -195,10 +204,19 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
     return dag
 
 
-def build_all(pipeline: PipelineConfig, only_dag_id: str | None = None) -> dict[str, DAG]:
+def build_all(pipeline: PipelineConfig, only_dag_id: str | None = None, shard: int | None = None,
+              shards: int = 1) -> dict[str, DAG]:
+    """The DAGs of all enabled employers, or of one shard of them.
+
+    ``shard``/``shards``: a DAG file may build only the employers whose ``crc32(dag_id) % shards``
+    equals ``shard`` (stable across parses and machines), so N small files replace one big one
+    and the DAG processor parses them in parallel; see docs/operations.md (scale figures).
+    """
     dags = {}
     for cfg in pipeline.employers:
         if not cfg.enabled or (only_dag_id and cfg.dag_id != only_dag_id):
+            continue
+        if shard is not None and zlib.crc32(cfg.dag_id.encode()) % shards != shard:
             continue
         dags[cfg.dag_id] = build_dag(cfg, pipeline)
     return dags
