@@ -28,33 +28,9 @@ os.environ.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(_AIRFLOW_HOME / "
 os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "x2ZcK2r0pGk6Q0Yz5rj2r8yEJ0Xw0gk1VdB2m4pVf9c=")
 os.environ.setdefault("PAYROLL_DATA_DIR", str(_AIRFLOW_HOME / "data"))
 sys.path.insert(0, str(ROOT / "dags"))
+sys.path.insert(0, str(ROOT / "tests"))
 
-PG_HOST = os.environ.get("PAYROLL_TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("PAYROLL_TEST_PG_PORT", "5432"))
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _pg_admin():
-    import psycopg
-
-    return psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True,
-                           connect_timeout=5)
-
-
-def postgres_available() -> tuple[bool, str]:
-    try:
-        _pg_admin().close()
-        return True, ""
-    except Exception as exc:  # noqa: BLE001
-        return False, f"PostgreSQL not reachable at {PG_HOST}:{PG_PORT}: {type(exc).__name__}"
-
-
-def require_postgres() -> None:
-    ok, reason = postgres_available()
-    if not ok:
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: the production warehouse must be tested)")
-        pytest.skip(reason)
+from pg_support import IN_CI, PG_HOST, PG_PORT, _pg_admin, postgres_available, require_postgres  # noqa: E402,F401
 
 
 @pytest.fixture

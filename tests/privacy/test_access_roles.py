@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import PG_HOST, PG_PORT
+from pg_support import PG_HOST, PG_PORT
 
 pytestmark = pytest.mark.postgres
 
