@@ -63,3 +63,20 @@ def test_same_tables_on_duckdb_and_postgres(tmp_path, postgres_url):
     duck, pg = names
     assert duck == pg
     assert set(_metadata().tables) <= set(pg)
+
+
+def test_parallel_first_runs_migrate_once(postgres_url):
+    """Several employers' first extracts start together on a fresh warehouse: no alembic race."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from payroll_etl.warehouse.load import connect
+    from payroll_etl.warehouse.migrate import upgrade
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(upgrade, postgres_url) for _ in range(4)]:
+            future.result()
+    db = connect(postgres_url)
+    try:
+        assert len(db.query("SELECT version_num FROM alembic_version")) == 1
+    finally:
+        db.close()

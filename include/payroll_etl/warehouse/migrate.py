@@ -18,9 +18,36 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 7_420_551  # pg_advisory_lock key: one migrator at a time per warehouse
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    if url.startswith("duckdb:///"):
-        Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
+    """Migrate the warehouse; safe when several tasks start at once on a fresh PostgreSQL.
+
+    On PostgreSQL the migration runs under a session advisory lock, so parallel first runs of
+    different employers wait for one migrator instead of racing on ``alembic_version``.
+    """
+    if url.startswith("duckdb:///"):  # the file is protected by its directory: created 0700
+        from payroll_etl.landing import private_dir
+
+        private_dir(Path(url.removeprefix("duckdb:///")).parent)
+        command.upgrade(alembic_config(url), revision)
+        return
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(url, poolclass=NullPool)
+        try:
+            with engine.connect() as lock_conn:
+                lock_conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+                try:
+                    command.upgrade(alembic_config(url), revision)
+                finally:
+                    lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+        finally:
+            engine.dispose()
+        return
     command.upgrade(alembic_config(url), revision)
 
 
