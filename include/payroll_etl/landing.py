@@ -50,9 +50,20 @@ def partition_dir(root: Path, connector: str, employer: str, entity: str, run_da
             / f"run_date={run_date.isoformat()}")
 
 
-def _private_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+def private_dir(path: Path) -> None:
+    """Create ``path`` 0700, and every missing parent 0700 too.
+
+    ``mkdir(parents=True, mode=0o700)`` gives only the leaf that mode; the parents it creates
+    (``connector=…/employer=…``) would get the umask's 0755. Existing parents are left alone.
+    """
+    path = Path(path)
+    for missing in reversed([p for p in (path, *path.parents) if not p.exists()]):
+        missing.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(missing, 0o700)
     os.chmod(path, 0o700)
+
+
+_private_dir = private_dir
 
 
 class LandingWriter:

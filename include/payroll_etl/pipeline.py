@@ -77,7 +77,7 @@ class RunContext:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    landing.private_dir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -175,7 +175,7 @@ def normalize(ctx: RunContext) -> dict[str, Any]:
     normalized = connector_class(ctx.employer.connector).normalize(pages, ctx.employer, ctx.period, parser)
     issues = parser.issues + normalized.issues
     counts = {}
-    ctx.staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+    landing.private_dir(ctx.staging)
     for old in ctx.staging.glob("entity=*.parquet"):
         old.unlink()
     for name, rows in normalized.rows.items():
