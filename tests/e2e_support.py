@@ -53,12 +53,17 @@ def environment(**values: str):
                 os.environ[k] = v
 
 
-def run_dag(dag_id: str, logical_date: datetime, **conf):
-    """Build the DAG from the real config and run it with dag.test(); returns the DagRun."""
+def run_dag(dag_id: str, logical_date: datetime, retries: int = 0, **conf):
+    """Build the DAG from the real config and run it with dag.test(); returns the DagRun.
+
+    dag.test() honours retry delays (minutes, growing), so retries are off unless a test asks.
+    """
     from payroll_etl.airflow.dag_factory import build_all
     from payroll_etl.config import load_config
 
     dag = build_all(load_config(), only_dag_id=dag_id)[dag_id]
+    for task in dag.tasks:
+        task.retries = retries
     return dag.test(logical_date=logical_date.replace(tzinfo=UTC), run_conf=conf or None)
 
 

@@ -299,6 +299,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
     from payroll_etl.warehouse.load import load as load_batch
 
     mart.register()  # benefit bases are recomputed inside the load transaction
+    config_error = mart.seed_config(ctx.warehouse_url)  # parameters/schemes: own short transaction
 
     tables = read_staged(ctx)
     dq = _read_json(ctx.staging / "dq.json")
@@ -332,6 +333,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
         message=(f"{len(quarantine_rows)} records quarantined" if quarantine_rows else None),
         rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()}},
         started_at=now, recorded_at=now)
+    batch.benefit_config_error = config_error
     changes = load_batch(ctx.warehouse_url, batch)
     return {"status": status, "loaded": changes, "quarantined": len(quarantine_rows)}
 

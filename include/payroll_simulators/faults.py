@@ -21,8 +21,8 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 FAULT_KINDS = {"500", "503", "timeout", "reset", "429", "429_no_retry_after", "truncate", "malformed",
                "revoke_token", "half"}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from payroll_etl.benefits import mart
 from payroll_etl.model import ENTITIES, arrow_schema
 from payroll_etl.periods import period_for
@@ -65,6 +66,7 @@ def test_demo_population(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     upgrade(url)
     monkeypatch.setattr(loader, "POST_LOAD_STEPS", [mart.post_load_step])
+    assert mart.seed_config(url, now=AT) is None  # as pipeline.load does, before the employer transactions
     facts = load_world(url)
     mart.demo_summary(url, day=date(2026, 11, 1), as_of=AT)
     out = capsys.readouterr().out

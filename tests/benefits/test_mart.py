@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from payroll_etl.benefits import mart, tables
 from payroll_etl.benefits.parameters import ParameterRow, load_parameter_rows
 from payroll_etl.benefits.schemes import load_schemes
@@ -61,11 +62,13 @@ def arrow(entity: str, rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def load(url: str, at: datetime, employments: list[dict], salaries: list[dict]) -> None:
+    """Load as pipeline.load does: seed the benefit config in its own transaction, then the batch."""
+    config_error = mart.seed_config(url, now=at)
     batch = loader.LoadBatch(
         load_run_id=f"run-{at:%Y%m%d%H%M%S}", dag_id="test", airflow_run_id=None, connector=CONNECTOR,
         employer=EMPLOYER, logical_date=at.date(), period=period_for(at.date(), "month"),
         tables={"employment": arrow("employment", employments), "salary": arrow("salary", salaries)},
-        started_at=at, recorded_at=at)
+        started_at=at, recorded_at=at, benefit_config_error=config_error)
     loader.load(url, batch)
 
 

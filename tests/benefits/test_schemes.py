@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
+
 from payroll_etl.benefits.parameters import load_parameters
 from payroll_etl.benefits.schemes import (
     load_schemes,

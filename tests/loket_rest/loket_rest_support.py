@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest, RawPage, SourceCredentials
 from payroll_etl.connectors.loket_rest import LoketRestConnector

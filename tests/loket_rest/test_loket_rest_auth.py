@@ -17,6 +17,7 @@ from loket_rest_support import (
     file_store,
     request_for,
 )
+
 from payroll_etl.connectors.loket_onboarding import main as onboarding_main
 from payroll_etl.connectors.loket_onboarding import onboard
 from payroll_etl.connectors.loket_tokens import FileTokenStore

@@ -16,6 +16,7 @@ from loket_rest_support import (
     request_for,
     wid,
 )
+
 from payroll_etl.connectors.loket_rest import LoketRestConnector
 from payroll_etl.parsing import Parser
 from payroll_simulators.world import PayrollResultLine, PayrollRun, bsn_checksum_ok, stable_id

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from loket_rest_support import MemorySink, connector, employer, page_number, request_for
+
 from payroll_etl.config import EmployerConfig
 from payroll_etl.errors import ConfigurationError, MalformedPayloadError, TransientSourceError
 from payroll_etl.landing import LandingWriter

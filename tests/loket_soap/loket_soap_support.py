@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
 from payroll_etl.connectors.loket_soap import LoketSoapConnector

@@ -20,6 +20,7 @@ from loket_soap_support import (
     employer_config,
     extract_request,
 )
+
 from payroll_etl.connectors.base import SourceCredentials
 from payroll_etl.connectors.loket_soap import LoketSoapConnector
 from payroll_etl.errors import (

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from loket_soap_support import LOGICAL, WG, Sim, credentials, employer_config
+
 from payroll_etl.pipeline import RunContext, run_all
 
 pytestmark = pytest.mark.postgres

@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest, ExtractResult, SourceCredentials
 from payroll_etl.connectors.nmbrs import NmbrsConnector

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+
 from payroll_etl.config import load_config
 from payroll_etl.connectors import connector_class
 from payroll_etl.connectors.base import RawPage, SourceCredentials

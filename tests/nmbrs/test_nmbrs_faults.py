@@ -7,6 +7,7 @@ from datetime import date
 
 import pyarrow.parquet as pq
 import pytest
+
 from payroll_etl.connectors.base import RawPage, SourceCredentials
 from payroll_etl.connectors.nmbrs import NmbrsConnector, _Options, _RateLimiter
 from payroll_etl.errors import (

@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 import zeep
 from lxml import etree
+
 from payroll_simulators.nmbrs.app import DEMO_DOMAIN, DEMO_TOKEN, DEMO_USERNAME, SEED_CALLS
 
 NS = "https://api.nmbrs.nl/soap/v3/{}"

@@ -30,6 +30,7 @@ from dq_corpus import (
     PREVIOUS_DATE,
     PREVIOUS_SCOPE,
 )
+
 from payroll_etl import pipeline
 from payroll_etl.errors import DataQualityError
 from payroll_etl.quality import report

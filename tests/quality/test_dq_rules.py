@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dq_corpus import EMPLOYER, INVALID_BSNS, VALID_BSNS
+
 from payroll_etl.config import EmployerConfig
 from payroll_etl.periods import period_for
 from payroll_etl.quality import DQContext

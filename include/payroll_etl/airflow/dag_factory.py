@@ -102,12 +102,13 @@ class PayrollDAG(DAG):
 
 
 def _run_context(cfg: EmployerConfig, params: dict[str, Any], context: dict[str, Any]):
+    from payroll_etl.periods import local_day
     from payroll_etl.pipeline import RunContext
 
     dag_run = context["dag_run"]
     when = context.get("logical_date") or dag_run.run_after
     backfill = {"auto": None, "true": True, "false": False}[str(params.get("backfill", "auto")).lower()]
-    return RunContext(employer=cfg, logical_date=when.date(), airflow_run_id=dag_run.run_id,
+    return RunContext(employer=cfg, logical_date=local_day(when), airflow_run_id=dag_run.run_id,
                       full_refresh=bool(params.get("full_refresh")), backfill=backfill)
 
 

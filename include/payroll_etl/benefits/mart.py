@@ -311,11 +311,8 @@ def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> N
     SQL errors propagate (the load rolls back).
     """
     report: dict[str, Any] = {}
-    try:
-        seed(db, now=batch.recorded_at)
-    except ConfigurationError as exc:  # raised before any failing SQL: the transaction is intact
-        log.error("benefit config not seeded for %s: %s", batch.employer, exc)
-        report["config_error"] = str(exc)
+    if getattr(batch, "benefit_config_error", None):
+        report["config_error"] = batch.benefit_config_error
     res = recompute_for(db, batch.employer, connector=batch.connector, as_of=batch.recorded_at,
                         load_run_id=batch.load_run_id)
     report.update(asdict(res))
@@ -323,6 +320,32 @@ def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> N
     log.info("benefit bases %s/%s (history changed: %s): %s", batch.connector, batch.employer, touched, res)
     if isinstance(getattr(batch, "rows", None), dict):
         batch.rows["benefit_basis"] = report
+
+
+def seed_config(url: str, now: datetime | None = None) -> str | None:
+    """Seed parameters and schemes in their own short transaction, before an employer's load.
+
+    Kept out of the load transaction on purpose: two employers' first loads would otherwise
+    insert the same seed rows and the second would wait for the first to commit. Returns the
+    configuration error (logged, never raised), or None.
+    """
+    from payroll_etl.warehouse.load import connect
+
+    db = connect(url)
+    try:
+        db.begin()
+        seed(db, now=now)
+        db.commit()
+        return None
+    except ConfigurationError as exc:  # raised before any SQL failed
+        db.rollback()
+        log.error("benefit config not seeded: %s", exc)
+        return str(exc)
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
 
 
 def register() -> None:

@@ -51,6 +51,7 @@ class LoadBatch:
     status: str = "success"
     message: str | None = None
     rows: dict[str, Any] = field(default_factory=dict)
+    benefit_config_error: str | None = None  # set by the pipeline when seeding benefit config failed
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -510,7 +511,7 @@ def _write_state(db: Db, batch: LoadBatch) -> None:
 
 def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
     """Apply ``batch`` in one transaction. Returns per-entity counts."""
-    from payroll_etl.warehouse import mutations  # noqa: F401  (registers the mutation feed step)
+    from payroll_etl.warehouse import mutations
 
     db = connect(url)
     changes: dict[str, dict[str, int]] = {}
@@ -521,6 +522,7 @@ def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
         for name in LOAD_ORDER:
             if name in batch.tables:
                 changes[name] = merge_entity(db, ENTITIES[name], batch, batch.tables[name])
+        mutations.post_load_step(db, batch, changes)  # the mutation feed is part of every load
         for step in POST_LOAD_STEPS:
             step(db, batch, changes)
         batch.rows = {**batch.rows, "loaded": changes}

@@ -1,6 +1,6 @@
 """The mutation feed: what changed between consecutive snapshots of an employer, as insurers want it.
 
-Derived inside the load transaction (a ``POST_LOAD_STEPS`` step), set-based, from the versions the
+Derived inside the load transaction (``load()`` calls :func:`post_load_step`), set-based, from the versions the
 load just recorded (``recorded_at`` = the batch's time) compared with what we believed just before
 (current versions, or the ones this run superseded). See docs/warehouse.md, "Mutation feed".
 
@@ -29,11 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Date, DateTime, Index, String, Table, Text
-
 from payroll_etl.periods import period_from_id
-from payroll_etl.warehouse.load import POST_LOAD_STEPS, Db, LoadBatch, lit
-from payroll_etl.warehouse.schema import metadata
+from payroll_etl.warehouse.load import Db, LoadBatch, lit
+from payroll_etl.warehouse.schema import mutation  # noqa: F401 - re-exported
 
 MUTATION_TYPES = ("IN_DIENST", "UIT_DIENST", "SALARIS", "PARTTIME", "ADRES", "BURGERLIJKE_STAAT", "OVERLIJDEN",
                   "CORRECTIE")
@@ -41,30 +39,7 @@ EVENT_TYPES = ("IN_DIENST", "UIT_DIENST", "OVERLIJDEN")
 ADDRESS_COLUMNS = ("street", "house_number", "postcode", "city", "country")
 SALARY_TOLERANCE = "0.005"  # below half a cent a wage "change" is rounding
 
-mutation = Table(
-    "mutation", metadata,
-    Column("mutation_id", String(32), primary_key=True,
-           comment="md5(connector, employer, key, base type, ingangsdatum, new values): re-runs never duplicate"),
-    Column("connector", Text, nullable=False),
-    Column("employer", Text, nullable=False),
-    Column("mutation_type", String(24), nullable=False, comment=" | ".join(MUTATION_TYPES)),
-    Column("corrected_type", String(24), nullable=True, comment="for CORRECTIE: the type it corrects"),
-    Column("mutation_key", Text, nullable=False,
-           comment="business key: employee or employment source id; employment|component for SALARIS"),
-    Column("person_key", String(64), nullable=True, comment="keyed HMAC of the BSN; never the BSN"),
-    Column("employee_source_id", Text, nullable=True),
-    Column("employment_source_id", Text, nullable=True),
-    Column("employment_number", Text, nullable=True, comment="IKV-nummer"),
-    Column("ingangsdatum", Date, nullable=False, comment="effective date of the change"),
-    Column("period_id", String(6), nullable=False, comment="YYYYPP of the pay period of the load that found it"),
-    Column("old_values", Text, nullable=True, comment="JSON object of the values before (strings or null)"),
-    Column("new_values", Text, nullable=False, comment="JSON object of the values after (strings or null)"),
-    Column("load_run_id", String(64), nullable=False),
-    Column("detected_at", DateTime(timezone=True), nullable=False, comment="transaction time of the load"),
-    Index("ix_mutation_employer", "employer", "connector", "detected_at"),
-    Index("ix_mutation_key", "connector", "employer", "mutation_key", "ingangsdatum"),
-    comment="Mutation feed for insurers, derived from consecutive snapshots (issue 7).",
-)
+# The table itself is declared with the rest of the schema (payroll_etl.warehouse.schema.mutation).
 
 
 def json_sql(pairs: list[tuple[str, str]]) -> str:
@@ -271,11 +246,3 @@ def post_load_step(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]])
     derived = derive_mutations(db, batch, changes)
     changes.setdefault("mutation", {})["inserted"] = derived
 
-
-def register() -> None:
-    """Add the mutation step to the loader's hooks (idempotent)."""
-    if post_load_step not in POST_LOAD_STEPS:
-        POST_LOAD_STEPS.append(post_load_step)
-
-
-register()

@@ -18,7 +18,6 @@ from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
 from payroll_etl.connectors.nmbrs import NmbrsConnector
 from payroll_etl.periods import period_for
-
 from payroll_simulators.nmbrs.app import DEMO_DOMAIN, DEMO_TOKEN, DEMO_USERNAME
 
 DEMO_EMPLOYER = EmployerConfig("transport_oost", "Transport Oost", "nmbrs", ("Transport Oost B.V.",),

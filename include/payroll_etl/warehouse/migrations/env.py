@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from payroll_etl.warehouse.schema import metadata
 from sqlalchemy import create_engine
+
+from payroll_etl.warehouse.schema import metadata
 
 try:  # let alembic know DuckDB behaves like PostgreSQL for DDL
     from alembic.ddl.impl import DefaultImpl
