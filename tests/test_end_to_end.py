@@ -59,8 +59,13 @@ def test_nightly_run_into_duckdb_is_idempotent(airflow_db, simulators, tmp_path,
         assert task_states(again)["load"] == "success"
         assert warehouse_counts(url) == first
         assert {t: table_contents(url, t) for t in snapshot} == snapshot
-        relanded = sorted(p.relative_to(tmp_path) for p in (tmp_path / "data" / "landing").rglob("*.parquet"))
-        assert relanded == landed  # the run's partition is replaced, never appended to
+        landing = tmp_path / "data" / "landing"
+        committed = sorted(p.parent for p in landing.rglob("part-*.parquet"))
+        assert len(committed) == len(set(committed))  # one readable part per entity: replaced, not appended
+        kept = {p.relative_to(tmp_path).parent for p in landing.rglob("*.parquet")}
+        assert {p.parent for p in landed} <= kept  # ... and the first run's payloads are still on disk
+        superseded = list(landing.rglob("superseded-by-*.parquet"))
+        assert len(superseded) == len(landed)
 
 
 def test_nightly_run_into_postgres(airflow_db, simulators, tmp_path, postgres_url):

@@ -70,7 +70,8 @@ def config_path() -> Path:
 def load_config(path: Path | None = None) -> PipelineConfig:
     path = path or config_path()
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        # libyaml's C loader: ~10x faster, it matters when 1,000 employers are parsed every 30 s
+        raw = yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except FileNotFoundError as exc:
         raise ConfigurationError(f"employer config {path} not found") from exc
     defaults = raw.get("defaults", {}) or {}

@@ -7,7 +7,8 @@ Layout: ``<data>/landing/connector=C/employer=E/entity=N/run_date=YYYY-MM-DD/par
 * An attempt writes ``.inprogress-<attempt>.parquet`` files; ``commit()`` makes them the run's
   partition, replacing what an earlier attempt of the same run date committed (re-runs never
   append duplicates). ``abort()`` keeps what was received as ``failed-<attempt>.parquet`` next
-  to it: nothing the source sent is ever thrown away, and readers only see committed parts.
+  to it, and a re-run keeps the part it replaces as ``superseded-by-<attempt>-part-0.parquet``:
+  nothing the source sent is ever thrown away, and readers only see the latest committed part.
 * Files are created 0600 and directories 0700: payloads hold personal data.
 """
 
@@ -136,13 +137,16 @@ class LandingWriter:
                 entity = entity_dir.name.split("=", 1)[1]
                 old = entity_dir / f"run_date={self.run_date.isoformat()}"
                 if entity not in self._paths and old.exists():
-                    for part in old.glob("part-*.parquet"):
-                        part.unlink()
+                    self._retire(old)
         for path in self._paths.values():
-            for part in path.parent.glob("part-*.parquet"):
-                part.unlink()
+            self._retire(path.parent)
             os.replace(path, path.parent / "part-0.parquet")
         return dict(self.pages)
+
+    def _retire(self, directory: Path) -> None:
+        """Hide an earlier attempt's committed part from readers, keeping its payloads on disk."""
+        for part in directory.glob("part-*.parquet"):
+            os.replace(part, directory / f"superseded-by-{self.attempt}-{part.name}")
 
     def abort(self) -> None:
         """Keep what was received as ``failed-<attempt>.parquet``; never visible to readers."""
