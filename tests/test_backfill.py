@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-
 from e2e_support import connection_env, environment, run_dag, running_simulators, task_states
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
