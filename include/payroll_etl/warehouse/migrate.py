@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -21,12 +22,41 @@ def alembic_config(url: str) -> Config:
 MIGRATION_LOCK = 7_420_551  # pg_advisory_lock key: one migrator at a time per warehouse
 
 
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("duckdb:///:memory:")).get_current_head()
+
+
+def is_current(url: str) -> bool:
+    """True when the warehouse is already at the head revision (one cheap query, no alembic)."""
+    from payroll_etl.warehouse.load import connect
+
+    if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///")).exists():
+        return False
+    try:
+        db = connect(url)
+    except Exception:  # noqa: BLE001 - let the real migration report connection problems
+        return False
+    try:
+        rows = db.query("SELECT version_num FROM alembic_version")
+    except Exception:  # noqa: BLE001 - no version table yet
+        return False
+    finally:
+        db.close()
+    return [r[0] for r in rows] == [head_revision()]
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the warehouse; safe when several tasks start at once on a fresh PostgreSQL.
 
-    On PostgreSQL the migration runs under a session advisory lock, so parallel first runs of
-    different employers wait for one migrator instead of racing on ``alembic_version``.
+    Every task calls this, so the common case (already at head) is one query. On PostgreSQL the
+    migration runs under a session advisory lock, so parallel first runs of different employers
+    wait for one migrator instead of racing on ``alembic_version``.
     """
+    if revision == "head" and is_current(url):
+        return
     if url.startswith("duckdb:///"):  # the file is protected by its directory: created 0700
         from payroll_etl.landing import private_dir
 
