@@ -18,6 +18,7 @@ def main() -> int:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         assert spec.loader is not None
+        sys.modules[path.stem] = module  # picklable by name (spawned simulator processes)
         started = time.perf_counter()
         try:
             spec.loader.exec_module(module)

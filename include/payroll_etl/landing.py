@@ -27,6 +27,10 @@ from typing import Any
 from payroll_etl.connectors.base import RawPage
 
 ROW_GROUP_PAGES = 32
+# A row group also closes once its pages hold this many characters: some endpoints answer a whole
+# pay period's results for every employee in one page, and 32 of those would all sit in memory.
+ROW_GROUP_CHARS = 8 * 1024 * 1024
+READ_BATCH_PAGES = 4  # pages per decoded batch when reading back
 
 
 def landing_schema():
@@ -75,6 +79,7 @@ class LandingWriter:
         self.attempt = attempt or datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         self._writers: dict[str, Any] = {}
         self._buffers: dict[str, list[dict[str, Any]]] = {}
+        self._buffered_chars: dict[str, int] = {}
         self._paths: dict[str, Path] = {}
         self.pages: dict[str, int] = {}
         self.bytes = 0
@@ -99,7 +104,8 @@ class LandingWriter:
             "sha256": hashlib.sha256(payload.encode("utf-8", errors="replace")).hexdigest(),
             "meta": json.dumps(meta or {}, sort_keys=True), "payload": payload,
         })
-        if len(self._buffers[entity]) >= ROW_GROUP_PAGES:
+        self._buffered_chars[entity] = self._buffered_chars.get(entity, 0) + len(payload)
+        if len(self._buffers[entity]) >= ROW_GROUP_PAGES or self._buffered_chars[entity] >= ROW_GROUP_CHARS:
             self._flush(entity)
 
     def _flush(self, entity: str) -> None:
@@ -119,6 +125,7 @@ class LandingWriter:
             self._writers[entity] = pq.ParquetWriter(path, landing_schema(), compression="zstd")
         self._writers[entity].write_table(pa.Table.from_pylist(rows, schema=landing_schema()))
         self._buffers[entity] = []
+        self._buffered_chars[entity] = 0
 
     def _close_all(self) -> None:
         for entity in list(self._buffers):
@@ -167,16 +174,40 @@ def committed_parts(root: Path, connector: str, employer: str, run_date: date) -
     return parts
 
 
-def read_pages(root: Path, connector: str, employer: str, run_date: date) -> Iterator[RawPage]:
-    """Committed raw pages of one run, in the order they were received (streamed per row group)."""
+def _read_part(part: Path) -> Iterator[RawPage]:
     import pyarrow.parquet as pq
 
-    parts = committed_parts(root, connector, employer, run_date)
-    for part in parts.values():
-        reader = pq.ParquetFile(part)
-        for batch in reader.iter_batches(columns=["seq", "entity", "source_id", "url", "content_type", "payload"]):
-            for row in batch.to_pylist():
-                yield RawPage(row["entity"], row["payload"], row["url"], row["source_id"], row["content_type"])
+    reader = pq.ParquetFile(part)
+    for batch in reader.iter_batches(batch_size=READ_BATCH_PAGES,
+                                     columns=["seq", "entity", "source_id", "url", "content_type", "payload"]):
+        for row in batch.to_pylist():
+            yield RawPage(row["entity"], row["payload"], row["url"], row["source_id"], row["content_type"])
+
+
+class LandedPages:
+    """The committed raw pages of one run, re-readable: iterating streams every entity (as
+    :func:`read_pages`); ``entity(name)`` streams one entity's pages only. Lets a connector leave
+    a bulk entity on disk during its first pass and read it page by page afterwards."""
+
+    def __init__(self, root: Path, connector: str, employer: str, run_date: date):
+        self.parts = committed_parts(root, connector, employer, run_date)
+
+    @property
+    def entities(self) -> list[str]:
+        return list(self.parts)
+
+    def entity(self, name: str) -> Iterator[RawPage]:
+        if name in self.parts:
+            yield from _read_part(self.parts[name])
+
+    def __iter__(self) -> Iterator[RawPage]:
+        for part in self.parts.values():
+            yield from _read_part(part)
+
+
+def read_pages(root: Path, connector: str, employer: str, run_date: date) -> Iterator[RawPage]:
+    """Committed raw pages of one run, in the order they were received (streamed per batch of pages)."""
+    return iter(LandedPages(root, connector, employer, run_date))
 
 
 def remove_run(root: Path, connector: str, employer: str, run_date: date) -> None:

@@ -12,7 +12,7 @@ A connector has two halves that never share state:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar, Protocol
@@ -59,9 +59,20 @@ class RawPage:
 class Normalized:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     issues: list[RecordIssue] = field(default_factory=list)
+    # Bulk entities a connector produces lazily (``normalize(..., stream=True)``): entity -> an
+    # iterator of row chunks (lists of row dicts), consumed once by the pipeline, which writes
+    # chunk by chunk. Issues found while producing them are added to ``issues`` (and to the
+    # parser) by the time the iterator is exhausted. Connectors that do not stream leave it empty.
+    streams: dict[str, Iterator[list[dict[str, Any]]]] = field(default_factory=dict)
 
     def add(self, entity: str, row: dict[str, Any]) -> None:
         self.rows.setdefault(entity, []).append(row)
+
+    def chunks(self) -> Iterator[tuple[str, Iterator[list[dict[str, Any]]]]]:
+        """Every entity with its rows as chunks: listed entities as one chunk, then the streamed ones."""
+        for entity in list(self.rows):
+            yield entity, iter([self.rows[entity]])
+        yield from self.streams.items()
 
 
 @dataclass(frozen=True)

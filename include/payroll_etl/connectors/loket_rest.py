@@ -319,6 +319,11 @@ class LoketRestConnector(Connector):
     def _items(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         return [item for body in self._pages(*args, **kwargs) for item in body.get("_embedded") or []]
 
+    def _land(self, *args: Any, **kwargs: Any) -> None:
+        """Every page of a collection into the landing, keeping none of it (normalize reads it back)."""
+        for _body in self._pages(*args, **kwargs):
+            pass
+
     # ------------------------------------------------------------------ extraction
     def extract(self, request: ExtractRequest, sink: LandingSink) -> ExtractResult:
         self.employer_key = self.employer_key or request.employer.employer
@@ -361,15 +366,15 @@ class LoketRestConnector(Connector):
                                    entity="employment_version",
                                    activity="GetEmploymentLastModifiedVersionNumbersByEmployerId", **get)
             new_state["employment_version"] = max((int(v["lastModifiedVersionNumber"]) for v in versions), default=0)
-            self._items(f"{API}/{wid}/employees/employments", entity="employment",
-                        activity="GetEmploymentsByEmployerId", version=VERSIONS["employment"], **get)
+            self._land(f"{API}/{wid}/employees/employments", entity="employment",
+                       activity="GetEmploymentsByEmployerId", version=VERSIONS["employment"], **get)
             employees = self._items(f"{API}/{wid}/employees", entity="employee", activity="GetEmployeesByEmployerId",
                                     version=VERSIONS["employee"], **get)
             self._bsns([e["id"] for e in employees], wid, sink)
-            self._items(f"{API}/{wid}/actualwages", entity="wage", activity="GetActualWagesByEmployerId",
-                        params=reference, **get)
-            self._items(f"{API}/{wid}/actualworkinghours", entity="working_hours",
-                        activity="GetActualWorkingHoursByEmployerId", params=reference, **get)
+            self._land(f"{API}/{wid}/actualwages", entity="wage", activity="GetActualWagesByEmployerId",
+                       params=reference, **get)
+            self._land(f"{API}/{wid}/actualworkinghours", entity="working_hours",
+                       activity="GetActualWorkingHoursByEmployerId", params=reference, **get)
             for entity in ("employee", "employment", "salary"):
                 _scope(result, entity, "full")
         else:
@@ -439,11 +444,11 @@ class LoketRestConnector(Connector):
                     wanted = seen.get(key) != marker
                 if not wanted:
                     continue
-                self._items(f"{base}/payrollperiods/{pid}/payrollresults", entity="payroll_result", source_id=wid,
-                            sink=sink, paged=False,
-                            activity="GetPayrollPeriodResultsByPayrollAdministrationIdAndPayrollPeriodId",
-                            meta={"payroll_administration_id": aid, "payroll_period_id": pid,
-                                  "payroll_run_id": run["id"]})
+                self._land(f"{base}/payrollperiods/{pid}/payrollresults", entity="payroll_result", source_id=wid,
+                           sink=sink, paged=False,
+                           activity="GetPayrollPeriodResultsByPayrollAdministrationIdAndPayrollPeriodId",
+                           meta={"payroll_administration_id": aid, "payroll_period_id": pid,
+                                 "payroll_run_id": run["id"]})
                 fetched[key] = marker
                 _scope(result, "payroll_result", "incremental")
         keep = str(first_year - 1)
@@ -452,17 +457,26 @@ class LoketRestConnector(Connector):
     # ------------------------------------------------------------------ normalization
     @classmethod
     def normalize(cls, pages: Iterable[RawPage], employer: EmployerConfig, period: PayPeriod,
-                  parser: Parser) -> Normalized:
+                  parser: Parser, *, stream: bool = False) -> Normalized:
+        """Canonical rows. payroll_result (the bulk: one row per component, employment and period)
+        is parsed one page at a time after everything else; with ``stream`` its rows come as
+        ``out.streams["payroll_result"]`` (chunks of one page) instead of a list. When ``pages``
+        can re-read one entity (:class:`~payroll_etl.landing.LandedPages`), the result pages stay
+        on disk until then; otherwise their raw payloads are kept (never their parsed bodies)."""
         out = Normalized()
         bodies: dict[str, list[tuple[RawPage, dict[str, Any]]]] = {}
-        for page in pages:
-            try:
-                body = json.loads(page.payload)
-            except ValueError:
-                raise MalformedPayloadError(f"Loket {page.entity} page {page.url} is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise MalformedPayloadError(f"Loket {page.entity} page {page.url} lacks the Loket envelope")
-            bodies.setdefault(page.entity, []).append((page, body))
+        reread = callable(getattr(pages, "entity", None)) and isinstance(getattr(pages, "entities", None), list)
+        kept_results: list[RawPage] = []
+        if reread:
+            first: Iterable[RawPage] = (p for name in pages.entities if name != "payroll_result"  # type: ignore[attr-defined]
+                                        for p in pages.entity(name))  # type: ignore[attr-defined]
+        else:
+            first = pages
+        for page in first:
+            if page.entity == "payroll_result":
+                kept_results.append(page)
+                continue
+            bodies.setdefault(page.entity, []).append((page, _body(page)))
 
         def items(entity: str) -> Iterator[tuple[RawPage, dict[str, Any]]]:
             for page, body in bodies.get(entity, []):
@@ -548,19 +562,51 @@ class LoketRestConnector(Connector):
                 "end_date": parser.date(item.get("endDate"), "payroll_period", sid, "endDate"),
             })
 
-        for page, item in items("payroll_result"):
-            m = re.search(r"/payrolladministrations/([^/]+)/payrollperiods/(\d+)/payrollresults", page.url)
-            if not m:
-                raise MalformedPayloadError(f"Loket payroll_result page {page.url} has an unexpected URL")
-            aid, run_pid = m.group(1).lower(), int(m.group(2))
-            run = runs.get((aid, run_pid)) or {}
-            for row in _result_rows(item, run, run_pid, parser):
-                out.add("payroll_result", row)
+        bodies.clear()  # the other entities' parsed pages are no longer needed
         out.issues.extend(parser.issues)
+        result_pages = pages.entity("payroll_result") if reread else iter(kept_results)  # type: ignore[attr-defined]
+        results = _result_chunks(result_pages, runs, parser, out)
+        if stream:
+            out.streams["payroll_result"] = results
+        else:
+            for chunk in results:
+                out.rows.setdefault("payroll_result", []).extend(chunk)
         return out
 
 
 # ---------------------------------------------------------------------- helpers
+
+def _body(page: RawPage) -> dict[str, Any]:
+    try:
+        body = json.loads(page.payload)
+    except ValueError:
+        raise MalformedPayloadError(f"Loket {page.entity} page {page.url} is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedPayloadError(f"Loket {page.entity} page {page.url} lacks the Loket envelope")
+    return body
+
+
+def _result_chunks(pages: Iterable[RawPage], runs: dict[tuple[str, int], dict[str, Any]], parser: Parser,
+                   out: Normalized) -> Iterator[list[dict[str, Any]]]:
+    """payroll_result rows, one chunk per landed page (only that page's body is parsed at a time).
+    Issues found on the way join ``out.issues`` once the pages are exhausted."""
+    issues_before = len(parser.issues)
+    for page in pages:
+        body = _body(page)
+        m = re.search(r"/payrolladministrations/([^/]+)/payrollperiods/(\d+)/payrollresults", page.url)
+        chunk: list[dict[str, Any]] = []
+        for item in body.get("_embedded") or []:
+            if not isinstance(item, dict):
+                continue
+            if not m:
+                raise MalformedPayloadError(f"Loket payroll_result page {page.url} has an unexpected URL")
+            aid, run_pid = m.group(1).lower(), int(m.group(2))
+            chunk.extend(_result_rows(item, runs.get((aid, run_pid)) or {}, run_pid, parser))
+        del body
+        if chunk:
+            yield chunk
+    out.issues.extend(parser.issues[issues_before:])
+
 
 def _scope(result: ExtractResult, entity: str, scope: str) -> None:
     if result.scope.get(entity) != "incremental":

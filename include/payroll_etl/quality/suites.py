@@ -75,7 +75,8 @@ def _iso(value: object) -> str:
 
 
 def _to_pandas(table: Any):
-    return table.to_pandas(date_as_object=True, types_mapper=None)
+    # split_blocks: no consolidation copy of same-typed columns while converting
+    return table.to_pandas(date_as_object=True, types_mapper=None, split_blocks=True)
 
 
 def _flag_name(rule: RowRule) -> str:
@@ -97,6 +98,8 @@ def _parse_rules(entity: str, issues: list[RecordIssue]) -> list[tuple[RowRule, 
 
 def evaluate(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) -> DQOutcome:
     """Run every rule on the canonical tables of one employer run; see the module docstring."""
+    import numpy as np
+
     settings = effective_settings(ctx)
     frames = {name: _to_pandas(table) for name, table in tables.items()}
     env = RuleEnv(ctx, frames, settings, reference_date(ctx))
@@ -106,22 +109,26 @@ def evaluate(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) 
         issues_by_entity.setdefault(issue.entity, []).append(issue)
 
     quarantined: dict[str, dict[tuple[str, str], list[str]]] = {}
-    evaluated: dict[str, list[tuple[RowRule, list[bool]]]] = {}
+    evaluated: dict[str, list[tuple[RowRule, Any]]] = {}
     keys_by_entity: dict[str, list[tuple[str, str]]] = {}
     order = [e for e in ENTITY_ORDER if e in frames] + sorted(e for e in frames if e not in ENTITY_ORDER)
     for name in order:
         df = frames[name]
-        keys = [(str(s), _iso(v)) for s, v in zip(df["source_id"], df["valid_from"])]
+        iso: dict[object, str] = {}  # valid_from repeats (one per period): one string per distinct date
+        keys = [(str(s), iso[v] if v in iso else iso.setdefault(v, _iso(v)))
+                for s, v in zip(df["source_id"], df["valid_from"])]
         keys_by_entity[name] = keys
-        flags: list[tuple[RowRule, list[bool]]] = []
+        flags: list[tuple[RowRule, Any]] = []  # per rule a numpy bool array (True = passes): 1 byte a row
         for rule in (r for r in rules if r.entity == name):
             needed = rule.column.split(",") if rule.column else []
             if any(c not in df.columns for c in needed):
                 continue
             passed = rule.check(df, env)
-            flags.append((rule, [bool(v) if v is not None and v == v else False for v in passed.tolist()]))
+            flags.append((rule, np.fromiter((bool(v) if v is not None and v == v else False for v in passed.tolist()),
+                                            dtype=bool, count=len(df))))
+            del passed
         for rule, ids in _parse_rules(name, issues_by_entity.get(name, [])):
-            flags.append((rule, [str(s) not in ids for s in df["source_id"]]))
+            flags.append((rule, np.fromiter((str(s) not in ids for s in df["source_id"]), dtype=bool, count=len(df))))
         for rule, passed in flags:
             if rule.severity != ERROR:
                 continue
@@ -145,6 +152,8 @@ def evaluate(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) 
     counts = {name: len(df) for name, df in frames.items()}
     volumes = volume_checks(counts, ctx, settings)
     missing = completeness(frames, ctx)
+    frames.clear()  # Great Expectations only sees the flag frames: free the data (env.frames is this dict)
+    del env
     results, report_path = _run_great_expectations(ctx, evaluated, keys_by_entity, volumes, missing)
     blocking = [f"{v.entity}: {VOLUME_CHECK} failed: {v.reason()}" for v in volumes
                 if not v.success and v.severity == ERROR]
@@ -182,7 +191,7 @@ def _expectation_class(check_name: str) -> type:
     return _GE_CLASSES[class_name]
 
 
-def _run_great_expectations(ctx: DQContext, evaluated: dict[str, list[tuple[RowRule, list[bool]]]],
+def _run_great_expectations(ctx: DQContext, evaluated: dict[str, list[tuple[RowRule, Any]]],
                             keys_by_entity: dict[str, list[tuple[str, str]]], volumes: list,
                             missing: dict[str, tuple[list[str], list[str]]]):
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
