@@ -18,15 +18,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="payroll-airflow-"))
-os.environ.setdefault("AIRFLOW_HOME", str(_AIRFLOW_HOME))
-os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}")
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
-os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
-os.environ.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(_AIRFLOW_HOME / "logs"))
-os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", "x2ZcK2r0pGk6Q0Yz5rj2r8yEJ0Xw0gk1VdB2m4pVf9c=")
-os.environ.setdefault("PAYROLL_DATA_DIR", str(_AIRFLOW_HOME / "data"))
+# The suite always runs on its own Airflow home and metadata DB, whatever the caller exported
+# (`make test` exports the demo's .airflow settings for the other targets).
+for _name in ("AIRFLOW__CORE__FERNET_KEY_CMD", "PAYROLL_WAREHOUSE_URL", "PAYROLL_EMPLOYERS_FILE"):
+    os.environ.pop(_name, None)
+os.environ.update({
+    "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(_AIRFLOW_HOME / "logs"),
+    "AIRFLOW__CORE__FERNET_KEY": "x2ZcK2r0pGk6Q0Yz5rj2r8yEJ0Xw0gk1VdB2m4pVf9c=",  # test-only key
+    "PAYROLL_DATA_DIR": str(_AIRFLOW_HOME / "data"),
+})
 sys.path.insert(0, str(ROOT / "dags"))
 sys.path.insert(0, str(ROOT / "tests"))
 
