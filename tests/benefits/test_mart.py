@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -203,23 +201,9 @@ def test_mart_on_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    try:
-        import psycopg
-
-        admin = psycopg.connect(f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres", autocommit=True,
-                                connect_timeout=3)
-    except Exception as exc:  # noqa: BLE001 - any connection failure
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL on {PG_HOST}:{PG_PORT} is required under CI: {type(exc).__name__}")
-        pytest.skip(f"no PostgreSQL on {PG_HOST}:{PG_PORT}")
-    name = f"benefits_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+def pg_url(postgres_url: str) -> str:
+    """The shared fresh-database fixture (tests/conftest.py): fails under CI=true when PostgreSQL is missing."""
+    return postgres_url
 
 
 @pytest.mark.postgres

@@ -17,13 +17,10 @@ PG_DSN = os.environ.get("HIST_TEST_PG", "host=127.0.0.1 port=5432 user=postgres"
 
 def _pg_admin():
     import psycopg
+    from pg_support import require_postgres
 
-    try:
-        return psycopg.connect(PG_DSN + " dbname=postgres", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    require_postgres()  # fails under CI=true, skips with the reason elsewhere
+    return psycopg.connect(PG_DSN + " dbname=postgres", autocommit=True, connect_timeout=5)
 
 
 @pytest.fixture

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -86,24 +83,7 @@ def duckdb_url(tmp_path: Path) -> str:
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """Our own database dq_test_<random>; under CI=true a missing server fails, elsewhere it skips."""
-    import psycopg
-
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True,
-                                connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {type(exc).__name__}")
-        pytest.skip(f"PostgreSQL not reachable: {type(exc).__name__}")
-    name = f"dq_test_{uuid.uuid4().hex[:10]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+# postgres_url: the shared fixture in tests/conftest.py (fresh database; fails under CI=true when missing)
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
