@@ -53,6 +53,20 @@ class RunContext:
                              self.employer.four_week_tail)  # type: ignore[arg-type]
         return self.period.end < current.start
 
+    def is_past_view(self) -> bool:
+        """True when this run sees the source as of a past date: a backfill of a past pay period, or any
+        run whose logical date is older than a current-view load already in the warehouse (a replay).
+
+        A past view adds period-scoped facts and never supersedes newer knowledge (docs/warehouse.md).
+        Queries the warehouse's ``load_run``.
+        """
+        from payroll_etl.warehouse.load import newer_current_view
+
+        if self.is_backfill:
+            return True
+        return newer_current_view(self.warehouse_url, self.employer.connector, self.employer.employer,
+                                  self.logical_date, self.load_run_id) is not None
+
     @property
     def load_run_id(self) -> str:
         """Deterministic per (connector, employer, logical date): a re-run replaces its own run."""
@@ -278,6 +292,8 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
         if (ctx.staging / "issues.json").exists() else []
     extract_info = _read_json(ctx.staging / "extract.json") if (ctx.staging / "extract.json").exists() else {}
     previous_counts, previous_keys, previous_open = _previous_run_info(ctx)
+    if ctx.is_past_view():  # a past period need not state who joined since: no "missing from source" warnings
+        previous_open = {}
     dq_ctx = DQContext(ctx.employer, ctx.period, ctx.logical_date.isoformat(), ctx.report_dir, previous_counts,
                        previous_keys, extract_info.get("scope", {}), settings_dq or {}, previous_open)
     outcome = run_quality(tables, issues, dq_ctx)
@@ -357,6 +373,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
     if "employee" in tables:
         tables["employee"], identities = _split_identities(tables["employee"])
     status = "partial" if quarantine_rows else "success"
+    past_view = ctx.is_past_view()
     batch = LoadBatch(
         load_run_id=ctx.load_run_id, dag_id=ctx.employer.dag_id, airflow_run_id=ctx.airflow_run_id,
         connector=ctx.employer.connector, employer=ctx.employer.employer, logical_date=ctx.logical_date,
@@ -366,8 +383,13 @@ def load(ctx: RunContext) -> dict[str, Any]:
         rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()}},
         started_at=now, recorded_at=now)
     batch.benefit_config_error = config_error
+    batch.past_view = past_view
+    if past_view:
+        batch.message = "; ".join(m for m in (
+            f"past view of pay period {ctx.period.id}: period facts loaded, newer knowledge kept", batch.message) if m)
     changes = load_batch(ctx.warehouse_url, batch)
-    return {"status": status, "loaded": changes, "quarantined": len(quarantine_rows)}
+    return {"status": status, "loaded": changes, "quarantined": len(quarantine_rows),
+            "view": "past" if past_view else "current"}
 
 
 def run_all(ctx: RunContext, credentials: SourceCredentials, settings_dq: dict[str, Any] | None = None) -> dict:

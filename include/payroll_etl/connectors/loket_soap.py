@@ -651,6 +651,8 @@ class _Normalizer:
             sid = f"{dv}:{pid}:{run_id}:{component}"
             if pid is None:
                 p.issue(e, sid, "period_id", "parse_int", "result line without a valid Jaar/Periode")
+            elif pid not in periods:  # a retroactive line of another period: that period as the line states it
+                self.period_row(line, periods)
             self.out.add(e, {
                 "source_id": sid, "employment_source_id": dv, "period_id": pid, "run_id": run_id,
                 "run_sequence": sequence, "run_period_id": run_period, "component": component or None,

@@ -666,9 +666,7 @@ class _Landed:
         except ValueError:
             parser.issue("payroll_period", company, "period_number", "parse_period", "period number out of range")
             return
-        out.add("payroll_period", {"source_id": f"{company}:{year}-{number}", "valid_from": start, "valid_to": end,
-                                   "year": year, "period_number": number, "frequency": frequency,
-                                   "start_date": start, "end_date": end})
+        _add_period(out, company, year, number, frequency, start, end)
 
     def _employments(self, company: str, parser: Parser) -> dict[str, list[_Employment]]:
         out: dict[str, list[_Employment]] = {}
@@ -794,6 +792,7 @@ class _Landed:
             if run is not None:
                 run_period = f"{_text(run, 'Year')}{int(_text(run, 'PeriodEnd') or 0):02d}"
             period_id = f"{year}{number:02d}"
+            _add_period(out, company, year, number, frequency, start, end)  # every period we load results for
             for line in _children(_child(report, "lines"), "line"):
                 code = (_text(line, "code") or "").strip()
                 source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
@@ -811,6 +810,16 @@ class _Landed:
                                                    "run_sequence"),
                     "run_period_id": run_period, "component": code,
                     "amount": parser.decimal(amount_text, "payroll_result", source_id, "amount")})
+
+
+def _add_period(out: Normalized, company: str, year: int, number: int, frequency: str, start: date,
+                end: date) -> None:
+    """One ``payroll_period`` row per (company, year, number), whichever call named the period first."""
+    source_id = f"{company}:{year}-{number}"
+    if any(row["source_id"] == source_id for row in out.rows.get("payroll_period", ())):
+        return
+    out.add("payroll_period", {"source_id": source_id, "valid_from": start, "valid_to": end, "year": year,
+                               "period_number": number, "frequency": frequency, "start_date": start, "end_date": end})
 
 
 def _pick_address(nodes: list[Any]) -> Any | None:

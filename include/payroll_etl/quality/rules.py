@@ -456,11 +456,21 @@ class VolumeCheck:
                 f"max_drop_pct={self.max_drop_pct:g}): the source probably answered partially")
 
 
+PERIOD_SCOPED = frozenset({"payroll_period", "payroll_result"})
+
+
 def volume_checks(counts: dict[str, int], ctx: DQContext, settings: dict[str, Any]) -> list[VolumeCheck]:
-    """Row counts vs the previous run, for entities fetched completely ("full") this run."""
+    """Row counts vs the previous run, for population entities fetched completely ("full") this run.
+
+    Period-scoped entities (``payroll_period``, ``payroll_result``) are left out: their count follows
+    the runs of the period a load covers (a backfill of one period vs a nightly of the whole year),
+    not the population, so a drop says nothing about a partial answer.
+    """
     max_drop = float(settings["max_drop_pct"])
     checks = []
     for entity in ENTITY_ORDER:
+        if entity in PERIOD_SCOPED:
+            continue
         previous = int(ctx.previous_counts.get(entity) or 0)
         if ctx.scope.get(entity) != "full" or previous <= 0:
             continue

@@ -52,6 +52,10 @@ class LoadBatch:
     message: str | None = None
     rows: dict[str, Any] = field(default_factory=dict)
     benefit_config_error: str | None = None  # set by the pipeline when seeding benefit config failed
+    # A past view of the source (a backfill of a past pay period, a replay of an old logical date):
+    # it adds period-scoped facts and history older than anything known, never supersedes newer
+    # knowledge and emits no mutation (docs/warehouse.md, "Past views").
+    past_view: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -452,6 +456,68 @@ def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[s
             "unchanged": diff.unchanged}
 
 
+def merge_past_view(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[str, int]:
+    """Merge one state entity of a *past view* without touching what newer views recorded.
+
+    ``table``: the entity's rows in warehouse columns. Rules (docs/warehouse.md, "Past views"):
+
+    * snapshot entities (employee, employer) are not merged at all: a past view cannot say what a
+      person's data is now, and their first version already reaches back to 1900-01-01;
+    * effective-dated entities (employment, salary) gain only versions *older than every version we
+      hold* of a record we already know: history a current view did not state. Such a version is
+      closed the day before the earliest known version, so no current answer changes;
+    * nothing is superseded; a record we never saw is not created (a current view, e.g. a
+      ``full_refresh`` night, is what introduces records and their IN_DIENST mutation).
+
+    Returns ``{"received", "inserted", "superseded": 0, "unchanged", "kept_newer"}``; ``kept_newer``
+    counts rows that disagree with (or are unknown to) newer knowledge and were therefore not loaded.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    name = entity.name
+    counts = {"received": table.num_rows, "inserted": 0, "superseded": 0, "unchanged": 0, "kept_newer": 0}
+    db.touched[name] = pa.table({"source_id": pa.array([], pa.string())})
+    if not entity.effective_dated or table.num_rows == 0:
+        counts["kept_newer"] = table.num_rows
+        return counts
+    cols = warehouse_columns(entity)
+    staged = with_row_hash(entity, table.select(cols))
+    scope = f"connector = {lit(batch.connector)} AND employer = {lit(batch.employer)}"
+    known = db.fetch_arrow(
+        f"SELECT source_id, min(valid_from) AS first_from, count(*) AS n FROM {name} "
+        f"WHERE {scope} AND superseded_at IS NULL GROUP BY source_id",
+        pa.schema([pa.field("source_id", pa.string()), pa.field("first_from", pa.date32()),
+                   pa.field("n", pa.int64())]))
+    current = db.fetch_arrow(
+        f"SELECT source_id, valid_from, row_hash FROM {name} WHERE {scope} AND superseded_at IS NULL",
+        pa.schema([pa.field("source_id", pa.string()), pa.field("valid_from", pa.date32()),
+                   pa.field("row_hash", pa.string())]))
+    con = duckdb.connect()
+    try:
+        con.register("s", staged)
+        con.register("k", known)
+        con.register("c", current)
+        (same,), = con.execute("SELECT count(*) FROM s JOIN c USING (source_id, valid_from) "
+                               "WHERE s.row_hash = c.row_hash").fetchall()
+        select = ", ".join(
+            "CASE WHEN s.valid_to IS NULL OR s.valid_to >= k.first_from THEN CAST(k.first_from - 1 AS DATE) "
+            "ELSE s.valid_to END AS valid_to" if c == "valid_to" else f's."{c}"' for c in cols)
+        older = con.sql(f"SELECT {select} FROM s JOIN k USING (source_id) WHERE s.valid_from < k.first_from "
+                        f"ORDER BY s.source_id, s.valid_from").to_arrow_table()
+    finally:
+        con.close()
+    if older.num_rows:
+        older = with_row_hash(entity, older)
+        older = older.append_column("recorded_at", pa.repeat(pa.scalar(batch.recorded_at.isoformat()),
+                                                             older.num_rows))
+        older = older.append_column("load_run_id", pa.repeat(pa.scalar(batch.load_run_id), older.num_rows))
+        db.bulk_insert(name, older, {**sql_types(name), "recorded_at": "TIMESTAMPTZ", "load_run_id": "VARCHAR(64)"})
+    counts.update(inserted=older.num_rows, unchanged=int(same),
+                  kept_newer=table.num_rows - older.num_rows - int(same))
+    return counts
+
+
 def _upsert_identities(db: Db, batch: LoadBatch) -> None:
     if batch.identities is None or batch.identities.num_rows == 0:
         return
@@ -486,6 +552,7 @@ def write_load_run(db: Db, batch: LoadBatch, finished: bool = True) -> None:
         "period_id": batch.period.id, "started_at": batch.started_at,
         "finished_at": datetime.now(UTC) if finished else None, "status": batch.status,
         "rows": json.dumps(batch.rows, sort_keys=True), "message": batch.message,
+        "view": "past" if batch.past_view else "current",
     }])
 
 
@@ -518,16 +585,23 @@ def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
     try:
         db.begin()
         db.lock_scope(batch.connector, batch.employer)
-        _upsert_identities(db, batch)
+        if not batch.past_view:  # a past view's IBAN is not news
+            _upsert_identities(db, batch)
         for name in LOAD_ORDER:
-            if name in batch.tables:
+            if name not in batch.tables:
+                continue
+            if batch.past_view and name not in ADDITIVE:
+                changes[name] = merge_past_view(db, ENTITIES[name], batch, batch.tables[name])
+            else:
                 changes[name] = merge_entity(db, ENTITIES[name], batch, batch.tables[name])
-        mutations.post_load_step(db, batch, changes)  # the mutation feed is part of every load
-        for step in POST_LOAD_STEPS:
-            step(db, batch, changes)
+        if not batch.past_view:  # a past view changes no current fact: no mutation, no new benefit basis
+            mutations.post_load_step(db, batch, changes)  # the mutation feed is part of every load
+            for step in POST_LOAD_STEPS:
+                step(db, batch, changes)
         batch.rows = {**batch.rows, "loaded": changes}
         write_dq(db, batch)
-        _write_state(db, batch)
+        if not batch.past_view:  # an old view's watermarks would rewind the incremental nights
+            _write_state(db, batch)
         write_load_run(db, batch)
         db.commit()
         _analyze_if_grown(db, changes)
@@ -571,6 +645,22 @@ def record_failed_run(url: str, batch: LoadBatch) -> None:
         raise
     finally:
         db.close()
+
+
+def newer_current_view(url: str, connector: str, employer: str, logical_date: date, load_run_id: str) -> date | None:
+    """The logical date of the newest successful *current-view* load after ``logical_date`` (None: none).
+
+    A load of an older logical date than this one is a past view (docs/warehouse.md, "Past views").
+    """
+    db = connect(url)
+    try:
+        rows = db.query(
+            f"SELECT max(logical_date) FROM load_run WHERE connector = {lit(connector)} AND employer = {lit(employer)} "
+            f"AND status IN ('success', 'partial') AND view = 'current' AND logical_date > {lit(logical_date)} "
+            f"AND load_run_id <> {lit(load_run_id)}")
+    finally:
+        db.close()
+    return rows[0][0] if rows and rows[0][0] is not None else None
 
 
 def previous_state(url: str, connector: str, employer: str) -> dict[str, Any]:

@@ -53,10 +53,13 @@ def json_sql(pairs: list[tuple[str, str]]) -> str:
 
 
 def _reported_through(db: Db, batch: LoadBatch) -> Any:
-    """Last day of the pay periods earlier successful loads of this employer covered (None: baseline)."""
+    """Last day of the pay periods earlier successful current-view loads covered (None: baseline).
+
+    Past views (backfills) do not count: the first *current* view of an employer is its baseline.
+    """
     rows = db.query(
         f"SELECT DISTINCT period_id FROM load_run WHERE connector = {lit(batch.connector)} "
-        f"AND employer = {lit(batch.employer)} AND status IN ('success', 'partial') "
+        f"AND employer = {lit(batch.employer)} AND status IN ('success', 'partial') AND view = 'current' "
         f"AND load_run_id <> {lit(batch.load_run_id)} AND period_id IS NOT NULL")
     ends = []
     for (period_id,) in rows:

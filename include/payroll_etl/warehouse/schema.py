@@ -113,6 +113,8 @@ load_run = Table(
     Column("rows", Text, nullable=True, comment="JSON: rows received / loaded / quarantined per entity"),
     Column("message", Text, nullable=True, comment="one-line reason, free of personal data"),
     Column("attempts", Integer, nullable=False, server_default="1"),
+    Column("view", String(8), nullable=False, server_default="current",
+           comment="current | past: a past view never supersedes newer knowledge"),
 )
 
 dq_result = Table(
