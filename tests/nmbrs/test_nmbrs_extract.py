@@ -49,8 +49,13 @@ def test_extract_by_name_lands_every_response_and_normalizes_to_the_world(kit, s
     assert out.rows["employer"] == [{"source_id": str(TRANSPORT_OOST), "valid_from": date(2026, 11, 1),
                                      "valid_to": None, "name": "Transport Oost B.V.", "loonheffingennummer": None,
                                      "payroll_frequency": "month"}]
-    assert [(r["year"], r["period_number"], r["frequency"], r["start_date"], r["end_date"])
-            for r in out.rows["payroll_period"]] == [(2026, 11, "month", date(2026, 11, 1), date(2026, 11, 30))]
+    # the current period (Company_GetCurrentPeriod) first, then every period the year's runs have results for
+    periods = [(r["year"], r["period_number"], r["frequency"], r["start_date"], r["end_date"])
+               for r in out.rows["payroll_period"]]
+    assert periods[0] == (2026, 11, "month", date(2026, 11, 1), date(2026, 11, 30))
+    result_periods = {r["period_id"] for r in out.rows["payroll_result"]}
+    assert {f"{y}{n:02d}" for y, n, *_ in periods} == result_periods | {"202611"}
+    assert (2026, 2, "month", date(2026, 2, 1), date(2026, 2, 28)) in periods
 
     employees = {r["source_id"]: r for r in out.rows["employee"]}
     assert len(employees) == len(employed)
@@ -100,7 +105,9 @@ def test_one_employer_with_two_companies(kit, world):
     result, sink = kit.extract(employer)
     out, _ = normalize(kit, sink, employer)
     assert sorted(r["source_id"] for r in out.rows["employer"]) == [str(TRANSPORT_OOST), str(SCHOONMAAK_WEST)]
-    periods = {r["source_id"].split(":")[0]: (r["frequency"], r["period_number"]) for r in out.rows["payroll_period"]}
+    periods: dict[str, tuple[str, int]] = {}
+    for r in out.rows["payroll_period"]:  # each company's current period comes first
+        periods.setdefault(r["source_id"].split(":")[0], (r["frequency"], r["period_number"]))
     assert periods == {str(TRANSPORT_OOST): ("month", 11), str(SCHOONMAAK_WEST): ("four_weeks", 12)}  # "2026-12-4W"
     by_company = {}
     for row in out.rows["employee"]:
