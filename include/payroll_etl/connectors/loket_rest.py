@@ -44,6 +44,7 @@ from payroll_etl.errors import (
     AuthorizationError,
     ConfigurationError,
     MalformedPayloadError,
+    RecordError,
     TransientSourceError,
 )
 from payroll_etl.parsing import Parser
@@ -76,6 +77,9 @@ ACTIVITY_RIGHTS: dict[str, str] = {
 }
 # payrollPeriodType keys (spec): 1 month, 3 four-weekly, 4 weekly.
 PERIOD_TYPES = {1: "month", 3: "four_weeks", 4: "week"}
+# grossWageType values (spec example {"key": 2, "value": "hourly"}); Dutch labels as the Loket UI shows them.
+PERIODIC_WAGE_TYPES = frozenset({"periodic", "periodeloon", "periode", "periodiek"})
+HOURLY_WAGE_TYPES = frozenset({"hourly", "uurloon", "uur"})
 APPROVED = 9
 FILTER_CHUNK = 25
 BASE_COMPONENT = "BASIS"
@@ -490,9 +494,8 @@ class LoketRestConnector(Connector):
             admins[str(admin.get("id", "")).lower()] = admin
             admins_of.setdefault(page.source_id.lower(), []).append(admin)
 
-        def frequency(obj: dict[str, Any] | None) -> str | None:
-            key = (obj or {}).get("key")
-            return PERIOD_TYPES.get(key) if isinstance(key, int) else None
+        def frequency(obj: dict[str, Any] | None, entity: str, record: str) -> str | None:
+            return period_type(obj, employer.employer, entity, record)
 
         for page, body in bodies.get("employer", []):
             content = body.get("content") or {}
@@ -503,7 +506,7 @@ class LoketRestConnector(Connector):
                 "name": parser.string(content.get("companyName"), "employer", sid, "companyName"),
                 "loonheffingennummer": parser.string(admin.get("payrollTaxesNumber"), "employer", sid,
                                                      "payrollTaxesNumber"),
-                "payroll_frequency": frequency(admin.get("payrollPeriodType")),
+                "payroll_frequency": frequency(admin.get("payrollPeriodType"), "employer", sid),
             })
 
         bsn: dict[str, Any] = {}
@@ -533,15 +536,21 @@ class LoketRestConnector(Connector):
             admin_ref = emp.get("payrollAdministration") or {}
             admin = admins.get(str(admin_ref.get("id", "")).lower(), {})
             records = _dedupe(hours.get(emp_id) or [None])
+            admin_frequency = frequency(admin.get("payrollPeriodType"), "employment", emp_id)
             for record in records:
-                out.add("employment", _employment_row(emp, record, admin, frequency(admin.get("payrollPeriodType")),
-                                                      parser))
+                out.add("employment", _employment_row(emp, record, admin, admin_frequency, parser))
 
         for page, item in items("wage"):
             wage = item.get("wage") if "wage" in item else item
             emp_id = item.get("employmentId") or _id_from_url(page.url, "employments")
             if wage and emp_id:
-                out.add("salary", _salary_row(str(emp_id), wage, parser))
+                sid = f"{emp_id}/{BASE_COMPONENT}"
+                wage_frequency = frequency(wage.get("payrollPeriodType"), "salary", sid)
+                if wage_frequency is None:  # not stated on the wage: the payroll administration's frequency
+                    _page, emp = employments.get(str(emp_id).lower(), (None, {}))
+                    admin = admins.get(str((emp.get("payrollAdministration") or {}).get("id", "")).lower(), {})
+                    wage_frequency = frequency(admin.get("payrollPeriodType"), "salary", sid)
+                out.add("salary", _salary_row(str(emp_id), wage, wage_frequency, parser))
 
         runs: dict[tuple[str, int], dict[str, Any]] = {}
         for page, item in items("payroll_period"):
@@ -557,7 +566,7 @@ class LoketRestConnector(Connector):
                 "valid_to": parser.date(item.get("endDate"), "payroll_period", sid, "endDate"),
                 "year": parser.integer(item.get("year"), "payroll_period", sid, "year"),
                 "period_number": parser.integer(item.get("periodNumber"), "payroll_period", sid, "periodNumber"),
-                "frequency": frequency(item.get("payrollPeriodType")),
+                "frequency": frequency(item.get("payrollPeriodType"), "payroll_period", sid),
                 "start_date": parser.date(item.get("startDate"), "payroll_period", sid, "startDate"),
                 "end_date": parser.date(item.get("endDate"), "payroll_period", sid, "endDate"),
             })
@@ -741,21 +750,57 @@ def _employment_row(emp: dict[str, Any], hours: dict[str, Any] | None, admin: di
     }
 
 
-def _salary_row(employment_id: str, wage: dict[str, Any], parser: Parser) -> dict[str, Any]:
+def period_type(obj: dict[str, Any] | None, employer: str, entity: str, record: str) -> str | None:
+    """Canonical frequency of a Loket ``payrollPeriodType`` (key 1 month, 3 four-weekly, 4 week).
+
+    None when the source states none; an unknown key is an error naming employer and record: a
+    frequency is never guessed (it decides periods and annualisation)."""
+    if not obj:
+        return None
+    key = obj.get("key")
+    if isinstance(key, bool) or not isinstance(key, int) or key not in PERIOD_TYPES:
+        raise RecordError(employer, entity, record, "payrollPeriodType",
+                          f"unknown Loket payroll period type key {key!r} (known: 1 month, 3 four-weekly, 4 week)")
+    return PERIOD_TYPES[key]
+
+
+def wage_basis(wage: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(basis, problem) of a Loket wage: ``grossWageType`` periodic (key 1) or hourly (key 2) and, for a
+    periodic wage, ``isGrossWageFullTime`` (true or absent: the full-time wage, Loket's default; false:
+    the part-time amount actually paid). Anything else, or a net wage only, is a problem (no basis)."""
+    if wage.get("grossWage") is None and wage.get("netWage") is not None:
+        return None, "only a net wage is stated: the benefit bases need a gross wage"
+    kind = wage.get("grossWageType") or {}
+    value = str(kind.get("value") or "").strip().lower()
+    key = kind.get("key")
+    if value in HOURLY_WAGE_TYPES or (not value and key == 2):
+        return "hourly", None
+    if value in PERIODIC_WAGE_TYPES or (not value and key in (1, None)):
+        full_time = wage.get("isGrossWageFullTime")
+        if full_time is None or full_time is True:
+            return "fulltime", None
+        if full_time is False:
+            return "actual", None
+        return None, "isGrossWageFullTime is not a boolean"
+    return None, f"unknown grossWageType (key {key!r}): not a periodic or hourly gross wage"
+
+
+def _salary_row(employment_id: str, wage: dict[str, Any], frequency: str | None, parser: Parser) -> dict[str, Any]:
     sid = f"{employment_id}/{BASE_COMPONENT}"
-    wage_type = str((wage.get("grossWageType") or {}).get("value") or "").lower()
-    if "uur" in wage_type or "hour" in wage_type:
-        freq = "hour"
-    else:
-        key = (wage.get("payrollPeriodType") or {}).get("key")
-        freq = PERIOD_TYPES.get(key, "month") if isinstance(key, int) else "month"
+    basis, problem = wage_basis(wage)
+    if problem:
+        parser.issue("salary", sid, "basis", "unknown_basis", problem)
+    if frequency is None:
+        parser.issue("salary", sid, "payrollPeriodType", "required",
+                     "neither the wage nor its payroll administration states a payroll period type")
     return {
         "source_id": sid,
         "valid_from": parser.date(wage.get("startDate"), "salary", sid, "startDate"),
         "valid_to": parser.date(wage.get("endDate"), "salary", sid, "endDate"),
         "employment_source_id": employment_id,
         "gross_amount": parser.decimal(wage.get("grossWage"), "salary", sid, "grossWage"),
-        "frequency": freq,
+        "frequency": "hour" if basis == "hourly" else frequency,
+        "basis": basis,
         "holiday_allowance_pct": None,
         "component": BASE_COMPONENT,
         "is_correction": False,
