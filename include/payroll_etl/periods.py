@@ -23,6 +23,7 @@ here are the calendar for everything the source does not state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -93,6 +94,22 @@ def periods_per_year(frequency: Frequency, year: int, tail: Tail = "period13") -
     if tail == "iso_weeks":
         return 14 if iso_weeks_in_year(year) == 53 else 13
     return 14 if tail == "period14" else 13
+
+
+def calendar_tail(frequency: str, configured: str, stated: Iterable[tuple[int, int]]) -> str:
+    """The four-weekly calendar that has every period number the source stated.
+
+    The configured one when it fits; otherwise a stated period 14 in a 53-ISO-week year means the
+    week-based calendar (``iso_weeks``): 1-January calendars with 13 periods have no period 14.
+    """
+    stated = list(stated)
+    if frequency != "four_weeks":
+        return configured
+    if all(n <= periods_per_year("four_weeks", y, configured) for y, n in stated):
+        return configured
+    if all(n <= periods_per_year("four_weeks", y, "iso_weeks") for y, n in stated):
+        return "iso_weeks"
+    return configured
 
 
 def period_bounds(frequency: Frequency, year: int, number: int, tail: Tail = "period13") -> tuple[date, date]:

@@ -40,10 +40,29 @@ class RunContext:
     warehouse_url: str = field(default_factory=settings.warehouse_url)
     today: date = field(default_factory=date.today)
 
+    _stated: PayPeriod | None = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def period(self) -> PayPeriod:
+        """The pay period this run processes: the one the source stated during extract (its calendar and
+        dates win, docs/benefits.md "Pay calendars"), else the configured calendar's period of the
+        logical date."""
+        stated = self.stated_period()
+        if stated is not None:
+            return stated
         return period_for_logical_date(self.logical_date, self.employer.payroll_frequency,  # type: ignore[arg-type]
                                        self.employer.four_week_tail)  # type: ignore[arg-type]
+
+    def stated_period(self) -> PayPeriod | None:
+        """The source's period recorded by this run's extract step (``extract.json``), if any."""
+        if self._stated is None:
+            path = self.staging / "extract.json"
+            info = _read_json(path).get("source_period") if path.exists() else None
+            if info:
+                self._stated = PayPeriod(info["frequency"], int(info["year"]), int(info["number"]),
+                                         date.fromisoformat(info["start"]), date.fromisoformat(info["end"]),
+                                         info.get("tail") or self.employer.four_week_tail)
+        return self._stated
 
     @property
     def is_backfill(self) -> bool:
@@ -142,9 +161,15 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
         raise
     finally:
         connector.close()
+    stated = result.period
     summary = {"pages": pages, "calls": result.calls, "scope": result.scope, "bytes": writer.bytes,
-               "period": ctx.period.id, "backfill": request.backfill}
-    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": result.state}, sort_keys=True))
+               "period": (stated or request.period).id, "backfill": request.backfill}
+    source_period = None if stated is None else {
+        "frequency": stated.frequency, "year": stated.year, "number": stated.number, "tail": stated.tail,
+        "start": stated.start.isoformat(), "end": stated.end.isoformat()}
+    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": result.state,
+                                                             "source_period": source_period}, sort_keys=True))
+    ctx._stated = stated
     return summary
 
 

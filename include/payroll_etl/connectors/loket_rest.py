@@ -20,6 +20,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -121,6 +122,7 @@ class LoketRestConnector(Connector):
         self._access: str | None = None
         self._expires_at = 0.0
         self.calls = 0
+        self._source_period: PayPeriod | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -338,6 +340,8 @@ class LoketRestConnector(Connector):
         for wid in request.employer.source_ids:
             result.state["werkgevers"][wid] = self._extract_werkgever(wid, request, state_in.get(wid) or {},
                                                                       changed, sink, result)
+        if self._source_period is not None:
+            result.period = self._source_period
         result.calls = self.calls - calls_before
         return result
 
@@ -361,6 +365,15 @@ class LoketRestConnector(Connector):
         admins = self._items(f"{API}/{wid}/payrolladministrations", entity="payroll_administration",
                              activity="GetPayrollAdministrationsByEmployerId", **get)
         _scope(result, "employer", "full")
+        periods = {str(admin["id"]): self._items(
+            f"{API}/payrolladministrations/{admin['id']}/payrollperiods", entity="payroll_period", source_id=wid,
+            sink=sink, activity="GetPayrollPeriodsByPayrollAdministrationId", paged=False,
+            meta={"payroll_administration_id": str(admin["id"])}) for admin in admins}
+        _scope(result, "payroll_period", "full")
+        stated = next((p for aid in periods if (p := source_period(periods[aid], request, wid)) is not None), None)
+        if stated is not None:
+            request = replace(request, period=stated)
+            self._source_period = self._source_period or stated
         watermark = state.get("employment_version")
         full = request.full_refresh or request.backfill or watermark is None
         new_state: dict[str, Any] = {"employment_version": watermark}
@@ -409,7 +422,7 @@ class LoketRestConnector(Connector):
                     self._items(f"{API}/{wid}/employees", entity="employee", activity="GetEmployeesByEmployerId",
                                 version=VERSIONS["employee"], params={"filter": _any_of("id", chunk)}, **get)
                 self._bsns(employee_ids, wid, sink)
-        new_state["results"] = self._payroll(wid, admins, request, state.get("results") or {}, sink, result)
+        new_state["results"] = self._payroll(wid, admins, periods, request, state.get("results") or {}, sink, result)
         return new_state
 
     def _bsns(self, employee_ids: Iterable[str], wid: str, sink: LandingSink) -> None:
@@ -417,23 +430,22 @@ class LoketRestConnector(Connector):
             self._get(f"{API}/employees/{employee_id}/citizenservicenumber", {}, entity="citizen_service_number",
                       source_id=wid, activity="GetCitizenServiceNumberByEmployeeId", sink=sink)
 
-    def _payroll(self, wid: str, admins: list[dict[str, Any]], request: ExtractRequest, seen: dict[str, str],
-                 sink: LandingSink, result: ExtractResult) -> dict[str, str]:
-        """Periods and runs always; results for periods whose latest approved run is new to us."""
+    def _payroll(self, wid: str, admins: list[dict[str, Any]], admin_periods: dict[str, list[dict[str, Any]]],
+                 request: ExtractRequest, seen: dict[str, str], sink: LandingSink,
+                 result: ExtractResult) -> dict[str, str]:
+        """Runs always; results for periods whose latest approved run is new to us (``admin_periods``:
+        the periods already fetched per administration)."""
         target = int(request.period.id)
         first_year = request.period.year - 1
         fetched = dict(seen)
         for admin in admins:
             aid = str(admin["id"])
             base = f"{API}/payrolladministrations/{aid}"
-            periods = self._items(f"{base}/payrollperiods", entity="payroll_period", source_id=wid, sink=sink,
-                                  activity="GetPayrollPeriodsByPayrollAdministrationId", paged=False,
-                                  meta={"payroll_administration_id": aid})
+            periods = admin_periods.get(aid) or []
             self._items(f"{base}/payrollruns", entity="payroll_run", source_id=wid, sink=sink,
                         activity="GetPayrollRunsByPayrollAdministrationId",
                         params={"filter": f"payrollPeriod.year ge {first_year}"},
                         meta={"payroll_administration_id": aid})
-            _scope(result, "payroll_period", "full")
             for period in periods:
                 pid = int(period["id"])
                 run = _latest_approved(period)
@@ -762,6 +774,32 @@ def period_type(obj: dict[str, Any] | None, employer: str, entity: str, record: 
         raise RecordError(employer, entity, record, "payrollPeriodType",
                           f"unknown Loket payroll period type key {key!r} (known: 1 month, 3 four-weekly, 4 week)")
     return PERIOD_TYPES[key]
+
+
+def source_period(periods: list[dict[str, Any]], request: ExtractRequest, werkgever: str) -> PayPeriod | None:
+    """The Loket payroll period (``payrollperiods``: startDate..endDate) that contains the run's logical
+    day: the source's calendar decides which period a nightly run or a backfill date processes. None when
+    the administration lists no period containing it (the configured calendar is used then)."""
+    from payroll_etl.periods import calendar_tail, local_day
+
+    day = local_day(request.logical_date).isoformat()
+    numbers = [(item.get("year"), item.get("periodNumber")) for item in periods]
+    stated = [(y, n) for y, n in numbers if isinstance(y, int) and isinstance(n, int)]
+    for item in periods:
+        start, end = str(item.get("startDate") or ""), str(item.get("endDate") or "")
+        if not (start[:10] <= day <= end[:10]) or not start or not end:
+            continue
+        record = f"{werkgever}/{item.get('id')}"
+        frequency = period_type(item.get("payrollPeriodType"), request.employer.employer, "payroll_period", record)
+        frequency = frequency or request.period.frequency
+        tail = calendar_tail(frequency, request.employer.four_week_tail, stated)
+        try:
+            return PayPeriod(frequency, int(item["year"]), int(item["periodNumber"]),  # type: ignore[arg-type]
+                             date.fromisoformat(start[:10]), date.fromisoformat(end[:10]), tail)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            raise MalformedPayloadError(f"Loket payroll period {record} of employer {request.employer.employer} "
+                                        "lacks a valid year, periodNumber, startDate or endDate") from None
+    return None
 
 
 def wage_basis(wage: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -36,9 +36,9 @@ from payroll_simulators.world import (
     Person,
     Werkgever,
     World,
+    stable_id,
     werkgever_bounds,
     werkgever_periods,
-    stable_id,
 )
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -238,6 +238,8 @@ class NmbrsSimulator:
             user = self.authenticate(header)
             if self.switch.take(operation, {"revoke_token"}) is not None:
                 raise SoapFault(1001)
+            if self.switch.take(operation, {"invalid_period"}) is not None:
+                raise SoapFault(2006)
             if operation not in user.enabled_calls:
                 raise SoapFault(1002, operation)
             params = {etree.QName(c).localname: (c.text or "") for c in request}
