@@ -239,7 +239,9 @@ def normalize(ctx: RunContext) -> dict[str, Any]:
             if writer is not None:
                 writer.close()
         normalized.rows.pop(name, None)  # written: free the rows
-    issues = parser.issues + normalized.issues  # after the streams: they add the issues they find
+    # after the streams: they add the issues they find; a connector may also copy the parser's issues
+    # into ``normalized.issues`` (Loket REST does): each issue once
+    issues = list(dict.fromkeys(parser.issues + normalized.issues))
     _write_private(ctx.staging / "issues.json",
                    json.dumps([issue.__dict__ for issue in issues], sort_keys=True))
     return {"rows": counts, "issues": len(issues)}
@@ -303,8 +305,10 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
         if (ctx.staging / "issues.json").exists() else []
     extract_info = _read_json(ctx.staging / "extract.json") if (ctx.staging / "extract.json").exists() else {}
     previous_counts, previous_keys, previous_open = _previous_run_info(ctx)
+    stated = ctx.stated_period()
     dq_ctx = DQContext(ctx.employer, ctx.period, ctx.logical_date.isoformat(), ctx.report_dir, previous_counts,
-                       previous_keys, extract_info.get("scope", {}), settings_dq or {}, previous_open)
+                       previous_keys, extract_info.get("scope", {}), settings_dq or {}, previous_open,
+                       (stated.frequency, stated.tail) if stated is not None else None)
     outcome = run_quality(tables, issues, dq_ctx)
     quarantined = {e: [[k[0], k[1], checks] for k, checks in rows.items()] for e, rows in outcome.quarantined.items()}
     _write_private(ctx.staging / "dq.json", json.dumps({
