@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from payroll_etl.errors import ConfigurationError
+from payroll_etl.periods import FREQUENCIES, TAILS
 
 CONNECTORS = ("loket_rest", "loket_soap", "nmbrs")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
@@ -31,7 +32,10 @@ class EmployerConfig:
     schedule: str | None = "0 2 * * *"
     timezone: str = "Europe/Amsterdam"
     enabled: bool = True
-    payroll_frequency: str = "month"  # month | four_weeks
+    # month | four_weeks | week; the source's own statement wins where it makes one (docs/benefits.md)
+    payroll_frequency: str = "month"
+    # four-weekly calendar: period13 (1 January, period 13 absorbs December) | iso_weeks (week-based,
+    # period 14 in 53-week years) | period14 (1 January, short period 14 tail); see payroll_etl.periods
     four_week_tail: str = "period13"
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -87,8 +91,10 @@ def load_config(path: Path | None = None) -> PipelineConfig:
             raise ConfigurationError(f"{where}: employer key must be lower_snake_case")
         if merged["connector"] not in CONNECTORS:
             raise ConfigurationError(f"{where}: connector must be one of {CONNECTORS}")
-        if merged.get("payroll_frequency", "month") not in ("month", "four_weeks"):
-            raise ConfigurationError(f"{where}: payroll_frequency must be month or four_weeks")
+        if merged.get("payroll_frequency", "month") not in FREQUENCIES:
+            raise ConfigurationError(f"{where}: payroll_frequency must be one of {', '.join(FREQUENCIES)}")
+        if merged.get("four_week_tail", "period13") not in TAILS:
+            raise ConfigurationError(f"{where}: four_week_tail must be one of {', '.join(TAILS)}")
         known = set(EmployerConfig.__dataclass_fields__)
         unknown = set(merged) - known
         if unknown:

@@ -119,8 +119,10 @@ SALARY = Entity(
     "salary",
     COMMON + (
         Col("employment_source_id", "string", False),
-        Col("gross_amount", "decimal", False, doc="full-time-agnostic contract wage per period"),
+        Col("gross_amount", "decimal", False, doc="full-time-agnostic contract wage per period"),  # see ``basis``
         Col("frequency", "string", False, doc="month | four_weeks | hour | year"),
+        Col("basis", "string", True,
+            doc="fulltime | actual (part-time amount actually paid) | hourly: which amount the source sent"),
         Col("holiday_allowance_pct", "decimal", True),
         Col("component", "string", True, doc="salary component code; base salary = BASIS"),
         Col("is_correction", "bool", True),

@@ -40,10 +40,29 @@ class RunContext:
     warehouse_url: str = field(default_factory=settings.warehouse_url)
     today: date = field(default_factory=date.today)
 
+    _stated: PayPeriod | None = field(default=None, init=False, repr=False, compare=False)
+
     @property
     def period(self) -> PayPeriod:
+        """The pay period this run processes: the one the source stated during extract (its calendar and
+        dates win, docs/benefits.md "Pay calendars"), else the configured calendar's period of the
+        logical date."""
+        stated = self.stated_period()
+        if stated is not None:
+            return stated
         return period_for_logical_date(self.logical_date, self.employer.payroll_frequency,  # type: ignore[arg-type]
                                        self.employer.four_week_tail)  # type: ignore[arg-type]
+
+    def stated_period(self) -> PayPeriod | None:
+        """The source's period recorded by this run's extract step (``extract.json``), if any."""
+        if self._stated is None:
+            path = self.staging / "extract.json"
+            info = _read_json(path).get("source_period") if path.exists() else None
+            if info:
+                self._stated = PayPeriod(info["frequency"], int(info["year"]), int(info["number"]),
+                                         date.fromisoformat(info["start"]), date.fromisoformat(info["end"]),
+                                         info.get("tail") or self.employer.four_week_tail)
+        return self._stated
 
     @property
     def is_backfill(self) -> bool:
@@ -156,9 +175,15 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
         raise
     finally:
         connector.close()
+    stated = result.period
     summary = {"pages": pages, "calls": result.calls, "scope": result.scope, "bytes": writer.bytes,
-               "period": ctx.period.id, "backfill": request.backfill}
-    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": result.state}, sort_keys=True))
+               "period": (stated or request.period).id, "backfill": request.backfill}
+    source_period = None if stated is None else {
+        "frequency": stated.frequency, "year": stated.year, "number": stated.number, "tail": stated.tail,
+        "start": stated.start.isoformat(), "end": stated.end.isoformat()}
+    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": result.state,
+                                                             "source_period": source_period}, sort_keys=True))
+    ctx._stated = stated
     return summary
 
 
@@ -228,7 +253,9 @@ def normalize(ctx: RunContext) -> dict[str, Any]:
             if writer is not None:
                 writer.close()
         normalized.rows.pop(name, None)  # written: free the rows
-    issues = parser.issues + normalized.issues  # after the streams: they add the issues they find
+    # after the streams: they add the issues they find; a connector may also copy the parser's issues
+    # into ``normalized.issues`` (Loket REST does): each issue once
+    issues = list(dict.fromkeys(parser.issues + normalized.issues))
     _write_private(ctx.staging / "issues.json",
                    json.dumps([issue.__dict__ for issue in issues], sort_keys=True))
     return {"rows": counts, "issues": len(issues)}
@@ -294,8 +321,10 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
     previous_counts, previous_keys, previous_open = _previous_run_info(ctx)
     if ctx.is_past_view():  # a past period need not state who joined since: no "missing from source" warnings
         previous_open = {}
+    stated = ctx.stated_period()
     dq_ctx = DQContext(ctx.employer, ctx.period, ctx.logical_date.isoformat(), ctx.report_dir, previous_counts,
-                       previous_keys, extract_info.get("scope", {}), settings_dq or {}, previous_open)
+                       previous_keys, extract_info.get("scope", {}), settings_dq or {}, previous_open,
+                       (stated.frequency, stated.tail) if stated is not None else None)
     outcome = run_quality(tables, issues, dq_ctx)
     quarantined = {e: [[k[0], k[1], checks] for k, checks in rows.items()] for e, rows in outcome.quarantined.items()}
     _write_private(ctx.staging / "dq.json", json.dumps({

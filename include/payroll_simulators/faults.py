@@ -3,13 +3,14 @@
 Tests and the demo drive it over HTTP on the simulator's own port:
 
 * ``POST /_sim/faults`` with ``{"match": "<regex on METHOD PATH?QUERY or SOAPAction>",
-  "kind": "500|503|timeout|reset|429|429_no_retry_after|truncate|malformed|revoke_token|half",
+  "kind": "500|503|timeout|reset|429|429_no_retry_after|truncate|malformed|revoke_token|half|invalid_period",
   "times": 1}``: the next ``times`` matching requests fail that way (``times: -1`` = until cleared).
 * ``DELETE /_sim/faults``: clear all faults.  ``GET /_sim/faults``: list them, with hit counts.
 * ``POST /_sim/latency`` with ``{"seconds": 0.05}``: add latency to every request.
 * ``GET /_sim/calls``: request counts per ``METHOD PATH`` (or SOAP operation), for call-count tests.
 
-``half`` is interpreted by the simulator itself (answer with half the employees); the others
+``half`` is interpreted by the simulator itself (answer with half the employees), so is
+``invalid_period`` (Nmbrs: fault 2006 Invalid Period for the matching call); the others
 are applied here, around any app.
 """
 
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 FAULT_KINDS = {"500", "503", "timeout", "reset", "429", "429_no_retry_after", "truncate", "malformed",
-               "revoke_token", "half"}
+               "revoke_token", "half", "invalid_period"}
 
 
 @dataclass

@@ -83,7 +83,10 @@ class HoursVersion:
 class WageVersion:
     id: str
     start: date
-    gross_amount: Decimal  # per pay period of the employer's frequency
+    gross_amount: Decimal  # per pay period of the employer's frequency (per hour when basis is "hourly")
+    # Which amount the source states (issue 15): "fulltime" (the full-time wage), "actual" (the part-time
+    # amount actually paid), "hourly" (an hourly wage), or "net" (a net salary: a basis the pipeline refuses).
+    basis: str = "fulltime"
 
 
 @dataclass
@@ -109,9 +112,12 @@ class Werkgever:
     number: int  # Nmbrs CompanyId / Loket clientNumber
     name: str
     loonheffingennummer: str
-    frequency: str  # "month" or "four_weeks"
+    frequency: str  # "month", "four_weeks" or "week"
     persons: list[Person] = field(default_factory=list)
     employments: list[Employment] = field(default_factory=list)
+    # four-weekly calendar: "period13" (from 1 January, period 13 absorbs December) or "iso_weeks"
+    # (period 1 starts with ISO week 1; a 53-week year has a one-week period 14). Weekly = ISO weeks.
+    calendar: str = "period13"
 
 
 @dataclass
@@ -123,6 +129,7 @@ class PayrollRun:
     sequence: int
     approved_on: date
     status: int = 9  # 9 = approved (Loket)
+    period_end: int | None = None  # a run covering periods ``period``..``period_end`` (Nmbrs PeriodStart/End)
 
 
 @dataclass
@@ -266,8 +273,24 @@ def build_werkgever(spec: WerkgeverSpec, seed: int, index: int) -> Werkgever:
     return wg
 
 
-def periods_in_year(frequency: str) -> int:
-    return 12 if frequency == "month" else 13
+def periods_in_year(frequency: str, year: int | None = None, calendar: str = "period13") -> int:
+    """Periods of the simulated payroll in ``year`` (ISO-week calendars need the year: 52/53 weeks)."""
+    if frequency == "month":
+        return 12
+    weeks = date(year, 12, 28).isocalendar()[1] if year is not None else 52
+    if frequency == "week":
+        return weeks
+    return 14 if calendar == "iso_weeks" and weeks == 53 else 13
+
+
+def werkgever_bounds(wg: Werkgever, year: int, period: int) -> tuple[date, date]:
+    """``period_bounds`` in the werkgever's own frequency and calendar."""
+    return period_bounds(wg.frequency, year, period, wg.calendar)
+
+
+def werkgever_periods(wg: Werkgever, year: int) -> int:
+    """``periods_in_year`` in the werkgever's own frequency and calendar."""
+    return periods_in_year(wg.frequency, year, wg.calendar)
 
 
 def build_world(seed: int = 42, specs: tuple[WerkgeverSpec, ...] = DEMO_WERKGEVERS,
@@ -284,7 +307,12 @@ def build_world(seed: int = 42, specs: tuple[WerkgeverSpec, ...] = DEMO_WERKGEVE
     return world
 
 
-def period_bounds(frequency: str, year: int, period: int) -> tuple[date, date]:
+def period_bounds(frequency: str, year: int, period: int, calendar: str = "period13") -> tuple[date, date]:
+    """Inclusive dates of a period as the simulated payroll keeps them (see ``Werkgever.calendar``)."""
+    if frequency == "week" or (frequency == "four_weeks" and calendar == "iso_weeks"):
+        weeks = 1 if frequency == "week" or period == 14 else 4
+        start = date.fromisocalendar(year, 1, 1) + timedelta(weeks=(period - 1) * (1 if frequency == "week" else 4))
+        return start, start + timedelta(days=7 * weeks - 1)
     if frequency == "month":
         start = date(year, period, 1)
         end = (date(year + (period == 12), period % 12 + 1, 1)) - timedelta(days=1)
@@ -302,6 +330,15 @@ def wage_on(emp: Employment, day: date) -> Decimal | None:
     return current
 
 
+def wage_version_on(emp: Employment, day: date) -> WageVersion | None:
+    """The wage version in force on ``day``."""
+    current = None
+    for w in sorted(emp.wages, key=lambda w: w.start):
+        if w.start <= day:
+            current = w
+    return current
+
+
 def hours_on(emp: Employment, day: date) -> Decimal | None:
     current = None
     for h in sorted(emp.hours, key=lambda h: h.start):
@@ -312,8 +349,8 @@ def hours_on(emp: Employment, day: date) -> Decimal | None:
 
 def _build_runs(world: World, wg: Werkgever, years: tuple[int, ...], today: date) -> None:
     for year in years:
-        for period in range(1, periods_in_year(wg.frequency) + 1):
-            start, end = period_bounds(wg.frequency, year, period)
+        for period in range(1, werkgever_periods(wg, year) + 1):
+            start, end = werkgever_bounds(wg, year, period)
             if end >= today:
                 return
             run = PayrollRun(stable_id("run", wg.id, year, period, 1), wg.id, year, period, 1,
@@ -323,15 +360,21 @@ def _build_runs(world: World, wg: Werkgever, years: tuple[int, ...], today: date
 
 
 def add_period_results(world: World, wg: Werkgever, run: PayrollRun, year: int, period: int) -> None:
-    start, end = period_bounds(wg.frequency, year, period)
+    start, end = werkgever_bounds(wg, year, period)
     for emp in wg.employments:
         if emp.start > end or (emp.end is not None and emp.end < start):
             continue
-        wage = wage_on(emp, end)
+        version = wage_version_on(emp, end)
         hours = hours_on(emp, end)
-        if wage is None or hours is None:
+        if version is None or hours is None or version.basis == "net":
             continue
-        gross = (wage * hours / emp.fulltime_hours).quantize(Decimal("0.01"))
+        wage = version.gross_amount
+        if version.basis == "actual":
+            gross = wage
+        elif version.basis == "hourly":
+            gross = (wage * hours * ((end - start).days + 1) / 7).quantize(Decimal("0.01"))
+        else:
+            gross = (wage * hours / emp.fulltime_hours).quantize(Decimal("0.01"))
         world.results.append(PayrollResultLine(run.id, emp.id, year, period, "BRUTO_LOON", gross))
         world.results.append(PayrollResultLine(
             run.id, emp.id, year, period, "RESERVERING_VAKANTIEGELD",

@@ -199,3 +199,47 @@ def test_salary_on_picks_latest_version_per_component() -> None:
                 SalaryVersion(date(2024, 1, 1), D("5"), "month", component="ORT", valid_to=date(2024, 12, 31))]
     got = salary_on(versions, date(2025, 2, 1))
     assert [(v.component, v.gross_amount) for v in got] == [("BASIS", D("2"))]
+
+
+# ---- issue 15: salary basis and annualisation by the payroll's calendar
+
+def test_part_time_amount_is_converted_to_full_time_once() -> None:
+    """2,400 part-time at 0.6 → FT 4,000 → 51,840.00 → (51,840 − 19,172) × 0.6 = 19,600.80 (not 7,159.20)."""
+    actual = SalaryVersion(date(2020, 1, 1), D("2400.00"), "month", basis="actual")
+    b = compute_basis(PENSION, P2026, date(2026, 1, 1), [emp("0.6")], [actual])
+    assert (b.ft_pensionable_salary, b.pensioengrondslag) == (D("51840.00"), D("19600.80"))
+    fulltime = SalaryVersion(date(2020, 1, 1), D("4000.00"), "month", basis="fulltime")
+    assert compute_basis(PENSION, P2026, date(2026, 1, 1), [emp("0.6")], [fulltime]).pensioengrondslag == D("19600.80")
+    legacy = SalaryVersion(date(2020, 1, 1), D("4000.00"), "month")  # basis NULL: read as full-time
+    assert compute_basis(PENSION, P2026, date(2026, 1, 1), [emp("0.6")], [legacy]).pensioengrondslag == D("19600.80")
+
+
+def test_hourly_wage_is_annualised_with_the_full_time_hours() -> None:
+    hourly = SalaryVersion(date(2020, 1, 1), D("25.00"), "hour", basis="hourly")
+    version = EmploymentVersion(valid_from=date(2020, 1, 1), start_date=date(2020, 1, 1), hours_per_week=D("24"),
+                                fulltime_hours_per_week=D("40"))
+    b = compute_basis(PENSION, P2026, date(2026, 1, 1), [version], [hourly])
+    assert b.ft_pensionable_salary == D("56160.00")  # 25 × 40 × 52 × 1.08
+    assert b.pensioengrondslag == D("22192.80")  # (56,160 − 19,172) × 0.6
+
+
+def test_part_time_amount_without_a_part_time_factor_is_not_guessed() -> None:
+    actual = SalaryVersion(date(2020, 1, 1), D("2400.00"), "month", basis="actual")
+    version = EmploymentVersion(valid_from=date(2020, 1, 1), start_date=date(2020, 1, 1))
+    assert compute_basis(PENSION, P2026, date(2026, 1, 1), [version], [actual]).status == "no_part_time_factor"
+
+
+def test_annualisation_uses_the_periods_the_payroll_has() -> None:
+    four = SalaryVersion(date(2020, 1, 1), D("4000.00"), "four_weeks", basis="fulltime")
+    week = SalaryVersion(date(2020, 1, 1), D("1000.00"), "week", basis="fulltime")
+    ft = [emp("1")]
+    assert compute_basis(PENSION, P2026, date(2026, 1, 1), ft, [four], "iso_weeks").ft_pensionable_salary == D(
+        "60480.00")  # 4,000 × 14 × 1.08: 2026 has a period 14
+    assert compute_basis(PENSION, P2025, date(2025, 1, 1), ft, [four], "iso_weeks").ft_pensionable_salary == D(
+        "56160.00")  # × 13
+    assert compute_basis(PENSION, P2026, date(2026, 1, 1), ft, [four]).ft_pensionable_salary == D(
+        "56160.00")  # 1-January calendar: the scheme's 13
+    assert compute_basis(PENSION, P2026, date(2026, 1, 1), ft, [week]).ft_pensionable_salary == D("57240.00")  # × 53
+    assert annualise(D("1000"), "week", weekly_periods=52) == D("52000")
+    with pytest.raises(ValueError):
+        annualise(D("1000"), "fortnight")

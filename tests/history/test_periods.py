@@ -89,3 +89,60 @@ def test_year_end_backfill_covers_period_13_or_14():
     assert backfill_logical_dates(date(2024, 12, 1), date(2024, 12, 31), "four_weeks", "period14") == [
         date(2024, 11, 4), date(2024, 12, 2), date(2024, 12, 30)]
     assert periods_between(date(2025, 2, 1), date(2025, 1, 1), "month") == []
+
+
+# ---- issue 15: weekly and week-based four-weekly calendars
+
+def test_weekly_periods_are_iso_weeks_with_53_in_2026():
+    assert periods_per_year("week", 2026) == 53 and periods_per_year("week", 2025) == 52
+    p = period_for(date(2026, 11, 11), "week")
+    assert (p.id, p.start, p.end) == ("202646", date(2026, 11, 9), date(2026, 11, 15))
+    last = period_for(date(2027, 1, 2), "week")  # still ISO 2026
+    assert (last.id, last.start, last.end) == ("202653", date(2026, 12, 28), date(2027, 1, 3))
+    assert last.next().id == "202701" and period_from_id("202653", "week") == last
+    with pytest.raises(ValueError):
+        period_from_id("202553", "week")
+
+
+def test_weekly_backfill_maps_each_logical_date_to_its_week():
+    days = [datetime(2026, 11, d, 2, tzinfo=UTC) for d in (4, 11, 18)]
+    assert [period_for_logical_date(d, "week").id for d in days] == ["202645", "202646", "202647"]
+    assert backfill_logical_dates(date(2026, 11, 4), date(2026, 11, 18), "week") == [
+        date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
+
+
+@pytest.mark.parametrize("year", [2025, 2026, 2027])
+def test_week_based_four_weekly_tiles_iso_years(year):
+    n = periods_per_year("four_weeks", year, "iso_weeks")
+    assert n == (14 if year == 2026 else 13)
+    bounds = [period_bounds("four_weeks", year, k, "iso_weeks") for k in range(1, n + 1)]
+    assert bounds[0][0] == date.fromisocalendar(year, 1, 1)
+    assert bounds[-1][1] + timedelta(days=1) == date.fromisocalendar(year + 1, 1, 1)
+    for (_, end), (start, _) in zip(bounds, bounds[1:]):
+        assert start == end + timedelta(days=1)
+
+
+def test_2026_period_14_of_a_week_based_four_weekly_payroll():
+    p14 = period_for(date(2026, 12, 30), "four_weeks", "iso_weeks")
+    assert (p14.id, p14.start, p14.end, p14.tail) == ("202614", date(2026, 12, 28), date(2027, 1, 3), "iso_weeks")
+    assert period_for(date(2027, 1, 3), "four_weeks", "iso_weeks").id == "202614"
+    assert p14.next().id == "202701" and p14.previous().id == "202613"
+    assert period_for(date(2025, 12, 29), "four_weeks", "iso_weeks").id == "202601"  # ISO week 1 of 2026
+    assert [p.id for p in periods_between(date(2026, 12, 1), date(2027, 1, 5), "four_weeks", "iso_weeks")] == [
+        "202613", "202614", "202701"]
+
+
+def test_calendar_tail_follows_a_stated_period_14():
+    from payroll_etl.periods import calendar_tail
+
+    assert calendar_tail("four_weeks", "period13", [(2026, 13)]) == "period13"
+    assert calendar_tail("four_weeks", "period13", [(2026, 14)]) == "iso_weeks"
+    assert calendar_tail("four_weeks", "period14", [(2025, 14)]) == "period14"
+    assert calendar_tail("month", "period13", [(2026, 12)]) == "period13"
+
+
+def test_unknown_frequency_or_calendar_is_refused():
+    with pytest.raises(ValueError, match="unknown payroll frequency"):
+        period_for(date(2026, 1, 1), "quarter")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown four-weekly calendar"):
+        period_for(date(2026, 1, 1), "four_weeks", "period15")  # type: ignore[arg-type]

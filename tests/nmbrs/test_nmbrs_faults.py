@@ -120,10 +120,11 @@ def test_persistent_server_errors_end_in_transient_source_error(kit, sim):
 
 
 def test_other_faults_carry_the_fault_text_and_call_name_and_are_not_retried(kit, sim):
-    # The employer config says four-weekly, but the company pays monthly: period 13 is invalid (2006).
-    period13 = kit.period("four_weeks", day=date(2026, 12, 20))
+    # Nmbrs answers 2006 Invalid Period (a config/calendar mismatch can no longer cause it: the company's own
+    # period type and current period decide the period the connector asks for, issue 15).
+    sim.switch.add("Schedule_GetList", "invalid_period")
     with pytest.raises(PayrollError, match="EmployeeService.Schedule_GetList fault 2006: Invalid Period"):
-        kit.extract(kit.employer(max_workers=1), period=period13, logical_date=date(2026, 12, 20))
+        kit.extract(kit.employer(max_workers=1), logical_date=date(2026, 12, 20))
     assert sim.switch.calls["Schedule_GetList"] == 1
 
 

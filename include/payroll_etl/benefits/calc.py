@@ -8,19 +8,30 @@
 
 Money is rounded half-up to cents where an amount is produced (annual salary, grondslag,
 excedent, insured amount); the part-time factor has 4 decimals (domain.md §6 Plausibility).
-Salaries in the warehouse are full-time contract wages per period (the payroll pays them × ptf).
+
+Salary basis (issue 15, docs/benefits.md "Salary basis"): a salary row says which amount the source
+sent. ``fulltime`` is used as is; ``actual`` (the part-time amount actually paid) is turned into its
+full-time equivalent explicitly, amount ÷ part-time factor on the peildatum, before annualising, so the
+part-time factor is applied exactly once (in the grondslag); ``hourly`` is annualised with the
+full-time hours. Rows without a basis (loaded before the basis was recorded) count as full-time.
+
+Annualisation (docs/benefits.md "Pay calendars"): month × 12; a weekly wage × the weeks the payroll
+has that year (52 or 53); a four-weekly wage × the periods of a week-based calendar that year (13, or
+14 in a 53-week year), or × the scheme's ``four_weekly_periods`` (13 unless the scheme counts the
+short tail) for calendars that start on 1 January.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from payroll_etl.benefits.parameters import YearParameters, cents
 from payroll_etl.benefits.schemes import Scheme
 from payroll_etl.errors import ConfigurationError
+from payroll_etl.periods import periods_per_year
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
@@ -34,12 +45,16 @@ class SalaryVersion:
     """One wage version of one component (a ``salary`` warehouse row, as known at some time)."""
 
     valid_from: date
-    gross_amount: Decimal  # per period of ``frequency``, full-time
-    frequency: str  # month | four_weeks | hour | year
+    gross_amount: Decimal  # per period of ``frequency``, on ``basis``
+    frequency: str  # month | four_weeks | week | hour | year
     component: str = BASE_COMPONENT
     holiday_allowance_pct: Decimal | None = None
     valid_to: date | None = None
     source_id: str = ""
+    basis: str | None = None  # fulltime | actual | hourly; None: recorded before bases were kept (full-time)
+
+
+FULLTIME_BASES = (None, "fulltime", "hourly")
 
 
 @dataclass(frozen=True)
@@ -58,12 +73,15 @@ class EmploymentVersion:
 # --- the formulas ---------------------------------------------------------------------------
 
 def annualise(amount: Decimal, frequency: str, *, four_weekly_periods: int = 13,
-              fulltime_hours_per_week: Decimal | None = None) -> Decimal:
-    """Annual amount of a per-period wage: month × 12, four_weeks × 13, hour × FT hours × 52."""
+              fulltime_hours_per_week: Decimal | None = None, weekly_periods: int = 52) -> Decimal:
+    """Annual amount of a per-period wage: month × 12, four_weeks × ``four_weekly_periods`` (13 or 14),
+    week × ``weekly_periods`` (52 or 53), hour × FT hours × 52. ValueError for another frequency."""
     if frequency == "month":
         return amount * 12
     if frequency == "four_weeks":
         return amount * four_weekly_periods
+    if frequency == "week":
+        return amount * weekly_periods
     if frequency == "year":
         return amount
     if frequency == "hour":
@@ -82,6 +100,7 @@ def fulltime_pensionable_salary(
     default_holiday_allowance_pct: Decimal = Decimal("8"),
     four_weekly_periods: int = 13,
     fulltime_hours_per_week: Decimal | None = None,
+    weekly_periods: int = 52,
 ) -> Decimal:
     """Full-time annual pensionable salary in cents: BASIS × periods × (1 + holiday %) + other components.
 
@@ -94,8 +113,11 @@ def fulltime_pensionable_salary(
         code = (c.component or BASE_COMPONENT).upper()
         if code not in wanted:
             continue
+        if c.basis not in FULLTIME_BASES:
+            raise ValueError(f"salary {c.source_id or c.component} is on basis {c.basis!r}: "
+                             "convert it with fulltime_equivalent() first")
         annual = annualise(c.gross_amount, c.frequency, four_weekly_periods=four_weekly_periods,
-                           fulltime_hours_per_week=fulltime_hours_per_week)
+                           fulltime_hours_per_week=fulltime_hours_per_week, weekly_periods=weekly_periods)
         if code == BASE_COMPONENT and holiday_allowance_included:
             pct = holiday_allowance_pct
             if pct is None:
@@ -103,6 +125,30 @@ def fulltime_pensionable_salary(
             annual = annual * (1 + pct / HUNDRED)
         total += annual
     return cents(total)
+
+
+def fulltime_equivalent(version: SalaryVersion, part_time_factor: Decimal | None) -> SalaryVersion | None:
+    """The full-time amount of a salary version: as is for ``fulltime``/``hourly``/unknown-legacy rows;
+    an ``actual`` (part-time, as paid) amount ÷ the part-time factor (2,400.00 at 0.6 → 4,000.00).
+    None when an ``actual`` amount has no usable factor (0 or missing); ValueError for another basis."""
+    if version.basis in FULLTIME_BASES:
+        return version
+    if version.basis != "actual":
+        raise ValueError(f"unknown salary basis {version.basis!r}")
+    if not part_time_factor:
+        return None
+    return replace(version, gross_amount=version.gross_amount / part_time_factor, basis="fulltime")
+
+
+def annual_periods(frequency: str, year: int, tail: str, scheme_four_weekly_periods: int) -> tuple[int, int]:
+    """(four-weekly, weekly) annualisation factors for ``year`` in the payroll's calendar ``tail``.
+
+    Week-based calendars count the periods the payroll really has (14 four-weekly periods or 53 weeks
+    in a 53-ISO-week year); 1-January four-weekly calendars use the scheme's ``four_weekly_periods``."""
+    weekly = periods_per_year("week", year)
+    if frequency == "four_weeks" and tail == "iso_weeks":
+        return periods_per_year("four_weeks", year, "iso_weeks"), weekly
+    return scheme_four_weekly_periods, weekly
 
 
 def pensioengrondslag(ft_pensionable: Decimal, max_pensionable: Decimal, franchise: Decimal,
@@ -207,11 +253,13 @@ def compute_basis(
     reference_date: date,
     employment: Sequence[EmploymentVersion],
     salaries: Sequence[SalaryVersion],
+    tail: str = "period13",
 ) -> Basis:
     """All bases of one employment under one scheme version on ``reference_date``.
 
     ``employment``/``salaries`` are the versions as known at the chosen knowledge time; the
-    caller picks ``scheme`` and ``params`` for ``reference_date``.
+    caller picks ``scheme`` and ``params`` for ``reference_date``. ``tail`` is the payroll's
+    four-weekly calendar (payroll_etl.periods), which decides how many periods a year has.
     """
     if params.year != reference_date.year:
         raise ValueError("parameters must be those of the reference date's year")
@@ -235,15 +283,23 @@ def compute_basis(
             components = salary_on(salaries, peil)
     if not any((c.component or BASE_COMPONENT).upper() == BASE_COMPONENT for c in components):
         return Basis(status="no_salary", peildatum=peil, part_time_factor=ptf, **common)
-    ft_hours = (employment_on(employment, peil) or current).fulltime_hours_per_week
+    at_peil = employment_on(employment, peil) or current
+    ft_hours = at_peil.fulltime_hours_per_week
+    converted = [fulltime_equivalent(c, part_time_factor(at_peil)) for c in components]
+    if any(c is None for c in converted):  # a part-time amount without a part-time factor to divide by
+        return Basis(status="no_part_time_factor", peildatum=peil, **common)
+    components = [c for c in converted if c is not None]
+    base = next(c for c in components if (c.component or BASE_COMPONENT).upper() == BASE_COMPONENT)
+    four_weekly, weekly = annual_periods(base.frequency, reference_date.year, tail, scheme.four_weekly_periods)
     ft = fulltime_pensionable_salary(
         components,
         pensionable_components=scheme.pensionable_components,
         holiday_allowance_included=scheme.holiday_allowance_included,
         holiday_allowance_pct=scheme.holiday_allowance_pct,
         default_holiday_allowance_pct=params.holiday_allowance_min_pct,
-        four_weekly_periods=scheme.four_weekly_periods,
+        four_weekly_periods=four_weekly,
         fulltime_hours_per_week=ft_hours,
+        weekly_periods=weekly,
     )
     out = {"peildatum": peil, "part_time_factor": ptf, "ft_pensionable_salary": ft}
     if scheme.has_pension:

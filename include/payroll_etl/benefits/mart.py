@@ -153,15 +153,16 @@ def read_history(db: Any, employer: str, at: datetime, employment_ids: Sequence[
             hours_per_week=_dec(hours), fulltime_hours_per_week=_dec(ft_hours)))
     for row in db.query(
             "SELECT connector, employment_source_id, source_id, valid_from, valid_to, gross_amount, frequency, "
-            f"holiday_allowance_pct, component, is_correction FROM salary s WHERE {scope}{sal_filter} "
+            f"holiday_allowance_pct, component, is_correction, basis FROM salary s WHERE {scope}{sal_filter} "
             f"AND {known_at('s', at)}"):
-        conn, emp_id, sid, vf, vt, amount, freq, pct, component, is_correction = row
+        conn, emp_id, sid, vf, vt, amount, freq, pct, component, is_correction, basis = row
         if is_correction:  # one-off correction lines are not a structural wage
             continue
         if (conn, emp_id) in out:
             out[(conn, emp_id)][1].append(SalaryVersion(
                 valid_from=vf, valid_to=vt, gross_amount=Decimal(amount), frequency=freq,
-                component=(component or "BASIS").upper(), holiday_allowance_pct=_dec(pct), source_id=sid))
+                component=(component or "BASIS").upper(), holiday_allowance_pct=_dec(pct), source_id=sid,
+                basis=basis))
     return out
 
 
@@ -175,8 +176,12 @@ def compute_rows(
     *,
     horizon_year: int,
     only_dates: Sequence[date] | None = None,
+    tail: str = "period13",
 ) -> tuple[list[BasisRow], int]:
-    """All basis rows of the given employments (pure). Returns (rows, skipped reference dates)."""
+    """All basis rows of the given employments (pure). Returns (rows, skipped reference dates).
+
+    ``tail`` is the employer's four-weekly calendar (payroll_etl.periods): it decides how many periods
+    a four-weekly year has (13, or 14 in a 53-week year of a week-based calendar)."""
     years = [y for y in parameters.years() if y <= horizon_year]
     rows: list[BasisRow] = []
     skipped = 0
@@ -194,7 +199,7 @@ def compute_rows(
                 if scheme is None or d.year not in year_params:
                     skipped += 1
                     continue
-                basis = compute_basis(scheme, year_params[d.year], d, employment, salaries)
+                basis = compute_basis(scheme, year_params[d.year], d, employment, salaries, tail)
                 rows.append(BasisRow(connector, employer, emp_id, code, basis))
     return rows, skipped
 
@@ -208,6 +213,7 @@ def recompute_for(
     connector: str | None = None,
     as_of: datetime | None = None,
     load_run_id: str | None = None,
+    tail: str | None = None,
 ) -> RecomputeResult:
     """Recompute the bases of ``employment_ids`` (None: all of the employer) as known at ``as_of``.
 
@@ -224,6 +230,7 @@ def recompute_for(
             log.warning("benefits: no parameters or no schemes for %s in the warehouse; run tables.seed", employer)
         history = read_history(conn, employer, at, employment_ids, connector)
         computed, skipped = compute_rows(employer, history, schemes, parameters, horizon_year=at.year,
+                                         tail=tail or configured_tail(employer, connector),
                                          only_dates=reference_dates)
         result = _apply(conn, employer, computed, at, load_run_id,
                         employment_ids=employment_ids, connector=connector, only_dates=reference_dates)
@@ -300,6 +307,16 @@ def recompute_employer(db: Any, employer: str, *, connector: str | None = None, 
         return recompute_for(conn, employer, None, None, connector=connector, as_of=as_of, load_run_id=load_run_id)
 
 
+def configured_tail(employer: str, connector: str | None = None) -> str:
+    """The employer's four-weekly calendar from include/employers.yaml (``period13`` when not listed)."""
+    from payroll_etl.config import load_config
+
+    try:
+        return load_config().employer(employer, connector).four_week_tail
+    except (ConfigurationError, OSError, ValueError):
+        return "period13"
+
+
 def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> None:
     """Loader hook (``load.POST_LOAD_STEPS``): recompute the batch's employer after its entities merged.
 
@@ -313,8 +330,9 @@ def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> N
     report: dict[str, Any] = {}
     if getattr(batch, "benefit_config_error", None):
         report["config_error"] = batch.benefit_config_error
+    period = getattr(batch, "period", None)
     res = recompute_for(db, batch.employer, connector=batch.connector, as_of=batch.recorded_at,
-                        load_run_id=batch.load_run_id)
+                        load_run_id=batch.load_run_id, tail=getattr(period, "tail", None))
     report.update(asdict(res))
     touched = any((changes.get(e) or {}).get(k) for e in ("employment", "salary") for k in ("inserted", "superseded"))
     log.info("benefit bases %s/%s (history changed: %s): %s", batch.connector, batch.employer, touched, res)

@@ -44,6 +44,9 @@ class ExtractResult:
     # "full": the entity was fetched completely; "incremental": only changed records;
     # absent: not fetched this run. Completeness checks only judge "full" entities.
     scope: dict[str, str] = field(default_factory=dict)
+    # The pay period this run processed as the source states it (its calendar and dates), when the
+    # source states one; it replaces the computed ``request.period`` for the rest of the run.
+    period: PayPeriod | None = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -44,6 +45,7 @@ from payroll_etl.errors import (
     AuthorizationError,
     ConfigurationError,
     MalformedPayloadError,
+    RecordError,
     TransientSourceError,
 )
 from payroll_etl.parsing import Parser
@@ -76,6 +78,9 @@ ACTIVITY_RIGHTS: dict[str, str] = {
 }
 # payrollPeriodType keys (spec): 1 month, 3 four-weekly, 4 weekly.
 PERIOD_TYPES = {1: "month", 3: "four_weeks", 4: "week"}
+# grossWageType values (spec example {"key": 2, "value": "hourly"}); Dutch labels as the Loket UI shows them.
+PERIODIC_WAGE_TYPES = frozenset({"periodic", "periodeloon", "periode", "periodiek"})
+HOURLY_WAGE_TYPES = frozenset({"hourly", "uurloon", "uur"})
 APPROVED = 9
 FILTER_CHUNK = 25
 BASE_COMPONENT = "BASIS"
@@ -117,6 +122,7 @@ class LoketRestConnector(Connector):
         self._access: str | None = None
         self._expires_at = 0.0
         self.calls = 0
+        self._source_period: PayPeriod | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -334,6 +340,8 @@ class LoketRestConnector(Connector):
         for wid in request.employer.source_ids:
             result.state["werkgevers"][wid] = self._extract_werkgever(wid, request, state_in.get(wid) or {},
                                                                       changed, sink, result)
+        if self._source_period is not None:
+            result.period = self._source_period
         result.calls = self.calls - calls_before
         return result
 
@@ -357,6 +365,15 @@ class LoketRestConnector(Connector):
         admins = self._items(f"{API}/{wid}/payrolladministrations", entity="payroll_administration",
                              activity="GetPayrollAdministrationsByEmployerId", **get)
         _scope(result, "employer", "full")
+        periods = {str(admin["id"]): self._items(
+            f"{API}/payrolladministrations/{admin['id']}/payrollperiods", entity="payroll_period", source_id=wid,
+            sink=sink, activity="GetPayrollPeriodsByPayrollAdministrationId", paged=False,
+            meta={"payroll_administration_id": str(admin["id"])}) for admin in admins}
+        _scope(result, "payroll_period", "full")
+        stated = next((p for aid in periods if (p := source_period(periods[aid], request, wid)) is not None), None)
+        if stated is not None:
+            request = replace(request, period=stated)
+            self._source_period = self._source_period or stated
         watermark = state.get("employment_version")
         full = request.full_refresh or request.backfill or watermark is None
         new_state: dict[str, Any] = {"employment_version": watermark}
@@ -405,7 +422,7 @@ class LoketRestConnector(Connector):
                     self._items(f"{API}/{wid}/employees", entity="employee", activity="GetEmployeesByEmployerId",
                                 version=VERSIONS["employee"], params={"filter": _any_of("id", chunk)}, **get)
                 self._bsns(employee_ids, wid, sink)
-        new_state["results"] = self._payroll(wid, admins, request, state.get("results") or {}, sink, result)
+        new_state["results"] = self._payroll(wid, admins, periods, request, state.get("results") or {}, sink, result)
         return new_state
 
     def _bsns(self, employee_ids: Iterable[str], wid: str, sink: LandingSink) -> None:
@@ -413,23 +430,22 @@ class LoketRestConnector(Connector):
             self._get(f"{API}/employees/{employee_id}/citizenservicenumber", {}, entity="citizen_service_number",
                       source_id=wid, activity="GetCitizenServiceNumberByEmployeeId", sink=sink)
 
-    def _payroll(self, wid: str, admins: list[dict[str, Any]], request: ExtractRequest, seen: dict[str, str],
-                 sink: LandingSink, result: ExtractResult) -> dict[str, str]:
-        """Periods and runs always; results for periods whose latest approved run is new to us."""
+    def _payroll(self, wid: str, admins: list[dict[str, Any]], admin_periods: dict[str, list[dict[str, Any]]],
+                 request: ExtractRequest, seen: dict[str, str], sink: LandingSink,
+                 result: ExtractResult) -> dict[str, str]:
+        """Runs always; results for periods whose latest approved run is new to us (``admin_periods``:
+        the periods already fetched per administration)."""
         target = int(request.period.id)
         first_year = request.period.year - 1
         fetched = dict(seen)
         for admin in admins:
             aid = str(admin["id"])
             base = f"{API}/payrolladministrations/{aid}"
-            periods = self._items(f"{base}/payrollperiods", entity="payroll_period", source_id=wid, sink=sink,
-                                  activity="GetPayrollPeriodsByPayrollAdministrationId", paged=False,
-                                  meta={"payroll_administration_id": aid})
+            periods = admin_periods.get(aid) or []
             self._items(f"{base}/payrollruns", entity="payroll_run", source_id=wid, sink=sink,
                         activity="GetPayrollRunsByPayrollAdministrationId",
                         params={"filter": f"payrollPeriod.year ge {first_year}"},
                         meta={"payroll_administration_id": aid})
-            _scope(result, "payroll_period", "full")
             for period in periods:
                 pid = int(period["id"])
                 run = _latest_approved(period)
@@ -490,9 +506,8 @@ class LoketRestConnector(Connector):
             admins[str(admin.get("id", "")).lower()] = admin
             admins_of.setdefault(page.source_id.lower(), []).append(admin)
 
-        def frequency(obj: dict[str, Any] | None) -> str | None:
-            key = (obj or {}).get("key")
-            return PERIOD_TYPES.get(key) if isinstance(key, int) else None
+        def frequency(obj: dict[str, Any] | None, entity: str, record: str) -> str | None:
+            return period_type(obj, employer.employer, entity, record)
 
         for page, body in bodies.get("employer", []):
             content = body.get("content") or {}
@@ -503,7 +518,7 @@ class LoketRestConnector(Connector):
                 "name": parser.string(content.get("companyName"), "employer", sid, "companyName"),
                 "loonheffingennummer": parser.string(admin.get("payrollTaxesNumber"), "employer", sid,
                                                      "payrollTaxesNumber"),
-                "payroll_frequency": frequency(admin.get("payrollPeriodType")),
+                "payroll_frequency": frequency(admin.get("payrollPeriodType"), "employer", sid),
             })
 
         bsn: dict[str, Any] = {}
@@ -533,15 +548,21 @@ class LoketRestConnector(Connector):
             admin_ref = emp.get("payrollAdministration") or {}
             admin = admins.get(str(admin_ref.get("id", "")).lower(), {})
             records = _dedupe(hours.get(emp_id) or [None])
+            admin_frequency = frequency(admin.get("payrollPeriodType"), "employment", emp_id)
             for record in records:
-                out.add("employment", _employment_row(emp, record, admin, frequency(admin.get("payrollPeriodType")),
-                                                      parser))
+                out.add("employment", _employment_row(emp, record, admin, admin_frequency, parser))
 
         for page, item in items("wage"):
             wage = item.get("wage") if "wage" in item else item
             emp_id = item.get("employmentId") or _id_from_url(page.url, "employments")
             if wage and emp_id:
-                out.add("salary", _salary_row(str(emp_id), wage, parser))
+                sid = f"{emp_id}/{BASE_COMPONENT}"
+                wage_frequency = frequency(wage.get("payrollPeriodType"), "salary", sid)
+                if wage_frequency is None:  # not stated on the wage: the payroll administration's frequency
+                    _page, emp = employments.get(str(emp_id).lower(), (None, {}))
+                    admin = admins.get(str((emp.get("payrollAdministration") or {}).get("id", "")).lower(), {})
+                    wage_frequency = frequency(admin.get("payrollPeriodType"), "salary", sid)
+                out.add("salary", _salary_row(str(emp_id), wage, wage_frequency, parser))
 
         runs: dict[tuple[str, int], dict[str, Any]] = {}
         for page, item in items("payroll_period"):
@@ -557,7 +578,7 @@ class LoketRestConnector(Connector):
                 "valid_to": parser.date(item.get("endDate"), "payroll_period", sid, "endDate"),
                 "year": parser.integer(item.get("year"), "payroll_period", sid, "year"),
                 "period_number": parser.integer(item.get("periodNumber"), "payroll_period", sid, "periodNumber"),
-                "frequency": frequency(item.get("payrollPeriodType")),
+                "frequency": frequency(item.get("payrollPeriodType"), "payroll_period", sid),
                 "start_date": parser.date(item.get("startDate"), "payroll_period", sid, "startDate"),
                 "end_date": parser.date(item.get("endDate"), "payroll_period", sid, "endDate"),
             })
@@ -741,21 +762,83 @@ def _employment_row(emp: dict[str, Any], hours: dict[str, Any] | None, admin: di
     }
 
 
-def _salary_row(employment_id: str, wage: dict[str, Any], parser: Parser) -> dict[str, Any]:
+def period_type(obj: dict[str, Any] | None, employer: str, entity: str, record: str) -> str | None:
+    """Canonical frequency of a Loket ``payrollPeriodType`` (key 1 month, 3 four-weekly, 4 week).
+
+    None when the source states none; an unknown key is an error naming employer and record: a
+    frequency is never guessed (it decides periods and annualisation)."""
+    if not obj:
+        return None
+    key = obj.get("key")
+    if isinstance(key, bool) or not isinstance(key, int) or key not in PERIOD_TYPES:
+        raise RecordError(employer, entity, record, "payrollPeriodType",
+                          f"unknown Loket payroll period type key {key!r} (known: 1 month, 3 four-weekly, 4 week)")
+    return PERIOD_TYPES[key]
+
+
+def source_period(periods: list[dict[str, Any]], request: ExtractRequest, werkgever: str) -> PayPeriod | None:
+    """The Loket payroll period (``payrollperiods``: startDate..endDate) that contains the run's logical
+    day: the source's calendar decides which period a nightly run or a backfill date processes. None when
+    the administration lists no period containing it (the configured calendar is used then)."""
+    from payroll_etl.periods import calendar_tail, local_day
+
+    day = local_day(request.logical_date).isoformat()
+    numbers = [(item.get("year"), item.get("periodNumber")) for item in periods]
+    stated = [(y, n) for y, n in numbers if isinstance(y, int) and isinstance(n, int)]
+    for item in periods:
+        start, end = str(item.get("startDate") or ""), str(item.get("endDate") or "")
+        if not (start[:10] <= day <= end[:10]) or not start or not end:
+            continue
+        record = f"{werkgever}/{item.get('id')}"
+        frequency = period_type(item.get("payrollPeriodType"), request.employer.employer, "payroll_period", record)
+        frequency = frequency or request.period.frequency
+        tail = calendar_tail(frequency, request.employer.four_week_tail, stated)
+        try:
+            return PayPeriod(frequency, int(item["year"]), int(item["periodNumber"]),  # type: ignore[arg-type]
+                             date.fromisoformat(start[:10]), date.fromisoformat(end[:10]), tail)  # type: ignore[arg-type]
+        except (KeyError, TypeError, ValueError):
+            raise MalformedPayloadError(f"Loket payroll period {record} of employer {request.employer.employer} "
+                                        "lacks a valid year, periodNumber, startDate or endDate") from None
+    return None
+
+
+def wage_basis(wage: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(basis, problem) of a Loket wage: ``grossWageType`` periodic (key 1) or hourly (key 2) and, for a
+    periodic wage, ``isGrossWageFullTime`` (true or absent: the full-time wage, Loket's default; false:
+    the part-time amount actually paid). Anything else, or a net wage only, is a problem (no basis)."""
+    if wage.get("grossWage") is None and wage.get("netWage") is not None:
+        return None, "only a net wage is stated: the benefit bases need a gross wage"
+    kind = wage.get("grossWageType") or {}
+    value = str(kind.get("value") or "").strip().lower()
+    key = kind.get("key")
+    if value in HOURLY_WAGE_TYPES or (not value and key == 2):
+        return "hourly", None
+    if value in PERIODIC_WAGE_TYPES or (not value and key in (1, None)):
+        full_time = wage.get("isGrossWageFullTime")
+        if full_time is None or full_time is True:
+            return "fulltime", None
+        if full_time is False:
+            return "actual", None
+        return None, "isGrossWageFullTime is not a boolean"
+    return None, f"unknown grossWageType (key {key!r}): not a periodic or hourly gross wage"
+
+
+def _salary_row(employment_id: str, wage: dict[str, Any], frequency: str | None, parser: Parser) -> dict[str, Any]:
     sid = f"{employment_id}/{BASE_COMPONENT}"
-    wage_type = str((wage.get("grossWageType") or {}).get("value") or "").lower()
-    if "uur" in wage_type or "hour" in wage_type:
-        freq = "hour"
-    else:
-        key = (wage.get("payrollPeriodType") or {}).get("key")
-        freq = PERIOD_TYPES.get(key, "month") if isinstance(key, int) else "month"
+    basis, problem = wage_basis(wage)
+    if problem:
+        parser.issue("salary", sid, "basis", "unknown_basis", problem)
+    if frequency is None:
+        parser.issue("salary", sid, "payrollPeriodType", "required",
+                     "neither the wage nor its payroll administration states a payroll period type")
     return {
         "source_id": sid,
         "valid_from": parser.date(wage.get("startDate"), "salary", sid, "startDate"),
         "valid_to": parser.date(wage.get("endDate"), "salary", sid, "endDate"),
         "employment_source_id": employment_id,
         "gross_amount": parser.decimal(wage.get("grossWage"), "salary", sid, "grossWage"),
-        "frequency": freq,
+        "frequency": "hour" if basis == "hourly" else frequency,
+        "basis": basis,
         "holiday_allowance_pct": None,
         "component": BASE_COMPONENT,
         "is_correction": False,

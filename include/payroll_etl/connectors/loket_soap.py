@@ -509,7 +509,9 @@ class _Normalizer:
             return "month"
         if "4 weken" in text or "vier weken" in text:
             return "four_weeks"
-        self.p.issue(entity, sid, field, "code_table", "pay frequency is neither month nor four weeks")
+        if text.strip() in ("week", "1 week", "weekloon"):
+            return "week"
+        self.p.issue(entity, sid, field, "code_table", "pay frequency is not month, four weeks or week")
         return None
 
     def record(self, record: Any, page: RawPage) -> None:
@@ -613,6 +615,9 @@ class _Normalizer:
                 "valid_to": p.date(cf.get("Einddatum"), "salary", wid, "valid_to"),
                 "gross_amount": p.decimal(cf.get("Bedrag"), "salary", wid, "gross_amount"),
                 "frequency": self.frequency(cf.get("Verloningsperiode"), "salary", wid, "frequency"),
+                # The webservice's Salaris states no basis (no full-time flag, no wage type): its Bedrag is
+                # read as the full-time contract wage, as Loket's own default (isGrossWageFullTime = true).
+                "basis": "fulltime",
                 "holiday_allowance_pct": holiday,
                 "component": p.string(cf.get("Looncomponent"), "salary", wid, "component"),
                 "is_correction": False,

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -41,10 +41,11 @@ from payroll_etl.errors import (
     ConfigurationError,
     MalformedPayloadError,
     PayrollError,
+    RecordError,
     TransientSourceError,
 )
 from payroll_etl.parsing import Parser
-from payroll_etl.periods import PayPeriod, period_bounds
+from payroll_etl.periods import PayPeriod, calendar_tail, period_bounds, period_for_logical_date
 
 COMPANY = "CompanyService"
 EMPLOYEE = "EmployeeService"
@@ -78,7 +79,18 @@ LANDING_ENTITY = {
     "Reports_GetWageCodesByRunCompany_FilterByWageCode": "payroll_result",
 }
 FAULT_CODE_RE = re.compile(r"--->\s*(\d{4})\s*:\s*([^\r\n]*)")
-PERIOD_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-(M|4W)\s*$")
+# Company_GetCurrentPeriod: "yyyy-p-type" (WSDL doc: "2010-5-M or 2010-4-4W"); any type is captured so
+# that an unknown one is refused by name instead of failing the pattern.
+PERIOD_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-([0-9A-Za-z-]+)\s*$")
+# Pay period types: M and 4W are documented; weekly companies exist (REST periodType "1-week"), their SOAP
+# suffix is not documented, so both W and 1W are read as weekly (docs/benefits.md "Pay calendars").
+PERIOD_TYPES = {"M": "month", "4W": "four_weeks", "W": "week", "1W": "week"}
+# Salary_V2.Type = position in the WSDL's SalaryType enum: 1 Bruto_Salaris_Fulltime, 2 Bruto_Salaris_Partime
+# (the part-time amount actually paid), 3 Bruto_Uurloon. 0 None, 4-8 net wages / employer costs: no basis.
+SALARY_BASES = {"1": "fulltime", "2": "actual", "3": "hourly"}
+SALARY_TYPE_NAMES = {"0": "None", "4": "Netto_Salaris_Partime_incl_looncomp",
+                     "5": "Netto_Salaris_Partime_excl_looncomp", "6": "Netto_Uurloon_excl_looncomp",
+                     "7": "Werkgerverslasten", "8": "Netto_Uurloon_incl_looncomp"}
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
 GENDERS = {"male": "M", "female": "V", "undefined": "U"}
@@ -363,14 +375,18 @@ class NmbrsConnector(Connector):
         try:
             companies = self._resolve(request.employer, options)
             seen = {str(k): set(v) for k, v in (request.state.get("runs_seen") or {}).items()}
+            source_period: PayPeriod | None = None
             for company in companies:
-                seen[str(company.id)] = self._extract_company(company, request, options,
+                current = self._call(options, "Company_GetCurrentPeriod", company.id, CompanyId=company.id)
+                period = source_period_of(current, request, company.frequency, str(company.id))
+                source_period = source_period or period
+                seen[str(company.id)] = self._extract_company(company, replace(request, period=period), options,
                                                               seen.get(str(company.id), set()))
             scope = {"employer": "full", "employee": "full", "employment": "full", "salary": "full",
                      "payroll_period": "full",
                      "payroll_result": "full" if request.backfill or request.full_refresh else "incremental"}
             state = {"runs_seen": {k: sorted(v) for k, v in seen.items()}}
-            return ExtractResult(calls=self._run.calls, state=state, scope=scope)
+            return ExtractResult(calls=self._run.calls, state=state, scope=scope, period=source_period)
         finally:
             self._run.local.ctx = None
 
@@ -404,7 +420,6 @@ class NmbrsConnector(Connector):
                          seen: set[int]) -> set[int]:
         period = request.period
         cid = company.id
-        self._call(options, "Company_GetCurrentPeriod", cid, CompanyId=cid)
         employments = self._call(options, "Employment_GetAll_AllEmployeesByCompany", cid, CompanyID=cid) or []
         self._call(options, "Salary_GetAll_AllEmployeesByCompany", cid, CompanyID=cid)
         population = sorted({int(item.EmployeeId) for item in employments
@@ -475,6 +490,42 @@ class NmbrsConnector(Connector):
         for page in pages:
             data.add(page)
         return data.rows(employer, period, parser)
+
+
+def parse_current_period(text: str | None, employer: str, company: str) -> tuple[int, int, str] | None:
+    """(year, number, frequency) of a ``Company_GetCurrentPeriod`` answer ("2026-14-4W"); None when it is
+    not in the yyyy-p-type shape. An unknown period type is an error naming employer and company."""
+    match = PERIOD_RE.match(text or "")
+    if not match:
+        return None
+    code = match.group(3).upper()
+    if code not in PERIOD_TYPES:
+        raise RecordError(employer, "payroll_period", company, "Company_GetCurrentPeriod",
+                          f"unknown Nmbrs period type {code!r} (known: {', '.join(PERIOD_TYPES)})")
+    return int(match.group(1)), int(match.group(2)), PERIOD_TYPES[code]
+
+
+def source_period_of(current: Any, request: ExtractRequest, company_frequency: str | None,
+                     company: str) -> PayPeriod:
+    """The period this run processes, in the company's calendar as Nmbrs states it.
+
+    The frequency is the current period's type (else the company's, else the employer config's); a
+    nightly run processes the company's current period, a backfill the period containing its
+    logical date. Dates come from the calendar (Nmbrs SOAP states numbers, not dates).
+    """
+    employer = request.employer
+    parsed = parse_current_period(str(current) if current is not None else None, employer.employer, company)
+    frequency = parsed[2] if parsed else company_frequency or employer.payroll_frequency
+    tail = calendar_tail(frequency, employer.four_week_tail, [parsed[:2]] if parsed else [])
+    if parsed and not request.backfill:
+        year, number = parsed[0], parsed[1]
+        try:
+            start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
+        except ValueError:
+            raise RecordError(employer.employer, "payroll_period", company, "Company_GetCurrentPeriod",
+                              f"period {number} does not exist in {year} for a {frequency} payroll") from None
+        return PayPeriod(frequency, year, number, start, end, tail)  # type: ignore[arg-type]
+    return period_for_logical_date(request.logical_date, frequency, tail)  # type: ignore[arg-type]
 
 
 def _require_well_formed(content: bytes, ctx: _CallContext) -> None:
@@ -633,15 +684,17 @@ class _Landed:
     # --------------------------------------------------------------- rows
     def rows(self, employer: EmployerConfig, period: PayPeriod, parser: Parser) -> Normalized:
         out = Normalized()
-        tail = employer.four_week_tail
         for company in sorted(self.fetched):
             info = self.companies.get(company, {})
-            frequency = FREQUENCIES.get(info.get("tijdvak") or "") or employer.payroll_frequency
+            current = parse_current_period(self.current_period.get(company), employer.employer, company)
+            frequency = (current[2] if current else None) or FREQUENCIES.get(info.get("tijdvak") or "") \
+                or employer.payroll_frequency
+            tail = calendar_tail(frequency, employer.four_week_tail, self._stated_periods(company, current, parser))
             out.add("employer", {
                 "source_id": company, "valid_from": period.start, "valid_to": None,
                 "name": parser.string(info.get("name"), "employer", company, "name") or company,
                 "loonheffingennummer": None, "payroll_frequency": frequency})
-            self._period_rows(out, company, employer, parser, tail)
+            self._period_rows(out, company, current, frequency, parser, tail)
             employments = self._employments(company, parser)
             for employee_id, node in sorted(self.personal.get(company, {}).items()):
                 self._employee_row(out, company, employee_id, node, period, parser)
@@ -650,17 +703,33 @@ class _Landed:
             self._result_rows(out, company, employments, frequency, parser, tail)
         return out
 
-    def _period_rows(self, out: Normalized, company: str, employer: EmployerConfig, parser: Parser, tail: str) -> None:
+    def _stated_periods(self, company: str, current: tuple[int, int, str] | None,
+                        parser: Parser) -> list[tuple[int, int]]:
+        """Every (year, period number) the landed answers state: current period, runs, wage-code reports."""
+        stated = [current[:2]] if current else []
+        for run in self.runs.get(company, {}).values():
+            year = parser.integer(_text(run, "Year"), "payroll_result", _text(run, "ID") or "", "Year")
+            for name in ("PeriodStart", "PeriodEnd"):
+                number = parser.integer(_text(run, name), "payroll_result", _text(run, "ID") or "", name)
+                if year is not None and number is not None:
+                    stated.append((year, number))
+        for _company, run_id, report in (r for r in self.reports if r[0] == company):
+            year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
+            number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
+            if year is not None and number is not None:
+                stated.append((year, number))
+        return stated
+
+    def _period_rows(self, out: Normalized, company: str, current: tuple[int, int, str] | None, frequency: str,
+                     parser: Parser, tail: str) -> None:
         text = self.current_period.get(company)
         if text is None:
             return
-        match = PERIOD_RE.match(text)
-        if not match:
+        if current is None:
             parser.issue("payroll_period", company, "Company_GetCurrentPeriod", "parse_period",
-                         "not in the yyyy-p-M / yyyy-p-4W format")
+                         "not in the yyyy-p-type format (e.g. 2026-3-M, 2026-4-4W)")
             return
-        year, number = int(match.group(1)), int(match.group(2))
-        frequency = "month" if match.group(3) == "M" else "four_weeks"
+        year, number = current[0], current[1]
         try:
             start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
         except ValueError:
@@ -760,16 +829,22 @@ class _Landed:
             if emp is None:
                 parser.issue("salary", sid, "employment_source_id", "parent", "no employment for this salary")
                 continue
-            salary_type = _text(node, "Type")
+            salary_type = (_text(node, "Type") or "").strip()
+            basis = SALARY_BASES.get(salary_type)
+            if basis is None:
+                name = SALARY_TYPE_NAMES.get(salary_type, "not in the WSDL's SalaryType enum")
+                parser.issue("salary", sid, "basis", "unknown_basis",
+                             f"Salary_V2 Type {salary_type or '(empty)'} ({name}) is not a gross full-time, "
+                             "part-time or hourly salary")
             next_start = parsed[i + 1][0] if i + 1 < len(parsed) else None
             out.add("salary", {
                 "source_id": sid, "valid_from": start,
                 "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
                 "employment_source_id": emp.id,
                 "gross_amount": parser.decimal(_text(node, "Value"), "salary", sid, "gross_amount"),
-                "frequency": "hour" if salary_type == "3" else frequency,  # 3 = Bruto_Uurloon
-                "holiday_allowance_pct": None, "component": "BASIS" if salary_type in ("1", "2", "3") else
-                f"TYPE_{salary_type}", "is_correction": False})
+                "frequency": "hour" if basis == "hourly" else frequency,
+                "basis": basis,
+                "holiday_allowance_pct": None, "component": "BASIS", "is_correction": False})
 
     def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[_Employment]],
                      frequency: str, parser: Parser, tail: str) -> None:

@@ -56,6 +56,14 @@ class DQContext:
     # source ids in the warehouse that are still open (employment without end date, employee with
     # an open or no employment): the completeness check warns when one of these disappears.
     previous_open: dict[str, set[str]] = field(default_factory=dict)
+    # (frequency, four-weekly calendar) the source stated for this run (ExtractResult.period); it wins
+    # over the employer config in the period checks. None: the config's.
+    stated_calendar: tuple[str, str] | None = None
+
+    @property
+    def calendar(self) -> tuple[str, str]:
+        """(frequency, four-weekly calendar) the period checks use: the source's, else the config's."""
+        return self.stated_calendar or (self.employer.payroll_frequency, self.employer.four_week_tail)
 
 
 @dataclass

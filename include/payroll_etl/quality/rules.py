@@ -297,7 +297,7 @@ def _period_number_ok(frequency: object, year: object, number: object, tail: str
 def _period_number(df, env):
     import pandas as pd
 
-    tail = env.ctx.employer.four_week_tail
+    tail = env.ctx.calendar[1]
     return pd.Series([_period_number_ok(f, y, n, tail) for f, y, n in
                       zip(df["frequency"], df["year"], df["period_number"])], index=df.index, dtype="bool")
 
@@ -306,7 +306,7 @@ def _period_dates(df, env):
     """Warn when a period's dates differ from the calendar in periods.py (the source may differ legally)."""
     import pandas as pd
 
-    tail = env.ctx.employer.four_week_tail
+    tail = env.ctx.calendar[1]
 
     def ok(f: object, y: object, n: object, start: object, end: object) -> bool:
         if not _period_number_ok(f, y, n, tail):
@@ -320,7 +320,7 @@ def _period_dates(df, env):
 
 def _period_id(column: str):
     def check(df, env):
-        frequency, tail = env.ctx.employer.payroll_frequency, env.ctx.employer.four_week_tail
+        frequency, tail = env.ctx.calendar
 
         def ok(value: object) -> bool:
             text = str(value)

@@ -63,11 +63,14 @@ def _reported_through(db: Db, batch: LoadBatch) -> Any:
         f"AND load_run_id <> {lit(batch.load_run_id)} AND period_id IS NOT NULL")
     ends = []
     for (period_id,) in rows:
-        tail = "period14" if period_id.endswith("14") else "period13"
+        tail = getattr(batch.period, "tail", "period13")
         try:
             ends.append(period_from_id(period_id, batch.period.frequency, tail).end)  # type: ignore[arg-type]
         except ValueError:
-            continue
+            try:  # loaded under another calendar: the 1-January one with a period 14 tail
+                ends.append(period_from_id(period_id, batch.period.frequency, "period14").end)  # type: ignore[arg-type]
+            except ValueError:
+                continue
     return max(ends) if ends else None
 
 

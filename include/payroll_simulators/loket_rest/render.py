@@ -12,15 +12,19 @@ from payroll_simulators.world import (
     Person,
     Werkgever,
     World,
-    period_bounds,
-    periods_in_year,
     stable_id,
+    werkgever_bounds,
+    werkgever_periods,
 )
 
 GENDERS = {"M": {"key": 1, "value": "Man"}, "V": {"key": 2, "value": "Vrouw"}}
 CIVIL_STATUS = {"ongehuwd": 1, "gehuwd": 2, "geregistreerd partnerschap": 3, "gescheiden": 4}
 # payrollPeriodType: monthly key 1, 4-weekly key 3, weekly key 4 (spec schema description).
-PERIOD_TYPES = {"month": {"key": 1, "value": "Maand"}, "four_weeks": {"key": 3, "value": "4 weken"}}
+PERIOD_TYPES = {"month": {"key": 1, "value": "Maand"}, "four_weeks": {"key": 3, "value": "4 weken"},
+                "week": {"key": 4, "value": "Week"}}
+# grossWageType (the wage's kind): periodic wage or hourly wage; isGrossWageFullTime says whether a periodic
+# wage is the full-time amount or the part-time amount actually paid. A net wage has no grossWage.
+GROSS_WAGE_TYPES = {"periodic": {"key": 1, "value": "periodic"}, "hourly": {"key": 2, "value": "hourly"}}
 RUN_STATUS = {0: "Staat klaar voor verloning", 1: "Verloning gereed", 9: "Verloning goedgekeurd"}
 # World component -> Loket payroll component (value maxLength 14 in the spec).
 COMPONENTS = {
@@ -219,12 +223,21 @@ def wages(wg: Werkgever, emp: Employment) -> list[dict[str, Any]]:
         out.append({
             "id": w.id, "startDate": iso(w.start), "endDate": iso(_chain_end(emp.wages, i, emp)),
             "payrollPeriodType": PERIOD_TYPES[wg.frequency],
-            "grossWage": num(w.gross_amount), "grossWageType": {"key": 1, "value": "Periodeloon"},
-            "isGrossWageFullTime": True, "netWage": None, "netWageType": None,
+            **_wage_amounts(w),
             "employerCosts": None, "employerCostsType": None, "payScale": None, "payGrade": None,
             "applyPayGrade": None,
         })
     return out
+
+
+def _wage_amounts(w: Any) -> dict[str, Any]:
+    """grossWage / grossWageType / isGrossWageFullTime (or the net fields) as the wage's basis states."""
+    if w.basis == "net":
+        return {"grossWage": None, "grossWageType": None, "isGrossWageFullTime": None,
+                "netWage": num(w.gross_amount), "netWageType": {"key": 1, "value": "periodic"}}
+    kind = "hourly" if w.basis == "hourly" else "periodic"
+    return {"grossWage": num(w.gross_amount), "grossWageType": GROSS_WAGE_TYPES[kind],
+            "isGrossWageFullTime": w.basis == "fulltime", "netWage": None, "netWageType": None}
 
 
 def working_hours(emp: Employment) -> list[dict[str, Any]]:
@@ -292,8 +305,8 @@ def periods(world: World, wg: Werkgever, years: tuple[int, ...] = (2025, 2026)) 
     out = []
     runs = [r for r in world.runs if r.werkgever_id == wg.id]
     for year in years:
-        for number in range(1, periods_in_year(wg.frequency) + 1):
-            start, end = period_bounds(wg.frequency, year, number)
+        for number in range(1, werkgever_periods(wg, year) + 1):
+            start, end = werkgever_bounds(wg, year, number)
             own = sorted((r for r in runs if r.year == year and r.period == number), key=lambda r: r.sequence)
             out.append({
                 "id": year * 100 + number, "year": year, "periodNumber": number,
@@ -326,7 +339,7 @@ def period_results(world: World, wg: Werkgever, period_id: int) -> list[dict[str
     for emp_id, per in by_emp.items():
         entries = []
         for (y, p), lines in sorted(per.items()):
-            start, end = period_bounds(wg.frequency, y, p)
+            start, end = werkgever_bounds(wg, y, p)
             entries.append({
                 "payrollPeriod": {"year": y, "periodNumber": p, "periodStartDate": iso(start),
                                   "periodEndDate": iso(end), "testYear": False},

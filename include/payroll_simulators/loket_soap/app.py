@@ -57,7 +57,8 @@ GESLACHT = {"1": "Man", "2": "Vrouw", "3": "Onbekend"}
 BURGERLIJKE_STAAT = {"1": "Ongehuwd", "2": "Gehuwd", "3": "Geregistreerd partnerschap", "4": "Gescheiden",
                      "5": "Weduwe/weduwnaar"}
 REDEN_UIT_DIENST = {"1": "Ontslag werknemer", "2": "Ontslag werkgever", "3": "Einde contract bepaalde tijd"}
-VERLONINGSPERIODE = {"1": "Maand", "2": "4 weken"}
+VERLONINGSPERIODE = {"1": "Maand", "2": "4 weken", "3": "Week"}
+VERLONINGSPERIODE_CODE = {"month": "1", "four_weeks": "2", "week": "3"}
 METADATA: dict[str, dict[str, dict[str, str]]] = {
     "Werkgever": {"Verloningsperiode": VERLONINGSPERIODE},
     "Persoon": {"Geslacht": GESLACHT, "BurgerlijkeStaat": BURGERLIJKE_STAAT},
@@ -300,7 +301,7 @@ class LoketSoapService:
     # -- record rendering -------------------------------------------------------------------
     def _werkgever_fields(self, wg: Werkgever) -> dict[str, object]:
         return {"Naam": wg.name, "Loonheffingennummer": wg.loonheffingennummer, "Administratienummer": wg.number,
-                "Verloningsperiode": "1" if wg.frequency == "month" else "2"}
+                "Verloningsperiode": VERLONINGSPERIODE_CODE[wg.frequency]}
 
     @staticmethod
     def _persoon_fields(p: Person) -> dict[str, object]:
@@ -319,7 +320,7 @@ class LoketSoapService:
             "PersoonDataIdentity": e.person_id, "Ikvnummer": e.number, "DatumInDienst": e.start,
             "DatumUitDienst": e.end, "RedenUitDienst": _code(REDEN_UIT_DIENST, e.end_reason),
             "VoltijdUrenPerWeek": e.fulltime_hours, "PercentageVakantiegeld": e.holiday_allowance_pct,
-            "Verloningsperiode": "1" if wg.frequency == "month" else "2", "Administratienummer": wg.number,
+            "Verloningsperiode": VERLONINGSPERIODE_CODE[wg.frequency], "Administratienummer": wg.number,
         }
         children: list[tuple[str, str, dict]] = []
         hours = sorted(e.hours, key=lambda h: h.start)
@@ -332,7 +333,7 @@ class LoketSoapService:
             children.append(("Salaris", w.id, {"Startdatum": w.start,
                                                "Einddatum": _versions_end([x.start for x in wages], i),
                                                "Looncomponent": "BASIS", "Bedrag": w.gross_amount,
-                                               "Verloningsperiode": "1" if wg.frequency == "month" else "2"}))
+                                               "Verloningsperiode": VERLONINGSPERIODE_CODE[wg.frequency]}))
         return fields, children
 
     def _run(self, parent: etree._Element, tag: str, run: PayrollRun) -> None:

@@ -36,13 +36,19 @@ from payroll_simulators.world import (
     Person,
     Werkgever,
     World,
-    period_bounds,
-    periods_in_year,
     stable_id,
+    werkgever_bounds,
+    werkgever_periods,
 )
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SERVICES = ("CompanyService", "EmployeeService")
+# Company_GetCurrentPeriod's type suffix ("yyyy-p-type"): M and 4W per the WSDL documentation; weekly
+# companies exist (REST periodType "1-week"), their SOAP suffix is not documented: "W" is assumed here.
+PERIOD_TYPE_CODES = {"month": "M", "four_weeks": "4W", "week": "W"}
+# Salary_V2.Type: the position in the WSDL's SalaryType enum (None=0, Bruto_Salaris_Fulltime=1,
+# Bruto_Salaris_Partime=2, Bruto_Uurloon=3, Netto_Salaris_Partime_incl_looncomp=4, ...).
+SALARY_TYPES = {"fulltime": 1, "actual": 2, "hourly": 3, "net": 4}
 COMPANY_CALLS = frozenset({"Company_GetCurrentPeriod", "List_GetAll",
                            "Reports_GetWageCodesByRunCompany_FilterByWageCode",
                            "Reports_GetWageCodesByRunCompany_v2", "Run_GetList"})
@@ -137,15 +143,16 @@ class NmbrsSimulator:
 
     def current_period(self, wg: Werkgever) -> tuple[int, int]:
         """The company's current period: the one containing ``today`` (the first not yet run)."""
+        for year in (self.today.year - 1, self.today.year, self.today.year + 1):  # ISO years straddle 1 January
+            for number in range(1, werkgever_periods(wg, year) + 1):
+                start, end = werkgever_bounds(wg, year, number)
+                if start <= self.today <= end:
+                    return year, number
         year = self.today.year
-        for number in range(1, periods_in_year(wg.frequency) + 1):
-            start, end = period_bounds(wg.frequency, year, number)
-            if start <= self.today <= end:
-                return year, number
-        return year, periods_in_year(wg.frequency)
+        return year, werkgever_periods(wg, year)
 
     def as_of(self, wg: Werkgever) -> date:
-        return period_bounds(wg.frequency, *self.current_period(wg))[1]
+        return werkgever_bounds(wg, *self.current_period(wg))[1]
 
     # ---- access ------------------------------------------------------------------------------
     def company(self, user: SimUser, company_id: int) -> Werkgever:
@@ -231,6 +238,8 @@ class NmbrsSimulator:
             user = self.authenticate(header)
             if self.switch.take(operation, {"revoke_token"}) is not None:
                 raise SoapFault(1001)
+            if self.switch.take(operation, {"invalid_period"}) is not None:
+                raise SoapFault(2006)
             if operation not in user.enabled_calls:
                 raise SoapFault(1002, operation)
             params = {etree.QName(c).localname: (c.text or "") for c in request}
@@ -260,7 +269,7 @@ class NmbrsSimulator:
     def op_Company_GetCurrentPeriod(self, user: SimUser, params: dict) -> dict:
         wg = self.company(user, self._int(params, "CompanyId"))
         year, number = self.current_period(wg)
-        return {"Company_GetCurrentPeriodResult": f"{year}-{number}-{'M' if wg.frequency == 'month' else '4W'}"}
+        return {"Company_GetCurrentPeriodResult": f"{year}-{number}-{PERIOD_TYPE_CODES[wg.frequency]}"}
 
     def op_Run_GetList(self, user: SimUser, params: dict) -> dict:
         wg = self.company(user, self._int(params, "CompanyId"))
@@ -268,7 +277,7 @@ class NmbrsSimulator:
         runs = [r for r in self.world.runs if r.werkgever_id == wg.id and r.year == year]
         return {"Run_GetListResult": {"RunInfo": [
             {"ID": self.run_id(r.id), "Number": r.sequence, "Year": r.year, "PeriodStart": r.period,
-             "PeriodEnd": r.period, "Description": f"Verloning {r.year} periode {r.period}",
+             "PeriodEnd": r.period_end or r.period, "Description": f"Verloning {r.year} periode {r.period}",
              "RunAt": _dt(r.approved_on), "IsLocked": True} for r in runs]}}
 
     def _report(self, user: SimUser, params: dict, wage_code: int | None = None) -> str:
@@ -342,7 +351,7 @@ class NmbrsSimulator:
                 for k, wage in enumerate(sorted(emp.wages, key=lambda w: w.start)):
                     if wage.start <= as_of:  # "all salary, until the current period"
                         salaries.append({"ID": self.employment_id(wg, emp) * 100 + k, "Value": wage.gross_amount,
-                                         "Type": 1,  # Bruto_Salaris_Fulltime
+                                         "Type": SALARY_TYPES[wage.basis],
                                          "StartDate": _dt(wage.start),
                                          "CreationDate": _dt(wage.start - timedelta(days=10))})
             items.append({"EmployeeId": self.employee_id(wg, person), "EmployeeSalaries": {"Salary_V2": salaries}})
@@ -405,9 +414,9 @@ class NmbrsSimulator:
     def op_Schedule_GetList(self, user: SimUser, params: dict) -> dict:
         wg, _, emps = self._employee(user, params)
         year, number = self._int(params, "Year"), self._int(params, "Period")
-        if not 1 <= number <= periods_in_year(wg.frequency) or not 1900 < year < 2100:
+        if not 1900 < year < 2100 or not 1 <= number <= werkgever_periods(wg, year):
             raise SoapFault(2006)
-        until = period_bounds(wg.frequency, year, number)[1]
+        until = werkgever_bounds(wg, year, number)[1]
         return {"Schedule_GetListResult": {"Schedule": self._schedules(emps, until)}}
 
     def op_Schedule_GetCurrent(self, user: SimUser, params: dict) -> dict:
