@@ -1,0 +1,220 @@
+"""The data engineer's paths, walked as a user walks them (issue 13).
+
+``make airflow`` starts the local Airflow (api-server, scheduler, dag-processor, triggerer as
+processes, LocalExecutor, on a fresh PostgreSQL metadata DB that its setup creates, the
+simulators beside it on free ports); then, through the REST API as the UI does and through the
+README's make targets:
+
+* ``make airflow-cli ARGS="dags list -o json"`` lists the DAGs the dag-processor parsed;
+* ``make backfill`` refuses a paused DAG and creates nothing;
+* a run options typo is refused at trigger time;
+* a run triggered as the UI does succeeds; then ``make backfill`` over three past monthly pay
+  periods creates one run per period, one at a time, and after it the warehouse has those
+  periods and their payroll results, every current row and benefit basis exactly as before, no
+  mutation from the backfill and no nightly-window deadline alert.
+
+One monthly Loket REST employer, a PostgreSQL warehouse. A few minutes on 2 cores. Under
+CI=true a missing PostgreSQL fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pg_support import require_postgres
+
+pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+EMPLOYER = "bakkerij_de_vries"
+DAG_ID = f"payroll_loket_rest_{EMPLOYER}"
+BACKFILL_FROM, BACKFILL_TO = "2025-01-01", "2025-03-31"
+BACKFILL_PERIODS = {"202501", "202502", "202503"}
+RUN_TIMEOUT = float(os.environ.get("PAYROLL_E2E_RUN_TIMEOUT", "600"))
+HISTORY_TABLES = ("employer", "employee", "employment", "salary", "benefit_basis")
+PERIOD_TABLES = ("payroll_period", "payroll_result")
+DEADLINE_LINE = "payroll nightly window missed"  # logged by dag_factory.on_deadline_missed
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    require_postgres()
+    from airflow_stack import AirflowStack
+
+    s = AirflowStack(tmp_path_factory.mktemp("make-airflow"), executor="LocalExecutor")
+    try:
+        s.start()
+        yield s
+    except BaseException:
+        print(s.diagnostics())
+        raise
+    finally:
+        s.stop()
+
+
+def make(stack, *args: str) -> subprocess.CompletedProcess:
+    """``make <args>`` in the checkout, with the environment the user's shell had for `make airflow`.
+
+    ``-o install``: the suite runs inside the installed venv (`make test` installs first).
+    """
+    env = {**stack.env, "AIRFLOW__API__PORT": str(stack.api_port)}
+    return subprocess.run(["make", "--no-print-directory", "-o", "install", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+# ---------------------------------------------------------------------- warehouse snapshots
+def warehouse(url: str, sql: str, **params) -> list[dict]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(row) for row in conn.execute(sa.text(sql), params).mappings()]
+    finally:
+        engine.dispose()
+
+
+def current_rows(url: str) -> dict[str, set[tuple]]:
+    """Every current (not superseded) row of the history and period tables, all columns."""
+    out = {}
+    for table in HISTORY_TABLES + PERIOD_TABLES:
+        rows = warehouse(url, f"SELECT * FROM {table} WHERE superseded_at IS NULL")
+        out[table] = {tuple(sorted((k, str(v)) for k, v in row.items())) for row in rows}
+    return out
+
+
+def described(rows: set[tuple]) -> list[str]:
+    """Which rows, by table key only (source id / employment and valid_from): no personal data."""
+    keys = ("source_id", "employment_source_id", "scheme", "valid_from", "reference_date", "recorded_at")
+    return sorted(" ".join(f"{k}={v}" for k, v in row if k in keys) for row in rows)[:10]
+
+
+def deadline_alerts(stack) -> tuple[list[str], int]:
+    """Deadline-alert lines in the triggerer log and missed deadlines in the metadata DB."""
+    import psycopg
+
+    lines = stack.log_lines("triggerer", DEADLINE_LINE)
+    with psycopg.connect(stack.metadata_url.replace("postgresql+psycopg", "postgresql")) as conn:
+        (missed,), = conn.execute("SELECT count(*) FROM deadline WHERE missed").fetchall()
+    return lines, missed
+
+
+def wait_until_finished(stack, run_ids: list[str], timeout: float) -> dict[str, str]:
+    api = stack.api()
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        stack.assert_alive()
+        states = {r: api.dag_run(DAG_ID, r)["state"] for r in run_ids}
+        if all(s in ("success", "failed") for s in states.values()):
+            break
+        time.sleep(3)
+    return states
+
+
+# ---------------------------------------------------------------------- tests, in this order
+def test_make_airflow_cli_runs_airflow_commands_with_the_projects_environment(stack):
+    stack.wait_for_dags([DAG_ID])
+    result = make(stack, "airflow-cli", 'ARGS=dags list -o json')
+    assert result.returncode == 0, result.stderr[-3000:]
+    listed = {d["dag_id"]: d for d in json.loads(result.stdout[result.stdout.index("["):])}
+    assert DAG_ID in listed, sorted(listed)
+    assert str(listed[DAG_ID]["is_paused"]).lower() == "true"  # new DAGs start paused
+
+
+def test_make_backfill_refuses_a_paused_dag(stack):
+    result = make(stack, "backfill", f"EMPLOYER={EMPLOYER}", f"FROM={BACKFILL_FROM}", f"TO={BACKFILL_TO}")
+    assert result.returncode != 0
+    assert f"refused: DAG {DAG_ID} is paused" in result.stdout, result.stdout + result.stderr
+    assert "UNPAUSE=1" in result.stdout
+    assert stack.request("GET", f"/api/v2/backfills?dag_id={DAG_ID}")["total_entries"] == 0
+
+
+def test_ui_run_then_backfill_of_three_past_periods_leaves_the_present_alone(stack):
+    api = stack.api()
+    problems: list[str] = []
+
+    # A run options typo is refused when the run is triggered, not when it runs.
+    try:
+        typo = api.trigger(DAG_ID, datetime.now(UTC).isoformat(), conf={"full_refresh": "yes"})
+    except RuntimeError as exc:
+        assert "HTTP 4" in str(exc), exc
+    else:
+        problems.append("run options typo {'full_refresh': 'yes'} was accepted at trigger time "
+                        "(needs the run options as Airflow Params)")
+        stack.request("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{typo['dag_run_id']}")
+
+    # Today's run, as the UI's trigger form makes it.
+    api.set_paused(DAG_ID, False)
+    run_id = api.trigger(DAG_ID, datetime.now(UTC).isoformat(), note="as the UI")["dag_run_id"]
+    state = wait_until_finished(stack, [run_id], RUN_TIMEOUT)[run_id]
+    if state != "success":
+        pytest.fail(f"the UI-triggered run ended {state!r}: {api.task_states(DAG_ID, run_id)}\n{stack.diagnostics()}")
+    before = current_rows(stack.warehouse_url)
+    assert before["employment"] and before["benefit_basis"], "the nightly run loaded no employments/bases"
+    (mutations_before,), = [tuple(r.values()) for r in warehouse(stack.warehouse_url, "SELECT count(*) FROM mutation")]
+
+    # The backfill, as the README gives it.
+    result = make(stack, "backfill", f"EMPLOYER={EMPLOYER}", f"FROM={BACKFILL_FROM}", f"TO={BACKFILL_TO}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "created" in result.stdout, result.stdout
+    (backfill,) = stack.request("GET", f"/api/v2/backfills?dag_id={DAG_ID}")["backfills"]
+    assert backfill["max_active_runs"] == 1
+    runs = api.dag_runs(DAG_ID, run_type="backfill")
+    run_ids = [r["dag_run_id"] for r in runs]
+    one_per_period = len(runs) == len(BACKFILL_PERIODS)
+    if not one_per_period:
+        problems.append(f"the backfill of {BACKFILL_FROM}..{BACKFILL_TO} created {len(runs)} runs, expected "
+                        f"{len(BACKFILL_PERIODS)} (one per pay period); cancelled after its first run")
+        wait_until_finished(stack, run_ids[:1], RUN_TIMEOUT)
+        stack.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")  # fails the queued ones
+    states = wait_until_finished(stack, run_ids, RUN_TIMEOUT * len(BACKFILL_PERIODS))
+    if one_per_period and set(states.values()) != {"success"}:
+        problems.append(f"backfill runs did not all succeed: {states} "
+                        f"{ {r: api.task_states(DAG_ID, r) for r in run_ids} }")
+
+    # Their pay periods and payroll results are in the warehouse ...
+    loads = warehouse(stack.warehouse_url, "SELECT airflow_run_id, period_id, status FROM load_run")
+    loaded = {r["period_id"] for r in loads if r["airflow_run_id"] in run_ids and r["status"] == "success"}
+    if loaded != BACKFILL_PERIODS:
+        problems.append(f"backfill loads: periods {sorted(loaded)}, expected {sorted(BACKFILL_PERIODS)}")
+    periods = {f"{r['year']}{int(r['period_number']):02d}" for r in warehouse(
+        stack.warehouse_url, "SELECT year, period_number FROM payroll_period WHERE superseded_at IS NULL "
+                             "AND employer = :e", e=EMPLOYER)}
+    results = {r["period_id"]: r["n"] for r in warehouse(
+        stack.warehouse_url, "SELECT period_id, count(*) AS n FROM payroll_result WHERE superseded_at IS NULL "
+                             "AND employer = :e GROUP BY period_id", e=EMPLOYER)}
+    for period in sorted(BACKFILL_PERIODS):
+        if period not in periods:
+            problems.append(f"no payroll_period row for {period}")
+        if not results.get(period):
+            problems.append(f"no payroll_result rows for {period}")
+
+    # ... and the present is untouched: every current row and benefit basis as before, ...
+    after = current_rows(stack.warehouse_url)
+    for table in HISTORY_TABLES:
+        gone, new = before[table] - after[table], after[table] - before[table]
+        if gone or new:
+            problems.append(f"{table}: {len(gone)} current rows replaced by {len(new)} from the backfill, e.g. "
+                            f"{described(gone)[:3]} -> {described(new)[:3]}")
+    for table in PERIOD_TABLES:
+        if before[table] - after[table]:
+            problems.append(f"{table}: {len(before[table] - after[table])} current rows superseded by the backfill")
+    # ... no mutation from it, ...
+    new_mutations = warehouse(stack.warehouse_url, "SELECT mutation_type, ingangsdatum, load_run_id FROM mutation "
+                                                   "ORDER BY detected_at OFFSET :n", n=mutations_before)
+    if new_mutations:
+        problems.append(f"{len(new_mutations)} mutations from the backfill: "
+                        f"{sorted({(m['mutation_type'], str(m['ingangsdatum'])) for m in new_mutations})[:5]}")
+    # ... and no nightly-window alert for the backfill runs or the UI's run.
+    lines, missed = deadline_alerts(stack)
+    if lines or missed:
+        problems.append(f"deadline alert fired: {len(lines)} '{DEADLINE_LINE}' lines, {missed} missed deadlines")
+
+    assert not problems, "\n".join(["issue 13 'Done when' not met:", *problems])
