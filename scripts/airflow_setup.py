@@ -111,6 +111,7 @@ def connection_specs(path: Path = ROOT / "include" / "demo_connections.yaml") ->
 
 def main() -> int:
     """Create the metadata DB if missing, migrate it, write pools and demo Connections; 0 on success."""
+    from airflow.configuration import write_default_airflow_configuration_if_needed
     from airflow.models import Connection, Pool  # noqa: AIR311 - the ORM model: this script writes the DB
     from airflow.utils import db
     from airflow.utils.session import create_session
@@ -118,6 +119,10 @@ def main() -> int:
     from payroll_etl.config import load_config
 
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    # airflow.cfg with its generated [api_auth] jwt_secret, now: components started together would
+    # each write one with a secret of their own, and the API server would then refuse the tasks'
+    # tokens ("Invalid auth token", task killed).
+    write_default_airflow_configuration_if_needed()
     ensure_metadata_database()
     db.initdb()
     config = load_config()

@@ -12,7 +12,7 @@ first on ``PATH`` (Airflow's components spawn plain ``airflow``):
 
 Component logs go to ``$AIRFLOW_HOME/logs/<component>.log``. Ctrl-C (or SIGTERM) stops everything;
 when one component dies, the others are stopped and its log tail is printed. The end-to-end test
-(tests/test_local_airflow.py) and the Celery stack (tests/distributed/airflow_stack.py) start
+(tests/test_local_airflow.py) and the Celery stack (tests/airflow_stack.py) start
 Airflow with this same class. See docs/operations.md "Local Airflow".
 """
 

@@ -4,13 +4,13 @@ first use, then any airflow command runs with the project's environment (issue 1
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
+from airflow_stack import json_output
 from pg_support import PG_HOST, PG_PORT, _pg_admin, require_postgres
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
@@ -32,7 +32,7 @@ def test_make_airflow_cli_creates_and_migrates_the_metadata_db_on_first_use(tmp_
                                 timeout=300)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
         assert f"created PostgreSQL database {name}" in result.stdout
-        pools = {p["pool"]: int(p["slots"]) for p in json.loads(result.stdout[result.stdout.rindex("\n["):])}
+        pools = {p["pool"]: int(p["slots"]) for p in json_output(result.stdout)}
         assert {k: pools.get(k) for k in load_config().pools} == load_config().pools
         assert (tmp_path / "airflow" / "fernet.key").exists()  # Connections are stored encrypted
 
@@ -41,7 +41,7 @@ def test_make_airflow_cli_creates_and_migrates_the_metadata_db_on_first_use(tmp_
                                text=True, timeout=300)
         assert again.returncode == 0, again.stderr[-3000:]
         assert "created PostgreSQL database" not in again.stdout and "metadata DB migrated" not in again.stdout
-        conn_ids = {c["conn_id"] for c in json.loads(again.stdout[again.stdout.index("["):])}
+        conn_ids = {c["conn_id"] for c in json_output(again.stdout)}
         assert {cfg.conn_id for cfg in load_config().employers} <= conn_ids
     finally:
         with _pg_admin() as conn:

@@ -6,12 +6,13 @@ simulators beside it on free ports); then, through the REST API as the UI does a
 README's make targets:
 
 * ``make airflow-cli ARGS="dags list -o json"`` lists the DAGs the dag-processor parsed;
-* ``make backfill`` refuses a paused DAG and creates nothing;
+* ``make backfill`` refuses a paused DAG and creates nothing (``DRY_RUN=1`` lists the runs);
 * a run options typo is refused at trigger time;
 * a run triggered as the UI does succeeds; then ``make backfill`` over three past monthly pay
-  periods creates one run per period, one at a time, and after it the warehouse has those
-  periods and their payroll results, every current row and benefit basis exactly as before, no
-  mutation from the backfill and no nightly-window deadline alert.
+  periods (``UNPAUSE=1``: the DAG was paused again) creates one run per period, one at a time,
+  and after it the warehouse has those periods and their payroll results, every current row and
+  benefit basis exactly as before, no mutation from the backfill and no nightly-window deadline
+  alert.
 
 One monthly Loket REST employer, a PostgreSQL warehouse. A few minutes on 2 cores. Under
 CI=true a missing PostgreSQL fails.
@@ -19,7 +20,6 @@ CI=true a missing PostgreSQL fails.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from airflow_stack import json_output, running_stack
 from pg_support import require_postgres
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
@@ -45,17 +46,8 @@ DEADLINE_LINE = "payroll nightly window missed"  # logged by dag_factory.on_dead
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     require_postgres()
-    from airflow_stack import AirflowStack
-
-    s = AirflowStack(tmp_path_factory.mktemp("make-airflow"), executor="LocalExecutor")
-    try:
-        s.start()
+    with running_stack(tmp_path_factory.mktemp("make-airflow"), executor="LocalExecutor") as s:
         yield s
-    except BaseException:
-        print(s.diagnostics())
-        raise
-    finally:
-        s.stop()
 
 
 def make(stack, *args: str) -> subprocess.CompletedProcess:
@@ -123,7 +115,7 @@ def test_make_airflow_cli_runs_airflow_commands_with_the_projects_environment(st
     stack.wait_for_dags([DAG_ID])
     result = make(stack, "airflow-cli", 'ARGS=dags list -o json')
     assert result.returncode == 0, result.stderr[-3000:]
-    listed = {d["dag_id"]: d for d in json.loads(result.stdout[result.stdout.index("["):])}
+    listed = {d["dag_id"]: d for d in json_output(result.stdout)}
     assert DAG_ID in listed, sorted(listed)
     assert str(listed[DAG_ID]["is_paused"]).lower() == "true"  # new DAGs start paused
 
@@ -133,7 +125,11 @@ def test_make_backfill_refuses_a_paused_dag(stack):
     assert result.returncode != 0
     assert f"refused: DAG {DAG_ID} is paused" in result.stdout, result.stdout + result.stderr
     assert "UNPAUSE=1" in result.stdout
+    dry = make(stack, "backfill", f"EMPLOYER={EMPLOYER}", f"FROM={BACKFILL_FROM}", f"TO={BACKFILL_TO}", "DRY_RUN=1")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"dry run: a backfill of {DAG_ID} from {BACKFILL_FROM} to {BACKFILL_TO} would create" in dry.stdout
     assert stack.request("GET", f"/api/v2/backfills?dag_id={DAG_ID}")["total_entries"] == 0
+    assert stack.api().dag(DAG_ID)["is_paused"]
 
 
 def test_ui_run_then_backfill_of_three_past_periods_leaves_the_present_alone(stack):
@@ -160,10 +156,14 @@ def test_ui_run_then_backfill_of_three_past_periods_leaves_the_present_alone(sta
     assert before["employment"] and before["benefit_basis"], "the nightly run loaded no employments/bases"
     (mutations_before,), = [tuple(r.values()) for r in warehouse(stack.warehouse_url, "SELECT count(*) FROM mutation")]
 
-    # The backfill, as the README gives it.
-    result = make(stack, "backfill", f"EMPLOYER={EMPLOYER}", f"FROM={BACKFILL_FROM}", f"TO={BACKFILL_TO}")
+    # The backfill, as the README gives it, on the DAG paused again: UNPAUSE=1 unpauses it with a warning.
+    api.set_paused(DAG_ID, True)
+    result = make(stack, "backfill", f"EMPLOYER={EMPLOYER}", f"FROM={BACKFILL_FROM}", f"TO={BACKFILL_TO}",
+                  "UNPAUSE=1")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "created" in result.stdout, result.stdout
+    assert f"WARNING: DAG {DAG_ID} was paused and is now unpaused" in result.stdout, result.stdout
+    assert f"of {DAG_ID} created" in result.stdout, result.stdout
+    assert not api.dag(DAG_ID)["is_paused"]
     (backfill,) = stack.request("GET", f"/api/v2/backfills?dag_id={DAG_ID}")["backfills"]
     assert backfill["max_active_runs"] == 1
     runs = api.dag_runs(DAG_ID, run_type="backfill")

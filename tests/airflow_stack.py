@@ -26,10 +26,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from local_airflow import SIM_PORTS, VENV_BIN, LocalAirflow, free_port, tail  # noqa: E402,F401
 
@@ -66,6 +68,12 @@ def redis_flushdb(db: int = REDIS_DB) -> None:
     import redis
 
     redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_timeout=5).flushdb()
+
+
+def json_output(stdout: str) -> Any:
+    """The JSON document an ``airflow … -o json`` command printed (its last line starting with
+    ``[`` or ``{``): Airflow prints warnings to stdout before it."""
+    return json.loads(next(line for line in reversed(stdout.splitlines()) if line.startswith(("[", "{"))))
 
 
 class AirflowStack(LocalAirflow):
@@ -106,6 +114,8 @@ class AirflowStack(LocalAirflow):
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
             "AIRFLOW__API__WORKERS": "1",
+            # LocalExecutor's log server (8793 by default) must not collide with another stack.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         })
         if employers_file:
             env["PAYROLL_EMPLOYERS_FILE"] = str(employers_file)
@@ -278,6 +288,23 @@ class AirflowStack(LocalAirflow):
             time.sleep(1)
         log = self.logs / f"{name}.log"
         raise AssertionError(f"{text!r} not in the {name} log within {timeout:.0f} s\n{tail(log)}")
+
+
+@contextmanager
+def running_stack(home: Path, **options: Any) -> Iterator[AirflowStack]:
+    """An ``AirflowStack(home, **options)`` started for the ``with`` block, its diagnostics printed
+    when something failed, and stopped (databases dropped) afterwards."""
+    stack = AirflowStack(home, **options)
+    started = time.monotonic()
+    try:
+        stack.start()
+        print(f"\nstack up in {time.monotonic() - started:.0f} s (API {stack.api_url})")
+        yield stack
+    except BaseException:
+        print(stack.diagnostics())
+        raise
+    finally:
+        stack.stop()
 
 
 _FERNET = "x2ZcK2r0pGk6Q0Yz5rj2r8yEJ0Xw0gk1VdB2m4pVf9c="  # test-only key
