@@ -25,6 +25,7 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from airflow_stack import json_output, running_stack
@@ -132,6 +133,7 @@ def test_make_backfill_refuses_a_paused_dag(stack):
     assert stack.api().dag(DAG_ID)["is_paused"]
 
 
+@pytest.mark.timeout(2700)  # the waits below are bounded themselves (RUN_TIMEOUT per run)
 def test_ui_run_then_backfill_of_three_past_periods_leaves_the_present_alone(stack):
     api = stack.api()
     problems: list[str] = []
@@ -144,7 +146,7 @@ def test_ui_run_then_backfill_of_three_past_periods_leaves_the_present_alone(sta
     else:
         problems.append("run options typo {'full_refresh': 'yes'} was accepted at trigger time "
                         "(needs the run options as Airflow Params)")
-        stack.request("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{typo['dag_run_id']}")
+        stack.request("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(typo['dag_run_id'], safe='')}")
 
     # Today's run, as the UI's trigger form makes it.
     api.set_paused(DAG_ID, False)
