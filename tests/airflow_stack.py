@@ -99,6 +99,7 @@ class AirflowStack(LocalAirflow):
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",  # the Connections page's "Test" button
             "AIRFLOW__CORE__FERNET_KEY_CMD": f"cat {home / 'fernet.key'}",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
             "PAYROLL_DATA_DIR": str(self.data_dir),
