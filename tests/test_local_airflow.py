@@ -39,8 +39,12 @@ DAG_ID = f"payroll_loket_rest_{EMPLOYER}"
 BACKFILL_FROM, BACKFILL_TO = "2025-01-01", "2025-03-31"
 BACKFILL_PERIODS = {"202501", "202502", "202503"}
 RUN_TIMEOUT = float(os.environ.get("PAYROLL_E2E_RUN_TIMEOUT", "600"))
-HISTORY_TABLES = ("employer", "employee", "employment", "salary", "benefit_basis")
-PERIOD_TABLES = ("payroll_period", "payroll_result")
+# What insurers read as "now": the current version per record, and the current benefit bases.
+CURRENT = {"employer_current": "SELECT * FROM employer_current", "employee_current": "SELECT * FROM employee_current",
+           "employment_current": "SELECT * FROM employment_current", "salary_current": "SELECT * FROM salary_current",
+           "benefit_basis": "SELECT * FROM benefit_basis WHERE superseded_at IS NULL"}
+# Every version the warehouse holds as known (not superseded), with valid time.
+HISTORY_TABLES = ("employer", "employee", "employment", "salary", "payroll_period", "payroll_result")
 DEADLINE_LINE = "payroll nightly window missed"  # logged by dag_factory.on_deadline_missed
 
 
@@ -73,19 +77,48 @@ def warehouse(url: str, sql: str, **params) -> list[dict]:
         engine.dispose()
 
 
-def current_rows(url: str) -> dict[str, set[tuple]]:
-    """Every current (not superseded) row of the history and period tables, all columns."""
-    out = {}
-    for table in HISTORY_TABLES + PERIOD_TABLES:
-        rows = warehouse(url, f"SELECT * FROM {table} WHERE superseded_at IS NULL")
-        out[table] = {tuple(sorted((k, str(v)) for k, v in row.items())) for row in rows}
-    return out
+def snapshot(url: str) -> dict[str, set[tuple]]:
+    """Every row of the current views and of the not-superseded history, all columns (as text)."""
+    queries = CURRENT | {t: f"SELECT * FROM {t} WHERE superseded_at IS NULL" for t in HISTORY_TABLES}
+    return {name: {tuple(sorted((k, str(v)) for k, v in row.items())) for row in warehouse(url, sql)}
+            for name, sql in queries.items()}
 
 
 def described(rows: set[tuple]) -> list[str]:
-    """Which rows, by table key only (source id / employment and valid_from): no personal data."""
-    keys = ("source_id", "employment_source_id", "scheme", "valid_from", "reference_date", "recorded_at")
-    return sorted(" ".join(f"{k}={v}" for k, v in row if k in keys) for row in rows)[:10]
+    """Which rows, by key and valid time only (source id, employment, scheme, dates): no personal data."""
+    keys = ("source_id", "employment_source_id", "scheme", "valid_from", "valid_to", "reference_date", "period_id")
+    return sorted(" ".join(f"{k}={v}" for k, v in row if k in keys) for row in rows)[:3]
+
+
+def added_history_problems(before: set[tuple], after: set[tuple], table: str) -> list[str]:
+    """docs/warehouse.md "Past views": a backfill supersedes nothing; it adds pay periods and results
+    of the backfilled periods, and employment/salary versions older than every version held of a
+    known record (closed before the earliest one); no employee or employer versions."""
+    problems = []
+    if before - after:
+        problems.append(f"{table}: {len(before - after)} rows superseded by the backfill, e.g. "
+                        f"{described(before - after)}")
+    added = [dict(row) for row in after - before]
+    if table in ("employee", "employer") and added:
+        problems.append(f"{table}: {len(added)} versions added by the backfill, e.g. {described(after - before)}")
+    if table in ("employment", "salary"):
+        earliest: dict[str, str] = {}
+        for row in map(dict, before):
+            earliest[row["source_id"]] = min(earliest.get(row["source_id"], "9999"), row["valid_from"])
+        wrong = [r for r in added if r["source_id"] not in earliest or r["valid_to"] == "None"
+                 or r["valid_to"] >= earliest[r["source_id"]]]
+        if wrong:
+            spans = sorted("{source_id} {valid_from}..{valid_to}".format(**r) for r in wrong)[:3]
+            problems.append(f"{table}: {len(wrong)} added versions are not older than every version held, e.g. {spans}")
+    if table == "payroll_result":
+        outside = {r["period_id"] for r in added} - BACKFILL_PERIODS
+        if outside:
+            problems.append(f"payroll_result: rows added for periods outside the backfill: {sorted(outside)}")
+    if table == "payroll_period":
+        outside = {f"{r['year']}{int(r['period_number']):02d}" for r in added} - BACKFILL_PERIODS
+        if outside:
+            problems.append(f"payroll_period: periods added outside the backfill: {sorted(outside)}")
+    return problems
 
 
 def deadline_alerts(stack) -> tuple[list[str], int]:
@@ -154,8 +187,8 @@ def test_ui_run_then_backfill_of_three_past_periods_leaves_the_present_alone(sta
     state = wait_until_finished(stack, [run_id], RUN_TIMEOUT)[run_id]
     if state != "success":
         pytest.fail(f"the UI-triggered run ended {state!r}: {api.task_states(DAG_ID, run_id)}\n{stack.diagnostics()}")
-    before = current_rows(stack.warehouse_url)
-    assert before["employment"] and before["benefit_basis"], "the nightly run loaded no employments/bases"
+    before = snapshot(stack.warehouse_url)
+    assert before["employment_current"] and before["benefit_basis"], "the nightly run loaded no employments/bases"
     (mutations_before,), = [tuple(r.values()) for r in warehouse(stack.warehouse_url, "SELECT count(*) FROM mutation")]
 
     # The backfill, as the README gives it, on the DAG paused again: UNPAUSE=1 unpauses it with a warning.
@@ -199,15 +232,14 @@ def test_ui_run_then_backfill_of_three_past_periods_leaves_the_present_alone(sta
             problems.append(f"no payroll_result rows for {period}")
 
     # ... and the present is untouched: every current row and benefit basis as before, ...
-    after = current_rows(stack.warehouse_url)
-    for table in HISTORY_TABLES:
-        gone, new = before[table] - after[table], after[table] - before[table]
+    after = snapshot(stack.warehouse_url)
+    for name in CURRENT:
+        gone, new = before[name] - after[name], after[name] - before[name]
         if gone or new:
-            problems.append(f"{table}: {len(gone)} current rows replaced by {len(new)} from the backfill, e.g. "
-                            f"{described(gone)[:3]} -> {described(new)[:3]}")
-    for table in PERIOD_TABLES:
-        if before[table] - after[table]:
-            problems.append(f"{table}: {len(before[table] - after[table])} current rows superseded by the backfill")
+            problems.append(f"{name}: {len(gone)} current rows replaced by {len(new)} from the backfill, e.g. "
+                            f"{described(gone)} -> {described(new)}")
+    for table in HISTORY_TABLES:
+        problems += added_history_problems(before[table], after[table], table)
     # ... no mutation from it, ...
     new_mutations = warehouse(stack.warehouse_url, "SELECT mutation_type, ingangsdatum, load_run_id FROM mutation "
                                                    "ORDER BY detected_at OFFSET :n", n=mutations_before)
