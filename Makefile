@@ -10,17 +10,21 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= sqlite:///$(AIRFLOW_HOME)/airflow.db
+# Airflow's metadata DB: its own database on the local PostgreSQL the README requires (created by
+# scripts/airflow_setup.py if missing). SQLite cannot serve a scheduler and a backfill at once.
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postgres@127.0.0.1:5432/airflow_payroll
 export PAYROLL_DATA_DIR ?= $(CURDIR)/data
 # Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
 export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key
 
-.PHONY: help install demo test lint simulators airflow bench dq-report connect-loket clean
+.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench dq-report connect-loket clean
 
 help:
 	@echo "make demo        - install, start simulators, run every demo employer's nightly DAG, print results"
 	@echo "make test        - the whole test suite (CI runs this)"
-	@echo "make airflow     - airflow standalone with the project's DAGs (UI on http://127.0.0.1:8080)"
+	@echo "make airflow     - local Airflow (PostgreSQL metadata DB) + simulators; UI on http://127.0.0.1:8080"
+	@echo "make airflow-cli ARGS=\"dags list\" - any airflow command with the project's environment"
+	@echo "make backfill EMPLOYER=key FROM=YYYY-MM-DD TO=YYYY-MM-DD [UNPAUSE=1] [DRY_RUN=1] - backfill past pay periods"
 	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs)"
 	@echo "make bench       - benchmarks (prints figures)"
 	@echo "make dq-report   - data-quality summary of the latest runs"
@@ -47,8 +51,17 @@ simulators: install
 	$(PY) -m payroll_simulators
 
 airflow: install
-	$(PY) scripts/airflow_setup.py
-	$(VENV)/bin/airflow standalone
+	$(PY) scripts/local_airflow.py
+
+airflow-cli: install
+	@test -n "$(ARGS)" || (echo 'usage: make airflow-cli ARGS="dags list"'; exit 2)
+	@$(PY) scripts/airflow_cli.py $(ARGS)
+
+backfill: install
+	@test -n "$(EMPLOYER)" -a -n "$(FROM)" -a -n "$(TO)" || \
+		(echo "usage: make backfill EMPLOYER=<employer key> FROM=YYYY-MM-DD TO=YYYY-MM-DD [UNPAUSE=1] [DRY_RUN=1]"; exit 2)
+	@$(PY) scripts/backfill.py --employer "$(EMPLOYER)" --from "$(FROM)" --to "$(TO)" \
+		$(if $(filter 1 true yes,$(UNPAUSE)),--unpause) $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 
 bench: install
 	$(PY) bench/run_all.py

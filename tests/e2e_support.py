@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
 SIM_HOSTS = {"loket_rest": "8081", "loket_soap": "8082", "nmbrs": "8083"}
 
 
@@ -28,15 +27,9 @@ def running_simulators(world=None):
 
 def connection_env(servers) -> dict[str, str]:
     """AIRFLOW_CONN_* env vars for the demo connections, re-pointed at the simulators' ports."""
-    specs = yaml.safe_load((ROOT / "include" / "demo_connections.yaml").read_text())
-    env = {}
-    for conn_id, spec in specs.items():
-        connector = spec["extra"]["connector"]
-        if connector not in servers:
-            continue
-        spec = {**spec, "host": servers[connector].url}
-        env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(spec)
-    return env
+    from local_airflow import connection_env as for_urls
+
+    return for_urls({name: server.url for name, server in servers.items()})
 
 
 @contextmanager

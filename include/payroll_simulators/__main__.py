@@ -1,6 +1,7 @@
 """`make simulators`: every payroll simulator in the foreground on its documented port.
 
-Loket.nl REST on 127.0.0.1:8081, Loket.nl SOAP on 8082, Nmbrs SOAP on 8083.
+Loket.nl REST on 127.0.0.1:8081, Loket.nl SOAP on 8082, Nmbrs SOAP on 8083; ``--port nmbrs=0``
+moves one (0: any free port). Prints ``<name> <url>`` per simulator, then ``ready``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,20 @@ def start_all(world=None, ports: dict[str, int] | None = None):
     return servers
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`make simulators`: serve until SIGTERM or Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seed", type=int, default=42)
-    args = parser.parse_args()
-    servers = start_all(build_world(seed=args.seed))
+    parser.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
+                        help=f"listen on another port (0: any free one); names: {', '.join(SIMULATORS)}")
+    args = parser.parse_args(argv)
+    ports = {name: port for name, (_, port) in SIMULATORS.items()}
+    for item in args.port:
+        name, _, port = item.partition("=")
+        if name not in SIMULATORS or not port.isdigit():
+            parser.error(f"--port {item}: expected NAME=PORT with NAME one of {', '.join(SIMULATORS)}")
+        ports[name] = int(port)
+    servers = start_all(build_world(seed=args.seed), ports)
     for s in servers:
         print(f"{s.name:<11} {s.url}", flush=True)
     print("ready", flush=True)

@@ -10,7 +10,7 @@ import os
 import time
 
 import pytest
-from airflow_stack import AirflowStack, pg_admin, redis_ping
+from airflow_stack import pg_admin, redis_ping, running_stack
 
 pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
 
@@ -41,17 +41,9 @@ def require_services() -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     require_services()
-    s = AirflowStack(tmp_path_factory.mktemp("airflow-celery"))
-    started = time.monotonic()
-    try:
-        s.start()
-        print(f"\nstack up in {time.monotonic() - started:.0f} s (API {s.api_url}, queue {s.queue})")
+    with running_stack(tmp_path_factory.mktemp("airflow-celery")) as s:
+        print(f"Celery queue {s.queue}")
         yield s
-    except BaseException:
-        print(s.diagnostics())
-        raise
-    finally:
-        s.stop()
 
 
 def warehouse_rows(url: str) -> dict[str, dict[str, object]]:
