@@ -12,7 +12,9 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 # Airflow's metadata DB: its own database on the local PostgreSQL the README requires (created by
 # scripts/airflow_setup.py if missing). SQLite cannot serve a scheduler and a backfill at once.
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postgres@127.0.0.1:5432/airflow_payroll
+# One database per checkout (its Fernet key lives in .airflow/): airflow_payroll_<hash of the path>.
+AIRFLOW_DB ?= airflow_payroll_$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postgres@127.0.0.1:5432/$(AIRFLOW_DB)
 export PAYROLL_DATA_DIR ?= $(CURDIR)/data
 # Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
 export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key
