@@ -4,7 +4,7 @@
 first on ``PATH`` (Airflow's components spawn plain ``airflow``):
 
 1. ``scripts/airflow_setup.py``: creates the PostgreSQL metadata database if missing
-   (``airflow_payroll_<hash of the checkout path>`` on the local server by default), migrates it, writes pools and Connections;
+   (``airflow_payroll_<hash>`` on the local server by default), migrates it, writes pools and Connections;
 2. the payroll simulators (``python -m payroll_simulators``) unless all of them already answer
    on their ports (a `make simulators` in another terminal);
 3. ``airflow api-server``, ``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer``
