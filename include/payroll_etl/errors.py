@@ -17,6 +17,11 @@ class ConfigurationError(PayrollError):
     """The employer config or the Airflow Connection is wrong; a human must fix it."""
 
 
+class SourceUnreachableError(ConfigurationError):
+    """Nothing listens on a local source host (a simulator that is not running). Never retried:
+    retrying a refused connection on 127.0.0.1 for a quarter of an hour helps no one."""
+
+
 class AuthenticationError(PayrollError):
     """Credentials were refused (wrong password, revoked refresh token). Never retried."""
 

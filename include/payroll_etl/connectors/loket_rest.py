@@ -40,6 +40,7 @@ from payroll_etl.connectors.base import (
     SourceCredentials,
 )
 from payroll_etl.connectors.loket_tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -214,7 +215,9 @@ class LoketRestConnector(Connector):
                                           "client_secret in the connection") from None
             raise AuthenticationError(f"Loket token endpoint refused the request ({exc.error})") from None
         except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
-            raise TransientSourceError(f"Loket token endpoint unavailable ({type(exc).__name__})") from None
+            check_refused(exc, self.token_url, "Loket.nl REST token endpoint")
+            raise TransientSourceError(f"Loket token endpoint at {where(self.token_url)} unavailable "
+                                       f"({type(exc).__name__})") from None
         finally:
             oauth.close()
         if not issued.get("access_token"):
@@ -275,7 +278,8 @@ class LoketRestConnector(Connector):
             except requests.Timeout:
                 raise _Retryable("timeout") from None
             except requests.ConnectionError as exc:
-                raise _Retryable(f"connection error ({type(exc).__name__})") from None
+                check_refused(exc, url, "Loket.nl REST")
+                raise _Retryable(f"connection error to {where(url)} ({type(exc).__name__})") from None
             status = response.status_code
             if status == 401 and not refreshed:
                 token, refreshed = self._after_401(token), True

@@ -38,6 +38,7 @@ from payroll_etl.connectors.base import (
     RawPage,
     SourceCredentials,
 )
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -170,7 +171,8 @@ class LoketSoapConnector(Connector):
                             raise _Transient(f"HTTP {status}") from exc
                         raise ConfigurationError(f"Loket SOAP WSDL not found at {wsdl} (HTTP {status})") from exc
                     except (requests.ConnectionError, requests.Timeout) as exc:
-                        raise _Transient(type(exc).__name__) from exc
+                        check_refused(exc, wsdl, "Loket.nl SOAP")
+                        raise _Transient(f"{type(exc).__name__} to {where(wsdl)}") from exc
         except _Transient as exc:
             raise TransientSourceError(f"Loket SOAP WSDL at {wsdl} unreachable after "
                                        f"{self.max_attempts} attempts: {exc}") from exc
@@ -194,7 +196,8 @@ class LoketSoapConnector(Connector):
                             response = getattr(self._service, call.operation)(**params)
                     except (requests.ConnectionError, requests.Timeout) as exc:
                         self.calls += 1
-                        raise _Transient(type(exc).__name__) from exc
+                        check_refused(exc, self.endpoint, "Loket.nl SOAP")
+                        raise _Transient(f"{type(exc).__name__} to {where(self.endpoint)}") from exc
                     self.calls += 1
                     status = response.status_code
                     if sink is not None:

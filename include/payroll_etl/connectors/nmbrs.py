@@ -35,6 +35,7 @@ from payroll_etl.connectors.base import (
     RawPage,
     SourceCredentials,
 )
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -251,6 +252,7 @@ class NmbrsConnector(Connector):
         try:
             return zeep.Client(wsdl, transport=transport, settings=settings)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            check_refused(exc, wsdl, "Nmbrs SOAP")
             raise _Transient(f"could not load {wsdl}: {type(exc).__name__}") from None
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
@@ -325,7 +327,8 @@ class NmbrsConnector(Connector):
         except Fault as fault:
             raise self._fault_error(fault, operation, company_id, employee_id) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"{type(exc).__name__} on {operation}") from None
+            check_refused(exc, self.base_url, "Nmbrs SOAP")
+            raise _Transient(f"{type(exc).__name__} on {operation} to {where(self.base_url)}") from None
         except TransportError as exc:
             status = exc.status_code or 0
             if status >= 500 or status == 429:
