@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SIM_HOSTS = {"loket_rest": "8081", "loket_soap": "8082", "nmbrs": "8083"}
+SIM_HOSTS = {"loket_rest": "8081", "loket_soap": "8082", "nmbrs": "8083", "nmbrs_rest": "8084"}
 
 
 @contextmanager
