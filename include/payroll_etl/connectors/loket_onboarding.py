@@ -37,7 +37,11 @@ class _Callback(HTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """The local OAuth redirect target; ``success``/``failure`` are the texts the person sees."""
+
     server: _Callback
+    success = SUCCESS
+    failure = FAILURE
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         parts = urlsplit(self.path)
@@ -47,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.server.params = params
         ok = "code" in params
-        text = SUCCESS if ok else FAILURE.format(reason=params.get("error", "geen code ontvangen"))
+        text = self.success if ok else self.failure.format(reason=params.get("error", "geen code ontvangen"))
         body = f"<!doctype html><html lang='nl'><body><p>{text}</p></body></html>".encode()
         self.send_response(200 if ok else 400)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -58,6 +62,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # the query holds the code: do not log it
         return
+
+
+def start_callback(port: int = 0, handler: type[_Handler] = _Handler) -> tuple[_Callback, str]:
+    """A one-shot callback server on 127.0.0.1:``port`` (0 = any free port) in a daemon thread.
+
+    Returns the server (``server.done`` is set and ``server.params`` filled on the redirect) and
+    its redirect URI ``http://127.0.0.1:PORT/callback``. The caller shuts it down.
+    """
+    server = _Callback(("127.0.0.1", port), handler)
+    server.done = threading.Event()
+    thread = threading.Thread(target=server.serve_forever, name="oauth-onboarding-callback", daemon=True)
+    thread.start()
+    return server, f"http://127.0.0.1:{server.server_port}/callback"
 
 
 def onboard(*, api_url: str, client_id: str, client_secret: str | None, store: TokenStore,
@@ -72,11 +89,7 @@ def onboard(*, api_url: str, client_id: str, client_secret: str | None, store: T
     from authlib.integrations.requests_client import OAuth2Session
 
     oauth = (oauth_url or f"{api_url.rstrip('/')}/oauth").rstrip("/")
-    server = _Callback(("127.0.0.1", port), _Handler)
-    server.done = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, name="loket-onboarding-callback", daemon=True)
-    thread.start()
-    redirect_uri = f"http://127.0.0.1:{server.server_port}/callback"
+    server, redirect_uri = start_callback(port)
     session = OAuth2Session(client_id, client_secret, scope="all", redirect_uri=redirect_uri,
                             token_endpoint_auth_method="client_secret_post")
     try:

@@ -732,14 +732,7 @@ class _Landed:
             if emp.start is None:
                 parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
                 continue
-            starts = [v for v in versions if v[0] <= emp.start][-1:] + [
-                v for v in versions if emp.start < v[0] and (emp.end is None or v[0] <= emp.end)]
-            if not starts:
-                starts = [(emp.start, None, None)]
-            for i, (start, hours, fulltime) in enumerate(starts):
-                valid_from = max(start, emp.start)
-                valid_to = starts[i + 1][0] - timedelta(days=1) if i + 1 < len(starts) else emp.end
-                factor = (hours / fulltime).quantize(Decimal("0.0001")) if hours is not None and fulltime else None
+            for valid_from, valid_to, hours, fulltime, factor in employment_versions(emp, versions):
                 out.add("employment", {
                     "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
                     "employee_source_id": employee_id, "employment_number": None,
@@ -845,6 +838,27 @@ def _schedule_hours(node: Any, employee_id: str, parser: Parser) -> tuple[Decima
     pct = parser.decimal(_text(node, "ParttimePercentage"), "employment", employee_id, "ParttimePercentage")
     fulltime = (hours * 100 / pct).quantize(Decimal("0.01")) if pct else None
     return hours, fulltime
+
+
+def employment_versions(emp: _Employment, versions: list[tuple[date, Decimal | None, Decimal | None]]
+                        ) -> list[tuple[date, date | None, Decimal | None, Decimal | None, Decimal | None]]:
+    """Split an employment by schedule versions (start, hours, full-time hours), sorted by start.
+
+    Returns (valid_from, valid_to, hours, fulltime, part-time factor) per version: the version in
+    force at the employment's start, then every later one up to its end; without any version one
+    row with unknown hours. The factor is hours / full-time hours, 4 decimals.
+    """
+    assert emp.start is not None
+    starts = [v for v in versions if v[0] <= emp.start][-1:] + [
+        v for v in versions if emp.start < v[0] and (emp.end is None or v[0] <= emp.end)]
+    if not starts:
+        starts = [(emp.start, None, None)]
+    out = []
+    for i, (start, hours, fulltime) in enumerate(starts):
+        valid_to = starts[i + 1][0] - timedelta(days=1) if i + 1 < len(starts) else emp.end
+        factor = (hours / fulltime).quantize(Decimal("0.0001")) if hours is not None and fulltime else None
+        out.append((max(start, emp.start), valid_to, hours, fulltime, factor))
+    return out
 
 
 def _employment_on(employments: list[_Employment], day: date) -> _Employment | None:

@@ -31,11 +31,11 @@ from lxml import etree
 from payroll_simulators.faults import FaultMiddleware, FaultSwitch
 from payroll_simulators.nmbrs.schema import WSDL_DIR, Schema
 from payroll_simulators.world import (
+    NMBRS_RUN_ID_BASE,
     REFERENCE_TODAY,
     Employment,
     Person,
     Werkgever,
-    NMBRS_RUN_ID_BASE,
     World,
     nmbrs_employee_id,
     nmbrs_employment_id,

@@ -48,9 +48,9 @@ from payroll_simulators.nmbrs_rest import render
 from payroll_simulators.nmbrs_rest.identity import Client, IdentityState, SimClock, register
 from payroll_simulators.world import (
     REFERENCE_TODAY,
+    WageVersion,
     Werkgever,
     World,
-    WageVersion,
     nmbrs_rest_id,
     nmbrs_salary_id,
     period_bounds,
@@ -107,8 +107,10 @@ class Environment:
 
 def default_environments() -> list[Environment]:
     """The SOAP simulator's API users, as REST logins (same companies)."""
-    return [Environment(DEMO_USERNAME, DEMO_PASSWORD, "Demo Administratiekantoor", ("transport_oost", "schoonmaak_west")),
-            Environment("partner@example.nl", "partner", "Partner Accountants", ("bakkerij_de_vries", "techniek_noord"))]
+    return [Environment(DEMO_USERNAME, DEMO_PASSWORD, "Demo Administratiekantoor",
+                        ("transport_oost", "schoonmaak_west")),
+            Environment("partner@example.nl", "partner", "Partner Accountants",
+                        ("bakkerij_de_vries", "techniek_noord"))]
 
 
 class ApiError(Exception):
@@ -161,7 +163,8 @@ class NmbrsRestSimulator:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
-        self.identity = IdentityState(self.clock, self.clients, {e.username: e.password for e in self.environments.values()})
+        passwords = {e.username: e.password for e in self.environments.values()}
+        self.identity = IdentityState(self.clock, self.clients, passwords)
         self.flask = _build_flask(self)
         self.wsgi = FaultMiddleware(self.flask.wsgi_app, self.switch, status_body=error_body)
 
@@ -334,8 +337,9 @@ def _build_flask(sim: NmbrsRestSimulator) -> Flask:
             if only and item["employeeId"] != only.lower():
                 continue
             if since is not None:
-                nested = [r for r in item[NESTED[collection]] or []
-                          if datetime.fromisoformat(r["createdAt"].removesuffix("Z")) >= since]
+                nested = [r for r in item[NESTED[collection]] or []  # employments carry creationDate instead
+                          if datetime.fromisoformat((r.get("createdAt") or r["creationDate"]).removesuffix("Z"))
+                          >= since]
                 if not nested:
                     continue
                 item = {**item, NESTED[collection]: nested}
