@@ -37,7 +37,7 @@ def connect(employer: str, port: int = 8766, on_url: Callable[[str], None] | Non
     host = base_url(conn.host, conn.schema, conn.port).rstrip("/")
     identity = extra.get("identity_url") or (IDENTITY_URL if host == API_URL else host)
     consent(identity_url=identity, client_id=extra["client_id"], client_secret=extra.get("client_secret"),
-            store=AirflowConnectionTokenStore(cfg.conn_id), scopes=NmbrsRestConnector.scopes(extra),
+            store=AirflowConnectionTokenStore(cfg.conn_id), scopes=NmbrsRestConnector.scopes(extra, cfg),
             employer=cfg.employer, port=port, on_url=on_url, timeout=timeout, open_browser=open_browser)
     print(f"Tokens stored in Airflow Connection {cfg.conn_id}. Companies configured: {', '.join(cfg.source_ids)}. "
           f"The nightly DAG {cfg.dag_id} can run now.")

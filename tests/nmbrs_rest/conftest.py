@@ -19,7 +19,7 @@ from payroll_etl.connectors.base import ExtractRequest, ExtractResult, SourceCre
 from payroll_etl.connectors.loket_tokens import MemoryTokenStore, TokenStore
 from payroll_etl.connectors.nmbrs_rest.auth import consent
 from payroll_etl.connectors.nmbrs_rest.connector import NmbrsRestConnector
-from payroll_etl.connectors.nmbrs_rest.settings import DEFAULT_SCOPES
+from payroll_etl.connectors.nmbrs_rest.settings import BANK_SCOPE, DEFAULT_SCOPES
 from payroll_etl.periods import PayPeriod, period_for
 from payroll_simulators.nmbrs.bench import MemorySink
 from payroll_simulators.nmbrs_rest.app import (
@@ -77,7 +77,7 @@ class Kit:
     url: str
     store: TokenStore = field(default_factory=MemoryTokenStore)
 
-    def consent(self, scopes: tuple[str, ...] = DEFAULT_SCOPES, store: TokenStore | None = None) -> dict[str, Any]:
+    def consent(self, scopes: tuple[str, ...] = (*DEFAULT_SCOPES, BANK_SCOPE), store: TokenStore | None = None) -> dict[str, Any]:
         return consent(identity_url=self.url, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
                        store=store or self.store, scopes=scopes, employer="transport_oost_rest", on_url=browser(),
                        timeout=20)

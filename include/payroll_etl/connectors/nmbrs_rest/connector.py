@@ -44,6 +44,7 @@ from payroll_etl.connectors.nmbrs_rest.auth import Tokens
 from payroll_etl.connectors.nmbrs_rest.client import Client, parse_json
 from payroll_etl.connectors.nmbrs_rest.settings import (
     API_URL,
+    BANK_SCOPE,
     DEFAULT_SCOPES,
     ENDPOINTS,
     HR_LISTS,
@@ -113,10 +114,15 @@ class NmbrsRestConnector(Connector):
         return cls(host, key, tokens, employer=employer)
 
     @staticmethod
-    def scopes(extra: dict[str, Any]) -> tuple[str, ...]:
-        """Scopes to request at consent: ``extra.scopes`` (space-separated) or the defaults."""
+    def scopes(extra: dict[str, Any], employer: EmployerConfig | None = None) -> tuple[str, ...]:
+        """Scopes to request at consent: ``extra.scopes`` (space-separated) or the defaults, plus
+        ``employee.bankaccount.read`` when the employer's ``options.include`` has ``bank_accounts``."""
         raw = extra.get("scopes")
-        return tuple(str(raw).split()) if raw else DEFAULT_SCOPES
+        scopes = tuple(str(raw).split()) if raw else DEFAULT_SCOPES
+        if employer is not None and "bank_accounts" in (employer.options or {}).get("include", ()) \
+                and BANK_SCOPE not in scopes:
+            scopes += (BANK_SCOPE,)
+        return scopes
 
     def close(self) -> None:
         if self._client is not None:
