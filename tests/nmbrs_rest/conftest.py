@@ -77,7 +77,8 @@ class Kit:
     url: str
     store: TokenStore = field(default_factory=MemoryTokenStore)
 
-    def consent(self, scopes: tuple[str, ...] = (*DEFAULT_SCOPES, BANK_SCOPE), store: TokenStore | None = None) -> dict[str, Any]:
+    def consent(self, scopes: tuple[str, ...] = (*DEFAULT_SCOPES, BANK_SCOPE),
+                store: TokenStore | None = None) -> dict[str, Any]:
         return consent(identity_url=self.url, client_id=DEMO_CLIENT_ID, client_secret=DEMO_CLIENT_SECRET,
                        store=store or self.store, scopes=scopes, employer="transport_oost_rest", on_url=browser(),
                        timeout=20)

@@ -276,9 +276,10 @@ def _build_flask(sim: NmbrsRestSimulator) -> Flask:
             raise ApiError(400, 40033, "Parameter_Invalid", "Invalid parameter.", "validationError",
                            invalid=[{"name": "createdFrom", "reason": "It needs to be a valid date-time."}]) from None
 
-    def paged(items: list[Any]) -> Response:
-        number = int_arg("pageNumber", 1, low=1)
-        size = int_arg("pageSize", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
+    def paged(items: list[Any], pageable: bool = True) -> Response:
+        """The spec's list envelope; operations without paging parameters answer everything on one page."""
+        number = int_arg("pageNumber", 1, low=1) if pageable else 1
+        size = int_arg("pageSize", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE) if pageable else max(1, len(items))
         assert number is not None and size is not None
         total_pages = max(1, math.ceil(len(items) / size))
         base = request.base_url
@@ -321,7 +322,7 @@ def _build_flask(sim: NmbrsRestSimulator) -> Flask:
         year, number = sim.current_period(wg)
         kind = "month" if wg.frequency == "month" else "4-weeks"
         return paged([{"period": {"year": year, "period": number}, "periodType": kind,
-                       "displayPeriod": f"{year}-{number:02d}"}])
+                       "displayPeriod": f"{year}-{number:02d}"}], pageable=False)
 
     @app.route("/api/companies/<company_id>/employees/<collection>")
     def bulk(company_id: str, collection: str):  # noqa: ANN202
@@ -351,7 +352,8 @@ def _build_flask(sim: NmbrsRestSimulator) -> Flask:
         wg = company_of(caller("getCompanyPayrollRuns"), company_id)
         year = int_arg("year", sim.today.year, low=1900, high=2100)
         r = renderer(wg)
-        return paged([r.payroll_run(run) for run in sim.world.runs if run.werkgever_id == wg.id and run.year == year])
+        return paged([r.payroll_run(run) for run in sim.world.runs if run.werkgever_id == wg.id and run.year == year],
+                     pageable=False)
 
     @app.route("/api/companies/<company_id>/runs/<payroll_run_id>/wagecodes/xml")
     def wage_codes(company_id: str, payroll_run_id: str):  # noqa: ANN202
@@ -397,7 +399,7 @@ def _build_flask(sim: NmbrsRestSimulator) -> Flask:
     @app.route("/api/companies/<company_id>/pensionexport")
     def pension_exports(company_id: str):  # noqa: ANN202
         wg = company_of(caller("getCompanyPensionExports"), company_id)
-        return paged(renderer(wg).pension_exports(wg, sim.today))
+        return paged(renderer(wg).pension_exports(wg, sim.today), pageable=False)
 
     # ---- test control ----------------------------------------------------------------------
     @app.route("/_sim/nmbrs/clock", methods=["POST"])

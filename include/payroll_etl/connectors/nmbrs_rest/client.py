@@ -218,8 +218,12 @@ class Client:
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise MalformedPayloadError(f"Nmbrs REST {endpoint.operation} page {response.url} lacks the "
                                             "{pagination, data} envelope; the raw response is kept in landing")
-            yield body
             total = (body.get("pagination") or {}).get("totalPages")
+            if not endpoint.paged and isinstance(total, int) and total > 1:
+                raise MalformedPayloadError(
+                    f"Nmbrs REST {endpoint.operation} answered {total} pages, but the spec declares no paging "
+                    f"parameters for it: refusing to drop records (page {response.url} kept in landing)")
+            yield body
             if not endpoint.paged or not isinstance(total, int) or number >= total or not body["data"]:
                 return
             number += 1

@@ -5,7 +5,8 @@ Pure decisions (no network), so they are tested directly and documented in one p
 * **Company** (:func:`resolve_companies`): each ``source_ids`` entry is the company's exact name
   (case, space, dot and comma sensitive, the seed's rule for Nmbrs), its ``companyId`` GUID or
   its company number, looked up in ``/api/companies`` (or ``/api/debtors/{debtorId}/companies``
-  when ``options.debtor_id`` is set).
+  when ``options.debtor_id`` is set). A GUID that is not listed is still tried, so the API itself
+  answers 403 (no access to that company) or 404 (no such company).
 * **HR lists** (:func:`hr_mode`): ``full`` fetches every company-level bulk list completely (a
   few pages of 100 employees each). Otherwise the night is a ``probe``: one ``createdFrom`` call
   per list with ``pageSize=1`` asks whether any record was created since the watermark; if one
@@ -20,6 +21,7 @@ Pure decisions (no network), so they are tested directly and documented in one p
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -28,6 +30,9 @@ from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest
 from payroll_etl.connectors.nmbrs_rest.settings import Options
 from payroll_etl.errors import ConfigurationError
+
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,9 @@ def resolve_companies(employer: EmployerConfig, listed: list[dict[str, Any]]) ->
     for source_id in employer.source_ids:
         text = str(source_id)
         found = by_name.get(text) or by_id.get(text.strip().lower()) or by_number.get(text.strip())
+        if found is None and GUID.match(text.strip()):  # not listed: let the API say 403 (no access) or 404
+            out[text.strip().lower()] = Company(text.strip().lower(), text.strip())
+            continue
         if found is None:
             closest = process.extract(text, list(by_name), scorer=fuzz.WRatio, limit=3)
             names = ", ".join(repr(name) for name, _score, _ in closest) or "(none)"
