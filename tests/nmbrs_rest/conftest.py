@@ -94,9 +94,12 @@ class Kit:
         return SourceCredentials(self.url, None, key, {"connector": "nmbrs_rest", "client_id": DEMO_CLIENT_ID,
                                                        "client_secret": DEMO_CLIENT_SECRET, **extra})
 
-    def connector(self, store: TokenStore | None = None, **kwargs: Any) -> NmbrsRestConnector:
-        return NmbrsRestConnector.from_credentials(self.credentials(**kwargs), token_store=store or self.store,
-                                                   employer="transport_oost_rest")
+    def connector(self, store: TokenStore | None = None, sleeps: list[float] | None = None,
+                  **kwargs: Any) -> NmbrsRestConnector:
+        """A connector on the kit's token store; ``sleeps`` records every wait it asks for instead of sleeping."""
+        return NmbrsRestConnector.from_credentials(
+            self.credentials(**kwargs), token_store=store or self.store, employer="transport_oost_rest",
+            sleep=(sleeps.append if sleeps is not None else (lambda _s: None)))
 
     @staticmethod
     def period(frequency: str = "month", day: date = NIGHTLY) -> PayPeriod:

@@ -81,7 +81,8 @@ class NmbrsRestConnector(Connector):
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_credentials(cls, credentials: SourceCredentials, token_store: TokenStore | None = None,
-                         employer: str | None = None) -> NmbrsRestConnector:
+                         employer: str | None = None, sleep: Callable[[float], None] = time.sleep
+                         ) -> NmbrsRestConnector:
         """Check the Connection's shape (host, subscription key, client) and build the connector.
 
         Without a token store (the Airflow layer attaches a Connection-backed one) the tokens in
@@ -111,7 +112,7 @@ class NmbrsRestConnector(Connector):
         identity = extra.get("identity_url") or (IDENTITY_URL if host == API_URL else host)
         employer = employer or extra.get("employer")
         tokens = Tokens(identity, extra["client_id"], extra.get("client_secret"), store, employer=employer)
-        return cls(host, key, tokens, employer=employer)
+        return cls(host, key, tokens, employer=employer, sleep=sleep)
 
     @staticmethod
     def scopes(extra: dict[str, Any], employer: EmployerConfig | None = None) -> tuple[str, ...]:

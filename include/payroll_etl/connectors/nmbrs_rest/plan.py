@@ -31,7 +31,6 @@ from payroll_etl.connectors.base import ExtractRequest
 from payroll_etl.connectors.nmbrs_rest.settings import Options
 from payroll_etl.errors import ConfigurationError
 
-
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
