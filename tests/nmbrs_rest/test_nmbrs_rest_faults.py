@@ -11,13 +11,13 @@ import requests
 from payroll_etl.connectors.base import SourceCredentials
 from payroll_etl.connectors.loket_tokens import FileTokenStore, MemoryTokenStore
 from payroll_etl.connectors.nmbrs_rest.auth import ReconsentNeeded
-from payroll_etl.connectors.nmbrs_rest.client import QuotaExhausted
 from payroll_etl.connectors.nmbrs_rest.connector import NmbrsRestConnector
 from payroll_etl.connectors.nmbrs_rest.settings import DEFAULT_SCOPES
 from payroll_etl.errors import (
     AuthorizationError,
     ConfigurationError,
     MalformedPayloadError,
+    QuotaExhaustedError,
     TransientSourceError,
 )
 from payroll_simulators.nmbrs_rest.app import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -84,7 +84,7 @@ def test_429_without_retry_after_backs_off_exponentially_and_recovers(kit, sim):
 def test_quota_exhausted_42909_fails_at_once_without_retries(kit, sim):
     sim.switch.add(SALARIES, "quota", times=-1)
     sleeps: list[float] = []
-    with pytest.raises(QuotaExhausted, match="42909") as err:
+    with pytest.raises(QuotaExhaustedError, match="42909") as err:
         kit.extract(connector=kit.connector(sleeps=sleeps))
     assert hits(sim, "quota") == 1 and sleeps == []
     assert not err.value.retryable

@@ -34,9 +34,9 @@ class ReconsentNeeded(AuthenticationError):
 def reconsent_message(employer: str | None, reason: str) -> str:
     """The operator-facing text for a lapsed or revoked consent (names no token)."""
     key = employer or "<employer>"
-    return (f"Nmbrs re-consent needed for employer {key}: {reason}. Refresh tokens are single-use and lapse "
-            f"30 days after they were issued (a paused DAG, a revoked app in Nmbrs, or a token spent elsewhere). "
-            f"Redo the first consent: make connect-nmbrs EMPLOYER={key}")
+    return (f"Nmbrs re-consent needed for employer {key}: redo the first consent with make connect-nmbrs "
+            f"EMPLOYER={key}. Cause: {reason}; refresh tokens are single-use and lapse 30 days after they were "
+            "issued (a DAG paused that long, the app revoked in Nmbrs, or a token spent elsewhere)")
 
 
 class _NmbrsHandler(_Handler):

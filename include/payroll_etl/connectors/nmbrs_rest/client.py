@@ -14,7 +14,7 @@ then status, as the research note advises):
 403 40304                  :class:`ConfigurationError`: the environment has no valid subscription
 403 otherwise              :class:`AuthorizationError` naming the scope(s) the spec lists
 404                        :class:`ConfigurationError` (404 on a company: wrong company id)
-429 42909                  :class:`QuotaExhausted` at once, no retries (the plan's volume is used up)
+429 42909                  :class:`QuotaExhaustedError` at once, no retries (the plan's volume is used up)
 429                        retried, waiting ``Retry-After`` when given, else exponential backoff
 5xx, timeout, reset        retried with exponential backoff, then :class:`TransientSourceError`
 =========================  ===================================================================
@@ -46,13 +46,9 @@ from payroll_etl.errors import (
     AuthorizationError,
     ConfigurationError,
     MalformedPayloadError,
-    PayrollError,
+    QuotaExhaustedError,
     TransientSourceError,
 )
-
-
-class QuotaExhausted(PayrollError):
-    """429 with code 42909: the subscription plan's call volume is used up; retrying cannot help."""
 
 
 class _Retry(Exception):
@@ -168,7 +164,7 @@ class Client:
                     f"Nmbrs rejected a freshly refreshed access token on {endpoint.operation} (401 "
                     f"{body.get('title', '')}): redo the consent: make connect-nmbrs EMPLOYER={self.employer}")
             if status == 429 and code == QUOTA_EXHAUSTED:
-                raise QuotaExhausted(
+                raise QuotaExhaustedError(
                     f"Nmbrs plan call volume exhausted (429, code {QUOTA_EXHAUSTED} Quota_Exceeded) on "
                     f"{endpoint.operation} for employer {self.employer}: not retried; the next run continues once the "
                     "subscription's window resets, or raise the plan on developer.nmbrs.com")
