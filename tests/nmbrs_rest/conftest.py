@@ -124,3 +124,9 @@ def kit(sim: Any) -> Kit:
     kit = Kit(sim.url)
     kit.consent()
     return kit
+
+
+@pytest.fixture
+def kit_for() -> Any:
+    """A :class:`Kit` on another simulator URL (a test's own world)."""
+    return Kit

@@ -151,10 +151,8 @@ def test_scopes_default_and_bank_accounts(kit):
     assert NmbrsRestConnector.scopes({"scopes": "a b offline_access"}) == ("a", "b", "offline_access")
 
 
-def test_a_500_employee_company_needs_at_most_a_tenth_of_a_call_per_employee():
+def test_a_500_employee_company_needs_at_most_a_tenth_of_a_call_per_employee(kit_for):
     """The bench's goal as a check: a full night is 2 + 7 lists x 5 pages + runs + pension exports."""
-    from conftest import Kit
-
     from payroll_simulators.nmbrs_rest.app import create_app
     from payroll_simulators.server import serve_in_thread
     from payroll_simulators.world import WerkgeverSpec, build_world
@@ -162,7 +160,7 @@ def test_a_500_employee_company_needs_at_most_a_tenth_of_a_call_per_employee():
     world = build_world(specs=(WerkgeverSpec("transport_oost", "Transport Oost B.V.", 500, "month"),))
     server = serve_in_thread("nmbrs-rest-500", create_app(world))
     try:
-        kit = Kit(server.url)
+        kit = kit_for(server.url)
         kit.consent()
         first, _ = kit.extract()
         week = date(2026, 11, 30)

@@ -728,17 +728,7 @@ class _Landed:
             hours, fulltime = _schedule_hours(node, employee_id, parser)
             versions = [v for v in versions if v[0] != start] + [(start, hours, fulltime)]  # later entry wins
         versions.sort(key=lambda v: v[0])
-        for emp in employments:
-            if emp.start is None:
-                parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
-                continue
-            for valid_from, valid_to, hours, fulltime, factor in employment_versions(emp, versions):
-                out.add("employment", {
-                    "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
-                    "employee_source_id": employee_id, "employment_number": None,
-                    "start_date": emp.start, "end_date": emp.end, "end_reason": None,
-                    "hours_per_week": hours, "fulltime_hours_per_week": fulltime, "part_time_factor": factor,
-                    "payroll_frequency": frequency, "payroll_administration_id": company})
+        add_employment_rows(out, company, employee_id, employments, versions, frequency, parser)
 
     def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
                      frequency: str, parser: Parser) -> None:
@@ -749,61 +739,22 @@ class _Landed:
             start = parser.date(_text(node, "StartDate"), "salary", sid, "valid_from")
             if start is not None:
                 parsed.append((start, sid, node))
-        parsed.sort(key=lambda p: (p[0], p[1]))
-        for i, (start, sid, node) in enumerate(parsed):
-            emp = _employment_on(employments, start)
-            if emp is None:
-                parser.issue("salary", sid, "employment_source_id", "parent", "no employment for this salary")
-                continue
+        versions = []
+        for start, sid, node in parsed:
             salary_type = _text(node, "Type")
-            next_start = parsed[i + 1][0] if i + 1 < len(parsed) else None
-            out.add("salary", {
-                "source_id": sid, "valid_from": start,
-                "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
-                "employment_source_id": emp.id,
-                "gross_amount": parser.decimal(_text(node, "Value"), "salary", sid, "gross_amount"),
-                "frequency": "hour" if salary_type == "3" else frequency,  # 3 = Bruto_Uurloon
-                "holiday_allowance_pct": None, "component": "BASIS" if salary_type in ("1", "2", "3") else
-                f"TYPE_{salary_type}", "is_correction": False})
+            versions.append(SalaryVersion(start, sid, _text(node, "Value"), salary_type in ("1", "2", "3"),
+                                          "hour" if salary_type == "3" else None,  # 3 = Bruto_Uurloon
+                                          f"TYPE_{salary_type}"))
+        add_salary_rows(out, employments, versions, frequency, parser)
 
     def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[_Employment]],
                      frequency: str, parser: Parser, tail: str) -> None:
         runs = self.runs.get(company, {})
         for _company, run_id, report in (r for r in self.reports if r[0] == company):
-            employee_id = (_text(report, "employeeid") or "").strip()
-            year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
-            number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
-            if year is None or number is None:
-                continue
-            try:
-                start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
-            except ValueError:
-                parser.issue("payroll_result", run_id, "period", "parse_period", "period number out of range")
-                continue
-            emp = _employment_on(employments.get(employee_id, []), end) or _employment_on(
-                employments.get(employee_id, []), start)
             run = runs.get(run_id)
-            run_period = None
-            if run is not None:
-                run_period = f"{_text(run, 'Year')}{int(_text(run, 'PeriodEnd') or 0):02d}"
-            period_id = f"{year}{number:02d}"
-            for line in _children(_child(report, "lines"), "line"):
-                code = (_text(line, "code") or "").strip()
-                source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
-                amount_text = _report_decimal(_text(line, "value"))
-                if amount_text is None:
-                    continue  # "-": no amount for this wage code
-                if emp is None:
-                    parser.issue("payroll_result", source_id, "employment_source_id", "parent",
-                                 "no employment for this employee in the period")
-                    continue
-                out.add("payroll_result", {
-                    "source_id": source_id, "valid_from": start, "valid_to": None,
-                    "employment_source_id": emp.id, "period_id": period_id, "run_id": run_id,
-                    "run_sequence": parser.integer(_text(report, "runnumber"), "payroll_result", source_id,
-                                                   "run_sequence"),
-                    "run_period_id": run_period, "component": code,
-                    "amount": parser.decimal(amount_text, "payroll_result", source_id, "amount")})
+            run_period = f"{_text(run, 'Year')}{int(_text(run, 'PeriodEnd') or 0):02d}" if run is not None else None
+            add_report_rows(out, run_id, report, (_text(report, "employeeid") or "").strip(), employments,
+                            frequency, tail, run_period, parser)
 
 
 def _pick_address(nodes: list[Any]) -> Any | None:
@@ -838,6 +789,95 @@ def _schedule_hours(node: Any, employee_id: str, parser: Parser) -> tuple[Decima
     pct = parser.decimal(_text(node, "ParttimePercentage"), "employment", employee_id, "ParttimePercentage")
     fulltime = (hours * 100 / pct).quantize(Decimal("0.01")) if pct else None
     return hours, fulltime
+
+
+def add_employment_rows(out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+                        versions: list[tuple[date, Decimal | None, Decimal | None]], frequency: str | None,
+                        parser: Parser, end_reasons: dict[str, str | None] | None = None) -> None:
+    """Employment rows of one employee: one per (employment, schedule version), see :func:`employment_versions`.
+
+    ``versions``: (start, hours per week, full-time hours) sorted by start; ``end_reasons`` by
+    employment id where the API delivers them (REST), else ``end_reason`` stays None (SOAP).
+    """
+    for emp in employments:
+        if emp.start is None:
+            parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
+            continue
+        for valid_from, valid_to, hours, fulltime, factor in employment_versions(emp, versions):
+            out.add("employment", {
+                "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
+                "employee_source_id": employee_id, "employment_number": None,
+                "start_date": emp.start, "end_date": emp.end, "end_reason": (end_reasons or {}).get(emp.id),
+                "hours_per_week": hours, "fulltime_hours_per_week": fulltime, "part_time_factor": factor,
+                "payroll_frequency": frequency, "payroll_administration_id": company})
+
+
+@dataclass(frozen=True)
+class SalaryVersion:
+    """One salary record as either Nmbrs API states it: start, id, amount text, whether it is the base salary,
+    a frequency that overrides the company's (hourly wage), and the component name of a non-base type."""
+
+    start: date
+    id: str
+    value: object
+    base: bool
+    frequency: str | None
+    other_component: str
+
+
+def add_salary_rows(out: Normalized, employments: list[_Employment], versions: list[SalaryVersion],
+                    frequency: str | None, parser: Parser) -> None:
+    """Salary rows of one employee: each version closed the day before the next (by start, id) or at the
+    employment's end; base salaries are component ``BASIS``."""
+    ordered = sorted(versions, key=lambda v: (v.start, v.id))
+    for i, version in enumerate(ordered):
+        emp = _employment_on(employments, version.start)
+        if emp is None:
+            parser.issue("salary", version.id, "employment_source_id", "parent", "no employment for this salary")
+            continue
+        next_start = ordered[i + 1].start if i + 1 < len(ordered) else None
+        out.add("salary", {
+            "source_id": version.id, "valid_from": version.start,
+            "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
+            "employment_source_id": emp.id,
+            "gross_amount": parser.decimal(version.value, "salary", version.id, "gross_amount"),
+            "frequency": version.frequency or frequency, "holiday_allowance_pct": None,
+            "component": "BASIS" if version.base else version.other_component, "is_correction": False})
+
+
+def add_report_rows(out: Normalized, run_id: str, report: Any, employee_id: str,
+                    employments: dict[str, list[_Employment]], frequency: str, tail: str, run_period: str | None,
+                    parser: Parser) -> None:
+    """Payroll-result rows of one ``<report>`` of the run output (one employee, one period): a row per
+    wage code with an amount (``-`` = none), keyed ``run:employee:YYYYPP:code``."""
+    year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
+    number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
+    if year is None or number is None:
+        return
+    try:
+        start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
+    except ValueError:
+        parser.issue("payroll_result", run_id, "period", "parse_period", "period number out of range")
+        return
+    emps = employments.get(employee_id, [])
+    emp = _employment_on(emps, end) or _employment_on(emps, start)
+    period_id = f"{year}{number:02d}"
+    for line in _children(_child(report, "lines"), "line"):
+        code = (_text(line, "code") or "").strip()
+        source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
+        amount_text = _report_decimal(_text(line, "value"))
+        if amount_text is None:
+            continue  # "-": no amount for this wage code
+        if emp is None:
+            parser.issue("payroll_result", source_id, "employment_source_id", "parent",
+                         "no employment for this employee in the period")
+            continue
+        out.add("payroll_result", {
+            "source_id": source_id, "valid_from": start, "valid_to": None,
+            "employment_source_id": emp.id, "period_id": period_id, "run_id": run_id,
+            "run_sequence": parser.integer(_text(report, "runnumber"), "payroll_result", source_id, "run_sequence"),
+            "run_period_id": run_period, "component": code,
+            "amount": parser.decimal(amount_text, "payroll_result", source_id, "amount")})
 
 
 def employment_versions(emp: _Employment, versions: list[tuple[date, Decimal | None, Decimal | None]]

@@ -45,7 +45,8 @@ from flask import Flask, Response, request
 from payroll_simulators.faults import FaultMiddleware, FaultSwitch
 from payroll_simulators.nmbrs.app import wage_code_report
 from payroll_simulators.nmbrs_rest import render
-from payroll_simulators.nmbrs_rest.identity import Client, IdentityState, SimClock, register
+from payroll_simulators.nmbrs_rest.identity import Client, IdentityState, register
+from payroll_simulators.server import SimClock
 from payroll_simulators.world import (
     REFERENCE_TODAY,
     WageVersion,

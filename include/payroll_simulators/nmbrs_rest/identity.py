@@ -23,7 +23,6 @@ import hashlib
 import html
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,19 +40,6 @@ ALL_SCOPES = frozenset({
     "employee.bankaccount.read", "employee.bankaccount", "user.info.read", "debtor.info.read", "offline_access",
     "employee.document.read", "company.document.read", "document.read", "employee.document",
     "employee.payrollsettings", "employee.payrollsettings.read"})
-
-
-class SimClock:
-    """Wall clock plus an offset that tests move forward (token expiry, the 30-day refresh lapse)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,14 +35,14 @@ from urllib.parse import parse_qs, urlsplit
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import Normalized, RawPage
 from payroll_etl.connectors.nmbrs import (
-    _child,
+    SalaryVersion,
     _children,
     _Employment,
-    _employment_on,
     _postcode,
-    _report_decimal,
     _text,
-    employment_versions,
+    add_employment_rows,
+    add_report_rows,
+    add_salary_rows,
 )
 from payroll_etl.errors import MalformedPayloadError
 from payroll_etl.parsing import Parser
@@ -236,79 +236,28 @@ class _Landed:
             hours, fulltime = _schedule_hours(schedule, employee_id, parser)
             versions = [v for v in versions if v[0] != start] + [(start, hours, fulltime)]  # later entry wins
         versions.sort(key=lambda v: v[0])
-        for emp in employments:
-            if emp.start is None:
-                parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
-                continue
-            for valid_from, valid_to, hours, fulltime, factor in employment_versions(emp, versions):
-                out.add("employment", {
-                    "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
-                    "employee_source_id": employee_id, "employment_number": None,
-                    "start_date": emp.start, "end_date": emp.end, "end_reason": self.end_reasons.get(emp.id),
-                    "hours_per_week": hours, "fulltime_hours_per_week": fulltime, "part_time_factor": factor,
-                    "payroll_frequency": frequency, "payroll_administration_id": company})
+        add_employment_rows(out, company, employee_id, employments, versions, frequency, parser, self.end_reasons)
 
     def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
                      frequency: str | None, parser: Parser) -> None:
-        parsed = []
+        versions = []
         for salary in self._nested("salary", company, employee_id):
             sid = str(salary.get("salaryId") or "").lower()
             start = parser.date(salary.get("startDate"), "salary", sid, "valid_from")
             if start is not None:
-                parsed.append((start, sid, salary))
-        parsed.sort(key=lambda p: (p[0], p[1]))
-        for i, (start, sid, salary) in enumerate(parsed):
-            emp = _employment_on(employments, start)
-            if emp is None:
-                parser.issue("salary", sid, "employment_source_id", "parent", "no employment for this salary")
-                continue
-            kind = str(salary.get("type") or "")
-            next_start = parsed[i + 1][0] if i + 1 < len(parsed) else None
-            out.add("salary", {
-                "source_id": sid, "valid_from": start,
-                "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
-                "employment_source_id": emp.id,
-                "gross_amount": parser.decimal(salary.get("value"), "salary", sid, "gross_amount"),
-                "frequency": (BASE_SALARIES.get(kind) or frequency) if kind in BASE_SALARIES else frequency,
-                "holiday_allowance_pct": None, "component": "BASIS" if kind in BASE_SALARIES else kind,
-                "is_correction": False})
+                kind = str(salary.get("type") or "")
+                versions.append(SalaryVersion(start, sid, salary.get("value"), kind in BASE_SALARIES,
+                                              BASE_SALARIES.get(kind), kind))
+        add_salary_rows(out, employments, versions, frequency, parser)
 
     def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[_Employment]],
                      frequency: str, tail: str, parser: Parser) -> None:
         runs = self.runs.get(company, {})
         for _company, run_id, report in (r for r in self.reports if r[0] == company):
-            employee_id = (_text(report, "employeeid") or "").strip().lower()
-            year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
-            number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
-            if year is None or number is None:
-                continue
-            try:
-                start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
-            except ValueError:
-                parser.issue("payroll_result", run_id, "period", "parse_period", "period number out of range")
-                continue
-            emps = employments.get(employee_id, [])
-            emp = _employment_on(emps, end) or _employment_on(emps, start)
             run = runs.get(run_id)
             run_period = f"{run.get('year')}{int(run.get('periodEnd') or 0):02d}" if run else None
-            period_id = f"{year}{number:02d}"
-            for line in _children(_child(report, "lines"), "line"):
-                code = (_text(line, "code") or "").strip()
-                source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
-                amount = _report_decimal(_text(line, "value"))
-                if amount is None:
-                    continue  # "-": no amount for this wage code
-                if emp is None:
-                    parser.issue("payroll_result", source_id, "employment_source_id", "parent",
-                                 "no employment for this employee in the period")
-                    continue
-                out.add("payroll_result", {
-                    "source_id": source_id, "valid_from": start, "valid_to": None, "employment_source_id": emp.id,
-                    "period_id": period_id, "run_id": run_id,
-                    "run_sequence": parser.integer(_text(report, "runnumber"), "payroll_result", source_id,
-                                                   "run_sequence"),
-                    "run_period_id": run_period, "component": code,
-                    "amount": parser.decimal(amount, "payroll_result", source_id, "amount")})
+            add_report_rows(out, run_id, report, (_text(report, "employeeid") or "").strip().lower(), employments,
+                            frequency, tail, run_period, parser)
 
 
 def _period_key(record: dict[str, Any]) -> tuple[int, int]:
