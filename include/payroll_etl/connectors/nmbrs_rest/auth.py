@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from payroll_etl.connectors.loket_onboarding import _Handler, start_callback
-from payroll_etl.connectors.loket_tokens import TokenStore
+from payroll_etl.connectors.loket_tokens import RotatingAccess, TokenStore
 from payroll_etl.errors import AuthenticationError, ConfigurationError, MalformedPayloadError, TransientSourceError
 
 
@@ -44,7 +44,7 @@ class _NmbrsHandler(_Handler):
     failure = "Het koppelen van Visma Nmbrs is niet gelukt: {reason}. Sluit dit venster en probeer opnieuw."
 
 
-class Tokens:
+class Tokens(RotatingAccess):
     """Access tokens for one employer, refreshed ahead of expiry with rotation-safe persistence.
 
     ``identity_url``: the identity server base (``https://identityservice.nmbrs.com``);
@@ -57,35 +57,7 @@ class Tokens:
         self.client_id, self.client_secret = client_id, client_secret
         self.store, self.employer = store, employer
         self.timeout, self.refresh_skew = timeout, refresh_skew
-        self._access: str | None = None
-        self._expires_at = 0.0
         self.refreshes = 0
-
-    def _fresh(self, tokens: dict[str, Any]) -> bool:
-        expires_at = float(tokens.get("expires_at") or 0)
-        return bool(tokens.get("access_token")) and expires_at - self.refresh_skew > time.time()
-
-    def _adopt(self, tokens: dict[str, Any]) -> str:
-        self._access, self._expires_at = tokens["access_token"], float(tokens.get("expires_at") or 0)
-        return self._access
-
-    def access_token(self) -> str:
-        """A valid access token: the one in memory, the stored one, or a refreshed one (under the lock)."""
-        if self._access and self._expires_at - self.refresh_skew > time.time():
-            return self._access
-        with self.store.lock():
-            tokens = self.store.load()  # re-read inside the lock: another task may have rotated
-            if self._fresh(tokens):
-                return self._adopt(tokens)
-            return self._adopt(self._refresh_locked(tokens))
-
-    def after_401(self, rejected: str) -> str:
-        """Called when the API refused ``rejected``: adopt a token another task stored, else refresh."""
-        with self.store.lock():
-            tokens = self.store.load()
-            if tokens.get("access_token") not in (None, rejected) and self._fresh(tokens):
-                return self._adopt(tokens)
-            return self._adopt(self._refresh_locked(tokens))
 
     def _refresh_locked(self, tokens: dict[str, Any]) -> dict[str, Any]:
         from authlib.integrations.base_client import OAuthError
