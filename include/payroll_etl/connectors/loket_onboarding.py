@@ -77,6 +77,20 @@ def start_callback(port: int = 0, handler: type[_Handler] = _Handler) -> tuple[_
     return server, f"http://127.0.0.1:{server.server_port}/callback"
 
 
+def wait_for_code(server: _Callback, state: str, timeout: float, source: str, again: str) -> str:
+    """The authorization code from the redirect to ``server``; AuthenticationError on timeout, a foreign
+    ``state`` or a refusal (``source`` names the identity provider, ``again`` what the person does next)."""
+    if not server.done.wait(timeout):
+        raise AuthenticationError(f"No redirect from {source} within {int(timeout)} s; {again}")
+    params = server.params or {}
+    if params.get("state") != state:
+        raise AuthenticationError(f"The {source} redirect carried a different state; {again}")
+    if "code" not in params:
+        raise AuthenticationError(f"{source} did not grant access ({params.get('error', 'no code')}): log in again "
+                                  "and click 'Toestaan'")
+    return params["code"]
+
+
 def onboard(*, api_url: str, client_id: str, client_secret: str | None, store: TokenStore,
             oauth_url: str | None = None, employer: str | None = None, port: int = 0, timeout: float = 600,
             on_url: Callable[[str], None] | None = None, open_browser: bool = False) -> dict[str, Any]:
@@ -98,16 +112,9 @@ def onboard(*, api_url: str, client_id: str, client_secret: str | None, store: T
                                     f"'Toestaan':\n\n  {u}\n", flush=True)))(url)
         if open_browser:
             webbrowser.open(url)
-        if not server.done.wait(timeout):
-            raise AuthenticationError(f"No redirect from Loket within {int(timeout)} s; run the first login again")
-        params = server.params or {}
-        if params.get("state") != state:
-            raise AuthenticationError("The Loket redirect carried a different state; run the first login again")
-        if "code" not in params:
-            raise AuthenticationError(f"Loket did not authorize the koppeling ({params.get('error', 'no code')}): "
-                                      "log in again and click 'Toestaan'")
+        code = wait_for_code(server, state, timeout, "Loket", "run the first login again")
         try:
-            token = session.fetch_token(f"{oauth}/token", code=params["code"], redirect_uri=redirect_uri)
+            token = session.fetch_token(f"{oauth}/token", code=code, redirect_uri=redirect_uri)
         except OAuthError as exc:
             raise AuthenticationError(f"Loket refused the authorization code ({exc.error})") from None
         tokens = {"access_token": token["access_token"], "refresh_token": token.get("refresh_token"),

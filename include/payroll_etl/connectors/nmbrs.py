@@ -660,15 +660,7 @@ class _Landed:
                          "not in the yyyy-p-M / yyyy-p-4W format")
             return
         year, number = int(match.group(1)), int(match.group(2))
-        frequency = "month" if match.group(3) == "M" else "four_weeks"
-        try:
-            start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
-        except ValueError:
-            parser.issue("payroll_period", company, "period_number", "parse_period", "period number out of range")
-            return
-        out.add("payroll_period", {"source_id": f"{company}:{year}-{number}", "valid_from": start, "valid_to": end,
-                                   "year": year, "period_number": number, "frequency": frequency,
-                                   "start_date": start, "end_date": end})
+        add_period_row(out, company, "month" if match.group(3) == "M" else "four_weeks", year, number, tail, parser)
 
     def _employments(self, company: str, parser: Parser) -> dict[str, list[_Employment]]:
         out: dict[str, list[_Employment]] = {}
@@ -789,6 +781,20 @@ def _schedule_hours(node: Any, employee_id: str, parser: Parser) -> tuple[Decima
     pct = parser.decimal(_text(node, "ParttimePercentage"), "employment", employee_id, "ParttimePercentage")
     fulltime = (hours * 100 / pct).quantize(Decimal("0.01")) if pct else None
     return hours, fulltime
+
+
+def add_period_row(out: Normalized, company: str, frequency: str, year: int, number: int, tail: str,
+                   parser: Parser) -> None:
+    """The company's current pay period as a ``payroll_period`` row (``company:YYYY-N``), bounds from
+    :func:`~payroll_etl.periods.period_bounds`; a number out of range is a record issue."""
+    try:
+        start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
+    except ValueError:
+        parser.issue("payroll_period", company, "period_number", "parse_period", "period number out of range")
+        return
+    out.add("payroll_period", {"source_id": f"{company}:{year}-{number}", "valid_from": start, "valid_to": end,
+                               "year": year, "period_number": number, "frequency": frequency,
+                               "start_date": start, "end_date": end})
 
 
 def add_employment_rows(out: Normalized, company: str, employee_id: str, employments: list[_Employment],

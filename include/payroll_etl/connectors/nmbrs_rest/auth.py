@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from payroll_etl.connectors.loket_onboarding import _Handler, start_callback
+from payroll_etl.connectors.loket_onboarding import _Handler, start_callback, wait_for_code
 from payroll_etl.connectors.loket_tokens import RotatingAccess, TokenStore
 from payroll_etl.errors import AuthenticationError, ConfigurationError, MalformedPayloadError, TransientSourceError
 
@@ -129,16 +129,9 @@ def consent(*, identity_url: str, client_id: str, client_secret: str | None, sto
                                     f"employer {employer} and click 'Toestaan':\n\n  {u}\n", flush=True)))(url)
         if open_browser:
             webbrowser.open(url)
-        if not server.done.wait(timeout):
-            raise AuthenticationError(f"No redirect from Nmbrs within {int(timeout)} s; run the consent again")
-        params = server.params or {}
-        if params.get("state") != state:
-            raise AuthenticationError("The Nmbrs redirect carried a different state; run the consent again")
-        if "code" not in params:
-            raise AuthenticationError(f"Nmbrs did not grant access ({params.get('error', 'no code')}): log in again "
-                                      "and click 'Toestaan'")
+        code = wait_for_code(server, state, timeout, "Nmbrs", "run the consent again")
         try:
-            token = session.fetch_token(f"{base}/connect/token", code=params["code"], code_verifier=verifier,
+            token = session.fetch_token(f"{base}/connect/token", code=code, code_verifier=verifier,
                                         redirect_uri=redirect_uri)
         except OAuthError as exc:
             raise AuthenticationError(f"Nmbrs refused the authorization code ({exc.error})") from None

@@ -41,12 +41,13 @@ from payroll_etl.connectors.nmbrs import (
     _postcode,
     _text,
     add_employment_rows,
+    add_period_row,
     add_report_rows,
     add_salary_rows,
 )
 from payroll_etl.errors import MalformedPayloadError
 from payroll_etl.parsing import Parser
-from payroll_etl.periods import PayPeriod, period_bounds
+from payroll_etl.periods import PayPeriod
 
 FREQUENCIES = {"month": "month", "4-weeks": "four_weeks"}
 GENDERS = {"male": "M", "female": "V", "unknown": "U", "unspecified": "U"}
@@ -160,16 +161,8 @@ class _Landed:
         current = self.periods[company].get("period") or {}
         year = parser.integer(current.get("year"), "payroll_period", company, "year")
         number = parser.integer(current.get("period"), "payroll_period", company, "period")
-        if frequency is None or year is None or number is None:
-            return
-        try:
-            start, end = period_bounds(frequency, year, number, employer.four_week_tail)  # type: ignore[arg-type]
-        except ValueError:
-            parser.issue("payroll_period", company, "period", "parse_period", "period number out of range")
-            return
-        out.add("payroll_period", {"source_id": f"{company}:{year}-{number}", "valid_from": start, "valid_to": end,
-                                   "year": year, "period_number": number, "frequency": frequency,
-                                   "start_date": start, "end_date": end})
+        if frequency is not None and year is not None and number is not None:
+            add_period_row(out, company, frequency, year, number, employer.four_week_tail, parser)
 
     def _employments(self, company: str, parser: Parser) -> dict[str, list[_Employment]]:
         out: dict[str, list[_Employment]] = {}
