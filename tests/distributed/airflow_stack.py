@@ -198,7 +198,7 @@ class AirflowStack:
         self._wait_api()
 
     def _start_simulators(self) -> None:
-        ports = {name: free_port() for name in ("loket_rest", "loket_soap", "nmbrs")}
+        ports = {name: free_port() for name in ("loket_rest", "loket_soap", "nmbrs", "nmbrs_rest")}
         code = ("import signal, sys, threading\n"
                 "from payroll_simulators.__main__ import start_all\n"
                 f"servers = start_all(None, {ports!r})\n"

@@ -21,7 +21,7 @@ def configured_secrets() -> set[str]:
     found = set()
     for spec in specs.values():
         for value in (spec.get("password"), *(spec.get("extra") or {}).values()):
-            if isinstance(value, str) and len(value) >= 8 and value not in ("loket_rest", "loket_soap"):
+            if isinstance(value, str) and len(value) >= 8 and value not in ("loket_rest", "loket_soap", "nmbrs_rest"):
                 found.add(value)
     found.discard("benefits-etl-demo")  # the OAuth client id is not a secret
     return found
