@@ -99,9 +99,15 @@ def test_backfill_fetches_the_runs_of_its_period_only(kit, sim):
 
 def test_january_lists_the_runs_of_the_previous_year_too(kit, sim):
     day = date(2026, 1, 5)
-    _, sink = kit.extract(logical_date=day, period=period_for(day, "month"))
+    january, sink = kit.extract(logical_date=day, period=period_for(day, "month"))
     years = {parse_qs(urlsplit(p["url"]).query)["year"][0] for p in sink.pages if p["entity"] == "payroll_run"}
     assert years == {"2025", "2026"} and entities(sink)["payroll_result"] == 22  # 12 of 2025 + 10 of 2026
+    company = next(iter(january.state["companies"]))
+    assert len(january.state["companies"][company]["runs_seen"]) == 22
+    february, sink = kit.extract(logical_date=date(2026, 2, 5), period=period_for(date(2026, 2, 5), "month"),
+                                 state=january.state)
+    assert "payroll_result" not in entities(sink)  # every listed run was fetched in January
+    assert len(february.state["companies"][company]["runs_seen"]) == 10  # 2025's ids are never listed again
 
 
 @pytest.mark.parametrize("ref", ["Transport Oost B.V.", "71", "COMPANY_ID"])

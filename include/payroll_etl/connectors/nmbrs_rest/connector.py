@@ -202,9 +202,10 @@ class NmbrsRestConnector(Connector):
     def _runs(self, client: Client, cid: str, request: ExtractRequest, options: Options, seen: set[str]) -> set[str]:
         runs_ep, task_ep, doc_ep = (ENDPOINTS[k] for k in ("getCompanyPayrollRuns", "getPayrollRunWageCodes",
                                                             "GetDocumentContentId"))
-        seen = set(seen)
+        seen, listed = set(seen), set()
         for year in plan.run_years(request):
             runs = client.items(runs_ep, runs_ep.path.format(companyId=cid), {"year": year}, source_id=cid)
+            listed |= {str(run.get("payrollRunId", "")).lower() for run in runs}
             for run in plan.wanted_runs(runs, request, seen):
                 run_id = str(run["payrollRunId"]).lower()
                 params: dict[str, Any] = {"year": int(run.get("year") or year)}
@@ -218,7 +219,8 @@ class NmbrsRestConnector(Connector):
                     raise MalformedPayloadError(f"Nmbrs REST run output {response.url} answered without a taskId")
                 self._document(client, doc_ep, cid, str(task_id), run_id, params["year"], options)
                 seen.add(run_id)
-        return seen
+        # A nightly lists this year's runs (and last year's in January): older ids can never come back.
+        return seen if request.backfill else seen & listed
 
     def _document(self, client: Client, endpoint: Endpoint, cid: str, task_id: str, run_id: str, year: int,
                   options: Options) -> None:
