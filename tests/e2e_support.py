@@ -27,7 +27,11 @@ def running_simulators(world=None):
 
 
 def connection_env(servers) -> dict[str, str]:
-    """AIRFLOW_CONN_* env vars for the demo connections, re-pointed at the simulators' ports."""
+    """AIRFLOW_CONN_* env vars for the demo connections, re-pointed at the simulators' ports.
+
+    Nmbrs REST has no password grant: its connection gets the tokens of a first consent done now
+    on the simulator with the demo login (what `make connect-nmbrs` has a person do).
+    """
     specs = yaml.safe_load((ROOT / "include" / "demo_connections.yaml").read_text())
     env = {}
     for conn_id, spec in specs.items():
@@ -35,8 +39,29 @@ def connection_env(servers) -> dict[str, str]:
         if connector not in servers:
             continue
         spec = {**spec, "host": servers[connector].url}
+        if connector == "nmbrs_rest":
+            spec["extra"] = {**spec["extra"], **nmbrs_rest_consent(servers[connector].url, spec["extra"])}
         env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(spec)
     return env
+
+
+def nmbrs_rest_consent(url: str, extra: dict) -> dict:
+    """Tokens of a first consent on the Nmbrs REST simulator (demo login clicking 'Toestaan')."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    import requests
+
+    from payroll_etl.connectors.loket_tokens import MemoryTokenStore
+    from payroll_etl.connectors.nmbrs_rest.auth import consent
+    from payroll_etl.connectors.nmbrs_rest.settings import BANK_SCOPE, DEFAULT_SCOPES
+
+    def person(auth_url: str) -> None:
+        parts = urlsplit(auth_url)
+        requests.post(f"{parts.scheme}://{parts.netloc}/connect/authorize", timeout=10, data={
+            **dict(parse_qsl(parts.query)), "username": "demo@example.nl", "password": "demo", "decision": "allow"})
+
+    return consent(identity_url=url, client_id=extra["client_id"], client_secret=extra.get("client_secret"),
+                   store=MemoryTokenStore(), scopes=(*DEFAULT_SCOPES, BANK_SCOPE), on_url=person, timeout=30)
 
 
 @contextmanager
