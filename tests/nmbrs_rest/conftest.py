@@ -130,3 +130,9 @@ def kit(sim: Any) -> Kit:
 def kit_for() -> Any:
     """A :class:`Kit` on another simulator URL (a test's own world)."""
     return Kit
+
+
+@pytest.fixture
+def person() -> Any:
+    """``person(decision=…)``: the consent page's visitor (see :func:`browser`)."""
+    return browser
