@@ -376,8 +376,6 @@ class NmbrsConnector(Connector):
 
     def _resolve(self, employer: EmployerConfig, options: _Options) -> list[_Company]:
         """Companies named in ``source_ids``: exact (case/space/dot/comma sensitive) name or Company ID."""
-        from rapidfuzz import fuzz, process
-
         listed = self._call(options, "List_GetAll", "all") or []
         by_id = {int(c.ID): c for c in listed if c is not None and c.ID is not None}
         by_name = {c.Name: c for c in by_id.values() if c.Name is not None}
@@ -391,12 +389,7 @@ class NmbrsConnector(Connector):
                     out.append(_Company(int(text.strip()), text.strip(), None))
                     continue
             if company is None:
-                closest = process.extract(text, list(by_name), scorer=fuzz.WRatio, limit=3)
-                names = ", ".join(repr(name) for name, _score, _ in closest) or "(none)"
-                raise ConfigurationError(
-                    f"employer {employer.employer}: Nmbrs company {text!r} not found among the {len(by_name)} "
-                    f"companies this API user sees; closest names: {names}. Names are case, space, dot and comma "
-                    "sensitive: use the literal name or the Company ID")
+                raise company_not_found(employer, text, list(by_name), "this API user sees", "the Company ID")
             out.append(_Company(int(company.ID), company.Name, FREQUENCIES.get(str(company.LoonaangifteTijdvak))))
         return list({c.id: c for c in out}.values())
 
@@ -475,6 +468,20 @@ class NmbrsConnector(Connector):
         for page in pages:
             data.add(page)
         return data.rows(employer, period, parser)
+
+
+def company_not_found(employer: EmployerConfig, text: str, names: list[str], seen_by: str,
+                      alternatives: str) -> ConfigurationError:
+    """The error for a configured Nmbrs company that is not listed: the three closest names (rapidfuzz)
+    and the seed's rule that names are literal."""
+    from rapidfuzz import fuzz, process
+
+    closest = process.extract(text, names, scorer=fuzz.WRatio, limit=3)
+    found = ", ".join(repr(name) for name, _score, _ in closest) or "(none)"
+    return ConfigurationError(
+        f"employer {employer.employer}: Nmbrs company {text!r} not found among the {len(names)} companies "
+        f"{seen_by}; closest names: {found}. Names are case, space, dot and comma sensitive: use the literal name "
+        f"or {alternatives}")
 
 
 def _require_well_formed(content: bytes, ctx: _CallContext) -> None:

@@ -28,8 +28,8 @@ from typing import Any
 
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest
+from payroll_etl.connectors.nmbrs import company_not_found
 from payroll_etl.connectors.nmbrs_rest.settings import Options
-from payroll_etl.errors import ConfigurationError
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -42,8 +42,6 @@ class Company:
 
 def resolve_companies(employer: EmployerConfig, listed: list[dict[str, Any]]) -> list[Company]:
     """The configured companies among ``listed`` (Company items); ConfigurationError with the closest names."""
-    from rapidfuzz import fuzz, process
-
     by_name = {c.get("name"): c for c in listed if c.get("name") is not None}
     by_id = {str(c.get("companyId", "")).lower(): c for c in listed}
     by_number = {str(c.get("number", "")).strip(): c for c in listed}
@@ -55,12 +53,8 @@ def resolve_companies(employer: EmployerConfig, listed: list[dict[str, Any]]) ->
             out[text.strip().lower()] = Company(text.strip().lower(), text.strip())
             continue
         if found is None:
-            closest = process.extract(text, list(by_name), scorer=fuzz.WRatio, limit=3)
-            names = ", ".join(repr(name) for name, _score, _ in closest) or "(none)"
-            raise ConfigurationError(
-                f"employer {employer.employer}: Nmbrs company {text!r} not found among the {len(listed)} companies "
-                f"this consent sees; closest names: {names}. Names are case, space, dot and comma sensitive: use the "
-                "literal name, the companyId or the company number")
+            raise company_not_found(employer, text, list(by_name), "this consent sees",
+                                    "the companyId or the company number")
         out[str(found["companyId"]).lower()] = Company(str(found["companyId"]).lower(), str(found.get("name") or ""))
     return list(out.values())
 
