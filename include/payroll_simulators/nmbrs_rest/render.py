@@ -46,18 +46,22 @@ def number(value: Decimal) -> float:
 
 
 def company_id(wg: Werkgever) -> str:
+    """REST companyId of the world's werkgever (GUID of the SOAP CompanyId)."""
     return nmbrs_rest_id("company", wg.number)
 
 
 def employee_id(wg: Werkgever, person: Person) -> str:
+    """REST employeeId (GUID of the SOAP EmployeeId)."""
     return nmbrs_rest_id("employee", nmbrs_employee_id(wg, person))
 
 
 def employment_id(world: World, wg: Werkgever, emp: Employment) -> str:
+    """REST employmentId (GUID of the SOAP EmploymentId)."""
     return nmbrs_rest_id("employment", nmbrs_employment_id(world, wg, emp))
 
 
 def run_id(world: World, run_uuid: str) -> str:
+    """REST payrollRunId (GUID of the SOAP RunId)."""
     return nmbrs_rest_id("run", nmbrs_run_id(world, run_uuid))
 
 
@@ -72,6 +76,7 @@ def period_of(wg: Werkgever, day: date) -> dict[str, int]:
 
 
 def company(wg: Werkgever, debtor_id: str) -> dict[str, Any]:
+    """``Company`` item of ``/api/companies``."""
     return {"companyId": company_id(wg), "number": str(wg.number - 100_000), "name": wg.name, "debtorId": debtor_id}
 
 
@@ -92,6 +97,7 @@ class Renderer:
         return emps[0].start if emps else date(2020, 1, 1)
 
     def personal_info(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``PersonalInfos`` item: one version, in force since the first employment."""
         active = any(e.start <= self.as_of and (e.end is None or e.end >= self.as_of)
                      for e in self._employments(wg, p))
         first = self._first_day(wg, p)
@@ -114,6 +120,7 @@ class Renderer:
             "createdAt": self._created(pid, first - timedelta(days=14))}]}
 
     def employments(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``EmployeeEmployments`` item (``creationDate`` instead of ``createdAt``, as the spec has it)."""
         out = []
         for e in self._employments(wg, p):
             eid = employment_id(self.world, wg, e)
@@ -125,6 +132,7 @@ class Renderer:
         return {"employeeId": employee_id(wg, p), "employments": out}
 
     def contracts(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``EmployeeContracts`` item: one contract per employment, current hours."""
         out = []
         for e in self._employments(wg, p):
             cid = nmbrs_rest_id("contract", nmbrs_employment_id(self.world, wg, e))
@@ -136,6 +144,7 @@ class Renderer:
         return {"employeeId": employee_id(wg, p), "contracts": out}
 
     def salaries(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``EmployeeSalaries`` item: every wage version as a gross full-time salary."""
         out = []
         for e in self._employments(wg, p):
             for k, wage in enumerate(sorted(e.wages, key=lambda w: w.start)):
@@ -146,6 +155,7 @@ class Renderer:
         return {"employeeId": employee_id(wg, p), "salaries": out}
 
     def schedules(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``EmployeeSchedules`` item: every hours version as a five-day, two-week pattern."""
         out = []
         for e in self._employments(wg, p):
             for k, version in enumerate(sorted(e.hours, key=lambda h: h.start)):
@@ -160,6 +170,7 @@ class Renderer:
         return {"employeeId": employee_id(wg, p), "schedules": out}
 
     def addresses(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``EmployeeAddressess`` item (sic): the default home address."""
         aid = nmbrs_rest_id("address", nmbrs_employee_id(wg, p) * 10 + 1)
         first = self._first_day(wg, p)
         return {"employeeId": employee_id(wg, p), "addresses": [{
@@ -169,11 +180,13 @@ class Renderer:
             "createdAt": self._created(aid, first - timedelta(days=14))}]}
 
     def private_infos(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``EmployeePrivateInfos`` item: the BSN."""
         rid = nmbrs_rest_id("privateinfo", nmbrs_employee_id(wg, p))
         return {"employeeId": employee_id(wg, p), "privateInfos": [
             {"BSN": p.bsn, "createdAt": self._created(rid, self._first_day(wg, p) - timedelta(days=14))}]}
 
     def bank_accounts(self, wg: Werkgever, p: Person) -> dict[str, Any]:
+        """``EmployeeBankAccounts`` item: the salary account (``bankAccount1``)."""
         bid = nmbrs_rest_id("bankaccount", nmbrs_employee_id(wg, p) * 10 + 2)
         return {"employeeId": employee_id(wg, p), "bankAccounts": [{
             "bankAccountId": bid, "number": p.iban[-10:].lstrip("0"), "IBAN": p.iban, "city": p.city,
@@ -181,6 +194,7 @@ class Renderer:
             "createdAt": self._created(bid, self._first_day(wg, p) - timedelta(days=14))}]}
 
     def payroll_run(self, run: Any) -> dict[str, Any]:
+        """``PayrollRun`` item: one approved, locked run per period."""
         return {"payrollRunId": run_id(self.world, run.id), "number": run.sequence,
                 "description": f"Verloning {run.year} periode {run.period}", "year": run.year,
                 "periodStart": run.period, "periodEnd": run.period, "createdAt": stamp(run.approved_on),
