@@ -19,7 +19,7 @@ export PAYROLL_DATA_DIR ?= $(CURDIR)/data
 # Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
 export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key
 
-.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench dq-report connect-loket clean
+.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench dq-report connect-loket connect-nmbrs clean
 
 help:
 	@echo "make demo        - install, start simulators, run every demo employer's nightly DAG, print results"
@@ -27,10 +27,11 @@ help:
 	@echo "make airflow     - local Airflow (PostgreSQL metadata DB) + simulators; UI on http://127.0.0.1:8080"
 	@echo "make airflow-cli ARGS=\"dags list\" - any airflow command with the project's environment"
 	@echo "make backfill EMPLOYER=key FROM=YYYY-MM-DD TO=YYYY-MM-DD [UNPAUSE=1] [DRY_RUN=1] - backfill past pay periods"
-	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs)"
+	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs SOAP, 8084 Nmbrs REST)"
 	@echo "make bench       - benchmarks (prints figures)"
 	@echo "make dq-report   - data-quality summary of the latest runs"
 	@echo "make connect-loket EMPLOYER=key - first login (Eerste aanmelding) of a Loket.nl REST employer"
+	@echo "make connect-nmbrs EMPLOYER=key - first consent of an Nmbrs REST employer (again after 30 idle days)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +75,10 @@ dq-report: install
 connect-loket: install
 	@test -n "$(EMPLOYER)" || (echo "usage: make connect-loket EMPLOYER=<employer key>"; exit 2)
 	$(PY) scripts/connect_loket.py --employer $(EMPLOYER)
+
+connect-nmbrs: install
+	@test -n "$(EMPLOYER)" || (echo "usage: make connect-nmbrs EMPLOYER=<employer key>"; exit 2)
+	$(PY) scripts/connect_nmbrs.py --employer $(EMPLOYER)
 
 clean:
 	rm -rf data .airflow

@@ -16,7 +16,7 @@ import yaml
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.periods import FREQUENCIES, TAILS
 
-CONNECTORS = ("loket_rest", "loket_soap", "nmbrs")
+CONNECTORS = ("loket_rest", "loket_soap", "nmbrs", "nmbrs_rest")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "include" / "employers.yaml"

@@ -30,6 +30,11 @@ class AuthorizationError(PayrollError):
     """Logged in, but not allowed to do this (missing Loket right, Nmbrs call not enabled)."""
 
 
+class QuotaExhaustedError(PayrollError):
+    """The source's plan volume is used up (Nmbrs REST: 429 code 42909); retrying before the window resets
+    only burns calls, so neither the connector nor Airflow retries it."""
+
+
 class TransientSourceError(PayrollError):
     """5xx, timeouts, resets, 429 after our own retries: Airflow may retry the task."""
 

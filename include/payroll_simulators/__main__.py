@@ -1,6 +1,6 @@
 """`make simulators`: every payroll simulator in the foreground on its documented port.
 
-Loket.nl REST on 127.0.0.1:8081, Loket.nl SOAP on 8082, Nmbrs SOAP on 8083; ``--port nmbrs=0``
+Loket.nl REST on 127.0.0.1:8081, Loket.nl SOAP on 8082, Nmbrs SOAP on 8083, Nmbrs REST on 8084; ``--port nmbrs=0``
 moves one (0: any free port). Prints ``<name> <url>`` per simulator, then ``ready``.
 """
 
@@ -19,6 +19,7 @@ SIMULATORS = {  # name -> (module with create_app, default port)
     "loket_rest": ("payroll_simulators.loket_rest.app", 8081),
     "loket_soap": ("payroll_simulators.loket_soap.app", 8082),
     "nmbrs": ("payroll_simulators.nmbrs.app", 8083),
+    "nmbrs_rest": ("payroll_simulators.nmbrs_rest.app", 8084),
 }
 
 

@@ -293,6 +293,37 @@ def werkgever_periods(wg: Werkgever, year: int) -> int:
     return periods_in_year(wg.frequency, year, wg.calendar)
 
 
+# ---- Nmbrs ids: SOAP integers and their REST GUIDs (the crosswalk both Nmbrs simulators share) ----
+NMBRS_RUN_ID_BASE = 700_000
+
+
+def nmbrs_employee_id(wg: Werkgever, person: Person) -> int:
+    """Nmbrs SOAP EmployeeId of ``person`` in company ``wg`` (CompanyId = ``wg.number``)."""
+    return 500_000 + (wg.number - 100_000) * 1_000 + person.employee_number
+
+
+def nmbrs_employment_id(world: World, wg: Werkgever, emp: Employment) -> int:
+    """Nmbrs SOAP EmploymentId: the employee id followed by the employment's sequence number."""
+    return nmbrs_employee_id(wg, world.person(wg.id, emp.person_id)) * 10 + emp.number
+
+
+def nmbrs_salary_id(world: World, wg: Werkgever, emp: Employment, index: int) -> int:
+    """Nmbrs SOAP salary ID of the ``index``-th wage version (by start date) of ``emp``."""
+    return nmbrs_employment_id(world, wg, emp) * 100 + index
+
+
+def nmbrs_run_id(world: World, run_uuid: str) -> int:
+    """Nmbrs SOAP RunId of the world's payroll run ``run_uuid``."""
+    return NMBRS_RUN_ID_BASE + next(i for i, r in enumerate(world.runs) if r.id == run_uuid)
+
+
+def nmbrs_rest_id(kind: str, soap_id: int) -> str:
+    """The REST API's GUID for the SOAP id ``soap_id`` of ``kind`` (company, employee, employment,
+    salary, run, ...): uuid5 of the SOAP id, so the same record has a stable id in both APIs and a
+    test can translate one into the other."""
+    return stable_id("nmbrs", kind, soap_id)
+
+
 def build_world(seed: int = 42, specs: tuple[WerkgeverSpec, ...] = DEMO_WERKGEVERS,
                 years: tuple[int, ...] = (2025, 2026), today: date = REFERENCE_TODAY) -> World:
     werkgevers = {}

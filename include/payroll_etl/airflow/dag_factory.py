@@ -38,6 +38,7 @@ NO_RETRY = [
     "payroll_etl.errors.DataQualityError",
     "payroll_etl.errors.RecordError",
     "payroll_etl.errors.MalformedPayloadError",
+    "payroll_etl.errors.QuotaExhaustedError",
 ]
 START_DATE = datetime(2024, 1, 1)
 # The nightly window: a run must be done this long after its logical time (02:00 -> 06:00), before

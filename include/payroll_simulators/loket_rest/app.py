@@ -19,7 +19,6 @@ import json
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -32,6 +31,7 @@ from flask import Flask, Response, request
 from payroll_simulators.faults import FaultMiddleware, FaultSwitch
 from payroll_simulators.loket_rest import render
 from payroll_simulators.loket_rest.query import FilterError, compile_filter, order, paginate
+from payroll_simulators.server import SimClock
 from payroll_simulators.world import REFERENCE_TODAY, Employment, HoursVersion, Werkgever, World, stable_id
 
 ACCESS_TOKEN_SECONDS = 3599
@@ -94,19 +94,6 @@ def demo_users() -> dict[str, User]:
         User("multi@example.nl", "multi", TENANT_1 + TENANT_2),
         User("beperkt@example.nl", "beperkt", TENANT_1, set(RIGHTS) - {"Raadplegen beloningen"}),
     )}
-
-
-class SimClock:
-    """Wall clock plus an offset that tests move forward (token expiry)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass

@@ -31,11 +31,16 @@ from lxml import etree
 from payroll_simulators.faults import FaultMiddleware, FaultSwitch
 from payroll_simulators.nmbrs.schema import WSDL_DIR, Schema
 from payroll_simulators.world import (
+    NMBRS_RUN_ID_BASE,
     REFERENCE_TODAY,
     Employment,
     Person,
     Werkgever,
     World,
+    nmbrs_employee_id,
+    nmbrs_employment_id,
+    nmbrs_run_id,
+    nmbrs_salary_id,
     stable_id,
     werkgever_bounds,
     werkgever_periods,
@@ -65,7 +70,7 @@ DEMO_DOMAIN = "demo"
 # Wage codes the simulator's reports use for the world's result components.
 WAGE_CODES = {"BRUTO_LOON": (1000, "Salaris"), "RESERVERING_VAKANTIEGELD": (2400, "Reservering vakantiegeld")}
 PLACEHOLDER_CODE = (3100, "Inhouding pensioenpremie")  # reported as "-" (no amount), like the real reports
-RUN_ID_BASE = 700_000
+RUN_ID_BASE = NMBRS_RUN_ID_BASE
 TITLES = {1001: "Invalid Authentication", 1002: "Unauthorized Access", 2003: "Unauthorized Access",
           2004: "Unauthorized Access", 2006: "Invalid Period", 9999: "Unkown"}
 GENDER = {"M": "male", "V": "female"}
@@ -133,13 +138,13 @@ class NmbrsSimulator:
 
     @staticmethod
     def employee_id(wg: Werkgever, person: Person) -> int:
-        return 500_000 + (wg.number - 100_000) * 1_000 + person.employee_number
+        return nmbrs_employee_id(wg, person)
 
     def employment_id(self, wg: Werkgever, emp: Employment) -> int:
-        return self.employee_id(wg, self.world.person(wg.id, emp.person_id)) * 10 + emp.number
+        return nmbrs_employment_id(self.world, wg, emp)
 
     def run_id(self, run_uuid: str) -> int:
-        return RUN_ID_BASE + next(i for i, r in enumerate(self.world.runs) if r.id == run_uuid)
+        return nmbrs_run_id(self.world, run_uuid)
 
     def current_period(self, wg: Werkgever) -> tuple[int, int]:
         """The company's current period: the one containing ``today`` (the first not yet run)."""
@@ -289,27 +294,8 @@ class NmbrsSimulator:
         run = runs[index]
         if self._int(params, "intYear") != run.year:
             return '<?xml version="1.0" encoding="utf-16"?>\r\n<reports />'
-        by_employee: dict[tuple[str, int, int], list[str]] = {}
-        for line in self.world.results:
-            if line.run_id != run.id:
-                continue
-            code, description = WAGE_CODES.get(line.component, (9000, line.component))
-            if wage_code is not None and code != wage_code:
-                continue
-            value = format(line.amount, "f").replace(".", ",")  # the reports use decimal commas
-            by_employee.setdefault((line.employment_id, line.year, line.period), []).append(
-                f"<line><code>{code}</code><description>{escape(description)}</description><value>{value}</value></line>")
-        reports = []
-        employments = {e.id: e for e in wg.employments}
-        for (employment_id, year, period), lines in by_employee.items():
-            if wage_code is None:
-                lines.append(f"<line><code>{PLACEHOLDER_CODE[0]}</code><description>{PLACEHOLDER_CODE[1]}"
-                             "</description><value>-</value></line>")
-            person = self.world.person(wg.id, employments[employment_id].person_id)
-            reports.append(f"<report><employeeid>{self.employee_id(wg, person)}</employeeid><period>{period}</period>"
-                           f"<year>{year}</year><runnumber>{run.sequence}</runnumber>"
-                           f"<lines>{''.join(lines)}</lines></report>")
-        return '<?xml version="1.0" encoding="utf-16"?>\r\n<reports>' + "".join(reports) + "</reports>"
+        return wage_code_report(self.world, wg, run, lambda person: str(self.employee_id(wg, person)),
+                                None if wage_code is None else {wage_code})
 
     def op_Reports_GetWageCodesByRunCompany_v2(self, user: SimUser, params: dict) -> dict:
         return {"Reports_GetWageCodesByRunCompany_v2Result": self._report(user, params)}
@@ -350,7 +336,7 @@ class NmbrsSimulator:
             for emp in emps:
                 for k, wage in enumerate(sorted(emp.wages, key=lambda w: w.start)):
                     if wage.start <= as_of:  # "all salary, until the current period"
-                        salaries.append({"ID": self.employment_id(wg, emp) * 100 + k, "Value": wage.gross_amount,
+                        salaries.append({"ID": nmbrs_salary_id(self.world, wg, emp, k), "Value": wage.gross_amount,
                                          "Type": SALARY_TYPES[wage.basis],
                                          "StartDate": _dt(wage.start),
                                          "CreationDate": _dt(wage.start - timedelta(days=10))})
@@ -449,6 +435,37 @@ class NmbrsSimulator:
     def op_WageComponentVar_GetCurrent(self, user: SimUser, params: dict) -> dict:
         self._employee(user, params)
         return {"WageComponentVar_GetCurrentResult": {"WageComponent": []}}
+
+
+def wage_code_report(world: World, wg: Werkgever, run: Any, employee_ref: Callable[[Person], str],
+                     wage_codes: set[int] | None = None) -> str:
+    """The run output ("wage codes by run") as Nmbrs renders it: ``<reports><report>`` per employee and
+    period with ``<lines><line><code/><description/><value/></line>``, decimal commas, ``-`` for no amount.
+
+    ``employee_ref`` renders the employee id (SOAP: the integer EmployeeId; REST: the employee GUID);
+    ``wage_codes`` filters the lines (None = every code, plus the "-" placeholder line).
+    """
+    by_employee: dict[tuple[str, int, int], list[str]] = {}
+    for line in world.results:
+        if line.run_id != run.id:
+            continue
+        code, description = WAGE_CODES.get(line.component, (9000, line.component))
+        if wage_codes is not None and code not in wage_codes:
+            continue
+        value = format(line.amount, "f").replace(".", ",")  # the reports use decimal commas
+        by_employee.setdefault((line.employment_id, line.year, line.period), []).append(
+            f"<line><code>{code}</code><description>{escape(description)}</description><value>{value}</value></line>")
+    reports = []
+    employments = {e.id: e for e in wg.employments}
+    for (employment_id, year, period), lines in by_employee.items():
+        if wage_codes is None:
+            lines.append(f"<line><code>{PLACEHOLDER_CODE[0]}</code><description>{PLACEHOLDER_CODE[1]}"
+                         "</description><value>-</value></line>")
+        person = world.person(wg.id, employments[employment_id].person_id)
+        reports.append(f"<report><employeeid>{employee_ref(person)}</employeeid><period>{period}</period>"
+                       f"<year>{year}</year><runnumber>{run.sequence}</runnumber>"
+                       f"<lines>{''.join(lines)}</lines></report>")
+    return '<?xml version="1.0" encoding="utf-16"?>\r\n<reports>' + "".join(reports) + "</reports>"
 
 
 def _display_name(p: Person) -> str:
