@@ -144,7 +144,7 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     if ctx.is_backfill and not ctx.full_refresh:
         _skip_if_period_loaded(ctx)
     state = {} if ctx.full_refresh else previous_state(ctx.warehouse_url, ctx.employer.connector,
-                                                       ctx.employer.employer)
+                                                       ctx.employer.employer, ctx.load_run_id)
     request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, ctx.full_refresh, state, ctx.is_backfill)
     connector = connector_class(ctx.employer.connector).from_credentials(credentials)
     writer = landing.LandingWriter(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
