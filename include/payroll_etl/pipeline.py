@@ -338,7 +338,8 @@ def _write_history(ctx: RunContext) -> None:
     from payroll_etl.quality.history import write_history
 
     try:
-        write_history(ctx.report_dir, ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer)
+        write_history(ctx.report_dir, ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer,
+                      ctx.logical_date.isoformat())
     except Exception as exc:  # noqa: BLE001 - reporting must not undo or fail a committed load
         log.warning("data-quality history of %s not written: %s", ctx.employer.employer, type(exc).__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from payroll_etl.quality.index import history_page, run_dir, write_home
+from payroll_etl.quality.index import SUMMARY_FILE, history_page, run_dir, write_home, write_run_page
 from payroll_etl.quality.pages import Night, ensure_static, history_chart, render, root_of, write_text
 
 HISTORY_NIGHTS = 90  # the chart and table show at most this many latest nights
@@ -63,8 +63,11 @@ def employer_nights(url: str, connector: str, employer: str, limit: int = HISTOR
     return nights
 
 
-def write_history(report_dir: Path, url: str, connector: str, employer: str) -> Path:
-    """Rewrite the employer's history page from the warehouse, and ``index.html``. Returns the page."""
+def write_history(report_dir: Path, url: str, connector: str, employer: str, run_date: str | None = None) -> Path:
+    """Rewrite the employer's history page from the warehouse, and ``index.html``. Returns the page.
+
+    With ``run_date``, that run's page is re-rendered with the chart of the nights up to it.
+    """
     ensure_static(report_dir)
     page = history_page(report_dir, connector, employer)
     root = root_of(page, report_dir)
@@ -75,6 +78,11 @@ def write_history(report_dir: Path, url: str, connector: str, employer: str) -> 
         nights.append(Night(**{**night.__dict__, "href": href}))
     write_text(page, render("history", root, title=f"Data quality history {employer}", connector=connector,
                             employer=employer, nights=nights, chart=history_chart(nights)))
+    if run_date is not None:
+        summary_path = run_dir(report_dir, connector, employer, run_date) / SUMMARY_FILE
+        if summary_path.exists():
+            upto = [n for n in nights if n.run_date <= run_date]
+            write_run_page(report_dir, json.loads(summary_path.read_text()), history_chart(upto))
     write_home(report_dir)
     return page
 

@@ -82,8 +82,12 @@ def _decorate(summary: dict[str, Any], report_dir: Path, run_page: Path, page: P
                                  page, report_dir)}
 
 
-def write_run_page(report_dir: Path, summary: dict[str, Any]) -> Path:
-    """``runs/.../<run date>/index.html`` and ``dq_summary.json`` of one validation. Returns the page."""
+def write_run_page(report_dir: Path, summary: dict[str, Any], chart: str = "") -> Path:
+    """``runs/.../<run date>/index.html`` and ``dq_summary.json`` of one validation. Returns the page.
+
+    ``chart``: the employer's history chart up to this night (``pages.history_chart``), added once the
+    run is in the warehouse (``history.write_history``); the validate step writes the page without it.
+    """
     ensure_static(report_dir)
     folder = run_dir(report_dir, summary["connector"], summary["employer"], summary["run_date"])
     write_text(folder / SUMMARY_FILE, json.dumps(summary, indent=1, sort_keys=True, default=str))
@@ -97,7 +101,7 @@ def write_run_page(report_dir: Path, summary: dict[str, Any]) -> Path:
     s["suites"] = summary.get("suites") or []
     title = f"Data quality {summary['employer']} · run date {summary['run_date']}"
     write_text(page, render("run", root_of(page, report_dir), title=title, s=s,
-                            history_href=s["history_href"]))
+                            history_href=s["history_href"], chart=chart))
     return page
 
 

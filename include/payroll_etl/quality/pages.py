@@ -30,7 +30,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem;color
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}
 th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f3f4f6}
+th{background:#f3f4f6}td:first-child{white-space:nowrap}
 tr.blocked,td.blocked,.badge.blocked{background:#f8d7da}
 tr.partial,td.partial,.badge.partial{background:#fff3cd}
 tr.warn,td.warn,.badge.warn{background:#fdfdea}
@@ -106,6 +106,7 @@ no rows.{% else %}{{ s.checks }} checks, {{ s.failed_error }} error and {{ s.fai
 {%- endif %}
 · checked {{ s.checked_at }}</p>
 {% for b in s.blocking %}<p class="badge blocked">BLOCKED: {{ b }}</p>{% endfor %}
+{% if chart %}<h2>History of {{ s.employer }} up to this night</h2>{{ chart }}{% endif %}
 <table id="rows"><thead><tr><th>Entity</th><th>Rows received</th><th>Scope</th><th>Quarantined</th></tr></thead>
 <tbody>{% for e in s.entities %}<tr><td>{{ e.entity }}</td><td>{{ e.rows }}</td><td>{{ e.scope }}</td>
 <td>{{ e.quarantined }}</td></tr>{% else %}<tr><td colspan="4">No rows received.</td></tr>{% endfor %}</tbody></table>
@@ -261,4 +262,6 @@ def history_chart(nights: Sequence[Night], width: int = 760) -> str:
             parts.append(f'<text class="label" x="{x:.1f}" y="{label_y}" text-anchor="middle">'
                          f'{escape(night.run_date[5:])}</text>')
     parts.append("</svg>")
+    parts.append('<p class="muted legend"><small>Per night, each panel on its own scale. Grey stub: nothing '
+                 'changed, nothing to validate. Dark red rows: blocked, nothing loaded.</small></p>')
     return Markup("".join(parts))
