@@ -124,7 +124,7 @@ def summary(config, results: dict[str, tuple[bool, float]]) -> None:
     print(f"  raw landing (Parquet)   {base / 'landing'}")
     print(f"  staging (canonical)     {base / 'staging'}")
     print(f"  warehouse (DuckDB)      {url.removeprefix('duckdb:///')}")
-    print(f"  data-quality reports    {base / 'reports'}  (Data Docs HTML per run; index per day)")
+    print(f"  data-quality reports    {base / 'reports' / 'index.html'}  (offline HTML: per run date, run, employer)")
     print(f"  Airflow task logs       {Path(os.environ['AIRFLOW_HOME']) / 'logs'}  (demo run logs: {base / 'logs'})")
     print("  next: `make dq-report`, `make airflow` (UI), `make test`")
 

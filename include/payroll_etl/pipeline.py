@@ -163,7 +163,7 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     if ctx.is_backfill and not ctx.full_refresh:
         _skip_if_period_loaded(ctx)
     state = {} if ctx.full_refresh else previous_state(ctx.warehouse_url, ctx.employer.connector,
-                                                       ctx.employer.employer)
+                                                       ctx.employer.employer, ctx.load_run_id)
     request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, ctx.full_refresh, state, ctx.is_backfill)
     connector = connector_class(ctx.employer.connector).from_credentials(credentials)
     writer = landing.LandingWriter(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
@@ -332,6 +332,7 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
         "blocking": outcome.blocking, "report": str(outcome.report_path) if outcome.report_path else None},
         sort_keys=True, default=str))
     summary = outcome.summary()
+    _log_report_paths(ctx, outcome.report_path)
     if outcome.blocking:
         now = datetime.now(UTC)
         batch = LoadBatch(ctx.load_run_id, ctx.employer.dag_id, ctx.airflow_run_id, ctx.employer.connector,
@@ -340,8 +341,36 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
                           dq_results=_dq_rows(ctx, [r.as_row() for r in outcome.results], now),
                           rows={"received": {n: t.num_rows for n, t in tables.items()}})
         record_failed_run(ctx.warehouse_url, batch)
+        _write_history(ctx)
         raise DataQualityError(f"{ctx.employer.employer}: data quality blocked the load: {outcome.blocking[0]}")
     return summary
+
+
+def _log_report_paths(ctx: RunContext, run_page: Path | None) -> None:
+    """The task log's way to the reports: this run's page, the run date's index, the employer's history."""
+    from payroll_etl.quality.index import day_page, history_page
+
+    if run_page is not None:
+        log.info("data-quality report of this run: %s", run_page.resolve().as_uri())
+    log.info("data-quality index of run date %s (all employers): %s", ctx.logical_date.isoformat(),
+             day_page(ctx.report_dir, ctx.logical_date.isoformat()).resolve().as_uri())
+    log.info("data-quality history of %s: %s", ctx.employer.employer,
+             history_page(ctx.report_dir, ctx.employer.connector, ctx.employer.employer).resolve().as_uri())
+
+
+def _write_history(ctx: RunContext) -> None:
+    """Rewrite the employer's history page from the warehouse, now that this run is recorded there.
+
+    A report that cannot be written is a warning: the load is committed and the pages are rebuilt
+    by the next run or by ``make dq-report --html``.
+    """
+    from payroll_etl.quality.history import write_history
+
+    try:
+        write_history(ctx.report_dir, ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer,
+                      ctx.logical_date.isoformat())
+    except Exception as exc:  # noqa: BLE001 - reporting must not undo or fail a committed load
+        log.warning("data-quality history of %s not written: %s", ctx.employer.employer, type(exc).__name__)
 
 
 def _dq_rows(ctx: RunContext, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -417,6 +446,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
         batch.message = "; ".join(m for m in (
             f"past view of pay period {ctx.period.id}: period facts loaded, newer knowledge kept", batch.message) if m)
     changes = load_batch(ctx.warehouse_url, batch)
+    _write_history(ctx)
     return {"status": status, "loaded": changes, "quarantined": len(quarantine_rows),
             "view": "past" if past_view else "current"}
 

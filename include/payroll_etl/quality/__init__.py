@@ -5,8 +5,10 @@
   run-level rules judge volume and completeness against the previous run.
 * ``suites``: evaluates the rules, quarantines rows failing an ``error`` rule, and validates each
   rule in Great Expectations as a custom expectation on a PII-free flag column, so neither GE nor
-  its Data Docs ever see a BSN, IBAN or birth date. A volume drop blocks the whole load.
-* ``index``: the per-day HTML index across employers; ``report``: ``make dq-report``;
+  its reports ever see a BSN, IBAN or birth date. A volume drop blocks the whole load.
+* ``pages``: the self-contained HTML (Jinja2, one shared stylesheet, inline SVG chart); ``index``:
+  the report files (run pages, per-day index); ``history``: per-employer history from the
+  warehouse; ``report``: ``make dq-report``;
   ``scan``: finds BSN-like numbers in reports and logs.
 
 Great Expectations is imported inside functions only (≈5 s import): never at DAG parse time.
