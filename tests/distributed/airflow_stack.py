@@ -337,11 +337,32 @@ class AirflowStack:
             time.sleep(2)
         raise RuntimeError(f"DAGs never parsed: {sorted(missing)}\n{self.diagnostics()}")
 
-    def trigger(self, dag_id: str, logical_date: str) -> str:
+    def trigger(self, dag_id: str, logical_date: str, conf: dict[str, Any] | None = None) -> str:
         self.request("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
         run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns",
-                           {"logical_date": logical_date, "conf": {}, "note": "distributed test"})
+                           {"logical_date": logical_date, "conf": conf or {}, "note": "distributed test"})
         return run["dag_run_id"]
+
+    def scheduled_run(self, dag_id: str, logical_date: str) -> str:
+        """Create a *scheduled* run as the scheduler does for the nightly (``SerializedDAG.create_dagrun``,
+        run type ``scheduled``); the REST API can only create manual runs. Returns its run id."""
+        code = ("import sys; from datetime import datetime\n"
+                "from airflow.models.serialized_dag import SerializedDagModel\n"
+                "from airflow.utils.session import create_session\n"
+                "from airflow.utils.state import DagRunState\n"
+                "from airflow.utils.types import DagRunTriggeredByType, DagRunType\n"
+                "when = datetime.fromisoformat(sys.argv[2].replace('Z', '+00:00'))\n"
+                "with create_session() as session:\n"
+                "    dag = SerializedDagModel.get_dag(sys.argv[1], session=session)\n"
+                "    run = dag.create_dagrun(run_id=DagRunType.SCHEDULED.generate_run_id(suffix=when.isoformat()),\n"
+                "        logical_date=when, data_interval=(when, when), run_after=when,\n"
+                "        run_type=DagRunType.SCHEDULED, triggered_by=DagRunTriggeredByType.TIMETABLE,\n"
+                "        state=DagRunState.QUEUED, session=session)\n"
+                "    print('RUN_ID=' + run.run_id, flush=True)\n")
+        name = f"scheduled-run-{len(self.procs)}"
+        self.run(name, [sys.executable, "-c", code, dag_id, logical_date])
+        log = next(p.log for p in self.procs if p.name == name).read_text()
+        return next(line.split("=", 1)[1] for line in log.splitlines() if line.startswith("RUN_ID="))
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")["state"]
@@ -350,12 +371,13 @@ class AirflowStack:
         tis = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances")
         return {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
 
-    def wait_for_runs(self, runs: dict[str, str], timeout: float) -> dict[str, str]:
+    def wait_for_runs(self, runs: dict[str, str], timeout: float, dag_id: str | None = None) -> dict[str, str]:
+        """``runs``: dag id -> run id (or, with ``dag_id``, any label -> run id of that DAG)."""
         deadline = time.monotonic() + timeout
         states: dict[str, str] = {}
         while time.monotonic() < deadline:
             self.assert_alive()
-            states = {dag_id: self.run_state(dag_id, run_id) for dag_id, run_id in runs.items()}
+            states = {key: self.run_state(dag_id or key, run_id) for key, run_id in runs.items()}
             if all(s in ("success", "failed") for s in states.values()):
                 return states
             time.sleep(2)

@@ -255,11 +255,29 @@ class SkippedRunNotes:
     def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
         if not is_payroll_dag(getattr(dag_run, "dag_id", None)):
             return
-        states = {str(ti.state) for ti in dag_run.get_task_instances()}
-        if states != {"skipped"}:
+        from sqlalchemy.orm import object_session
+
+        session = object_session(dag_run)
+        tis = dag_run.get_task_instances(session=session) if session is not None else dag_run.get_task_instances()
+        if {str(ti.state) for ti in tis} != {"skipped"}:
             return
         note = skipped_note(dag_run.dag_id, dag_run.logical_date)
-        existing = dag_run.note
-        if existing and note in existing:
+        if session is not None:  # the scheduler: its own transaction carries the note
+            _add_note(dag_run, note)
             return
-        dag_run.note = f"{existing}\n{note}" if existing else note
+        from airflow.models.dagrun import DagRun
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:  # dag.test() hands over a detached run
+            stored = session.scalar(select(DagRun).where(DagRun.id == dag_run.id))
+            if stored is not None:
+                _add_note(stored, note)
+
+
+def _add_note(dag_run: Any, note: str) -> None:
+    """Append ``note`` to the run's note (the UI shows it on the run), once."""
+    existing = dag_run.note
+    if existing and note in existing:
+        return
+    dag_run.note = f"{existing}\n{note}" if existing else note
