@@ -255,7 +255,7 @@ class AirflowStack:
 
     def assert_alive(self) -> None:
         for proc in self.procs:
-            if proc.name == "init":
+            if proc.name == "init" or proc.name.startswith("scheduled-run"):  # one-shot commands
                 continue
             rc = proc.popen.poll()
             if rc is not None:

@@ -18,35 +18,30 @@ PACKAGE = "payroll-etl"
 _HIDDEN = ["schema", "port"]
 
 
+def _connection_type(conn_type: str, hook: str, name: str, labels: dict[str, str],
+                     placeholders: dict[str, str]) -> dict[str, Any]:
+    return {"connection-type": conn_type, "hook-class-name": f"payroll_etl.airflow.hooks.{hook}", "hook-name": name,
+            "ui-field-behaviour": {"hidden-fields": _HIDDEN, "relabeling": labels, "placeholders": placeholders}}
+
+
 def get_provider_info() -> dict[str, Any]:
     """The provider info Airflow's ProvidersManager reads (connection types -> hook classes, form hints)."""
-    hooks = "payroll_etl.airflow.hooks"
     return {
         "package-name": PACKAGE,
         "name": "Payroll ETL",
         "description": "Payroll sources (Loket.nl REST and SOAP, Nmbrs) for the benefits warehouse.",
         "connection-types": [
-            {"connection-type": "loket_rest", "hook-class-name": f"{hooks}.LoketRestHook",
-             "hook-name": "Loket.nl REST (payroll)",
-             "ui-field-behaviour": {
-                 "hidden-fields": _HIDDEN,
-                 "relabeling": {"host": "API base URL", "login": "Loket user (demo clients only)",
-                                "password": "Loket password (demo clients only)"},
-                 "placeholders": {"host": "https://api.loket.nl",
-                                  "extra": '{"client_id": "…", "client_secret": "…"}'}}},
-            {"connection-type": "loket_soap", "hook-class-name": f"{hooks}.LoketSoapHook",
-             "hook-name": "Loket.nl SOAP webservice (payroll)",
-             "ui-field-behaviour": {
-                 "hidden-fields": _HIDDEN,
-                 "relabeling": {"host": "Webservice base URL", "login": "Webservice user",
-                                "password": "Webservice password"},
-                 "placeholders": {"host": "the Loket webservice host", "extra": '{"omgevingscode": "…"}'}}},
-            {"connection-type": "nmbrs", "hook-class-name": f"{hooks}.NmbrsHook",
-             "hook-name": "Nmbrs SOAP (payroll)",
-             "ui-field-behaviour": {
-                 "hidden-fields": _HIDDEN,
-                 "relabeling": {"host": "API base URL", "login": "API user (e-mail)",
-                                "password": "API token (32 characters)"},
-                 "placeholders": {"host": "https://api.nmbrs.nl", "extra": '{"domain": "mycompany"}'}}},
+            _connection_type("loket_rest", "LoketRestHook", "Loket.nl REST (payroll)",
+                             {"host": "API base URL", "login": "Loket user (demo clients only)",
+                              "password": "Loket password (demo clients only)"},
+                             {"host": "https://api.loket.nl", "extra": '{"client_id": "…", "client_secret": "…"}'}),
+            _connection_type("loket_soap", "LoketSoapHook", "Loket.nl SOAP webservice (payroll)",
+                             {"host": "Webservice base URL", "login": "Webservice user",
+                              "password": "Webservice password"},
+                             {"host": "the Loket webservice host", "extra": '{"omgevingscode": "…"}'}),
+            _connection_type("nmbrs", "NmbrsHook", "Nmbrs SOAP (payroll)",
+                             {"host": "API base URL", "login": "API user (e-mail)",
+                              "password": "API token (32 characters)"},
+                             {"host": "https://api.nmbrs.nl", "extra": '{"domain": "mycompany"}'}),
         ],
     }
