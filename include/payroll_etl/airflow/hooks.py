@@ -26,6 +26,7 @@ SECRET_EXTRAS = ("client_secret", "access_token", "refresh_token", "token", "pas
 
 
 def base_url(host: str | None, schema: str | None, port: int | None) -> str:
+    """The source's base URL from a Connection's host/schema/port (a full URL in ``host`` wins)."""
     host = (host or "").rstrip("/")
     if host.startswith(("http://", "https://")):
         return host
@@ -76,15 +77,18 @@ class PayrollSourceHook(BaseHook):
         self.payroll_conn_id = payroll_conn_id
 
     def get_credentials(self) -> SourceCredentials:
+        """The Connection as plain :class:`SourceCredentials` (what the connectors take)."""
         conn = self.get_connection(self.payroll_conn_id)
         return SourceCredentials(host=base_url(conn.host, conn.schema, conn.port), login=conn.login,
                                  password=conn.password, extra=dict(conn.extra_dejson or {}))
 
     def connector_name(self) -> str:
+        """The connector this Connection is for (see :func:`connector_of`)."""
         conn = self.get_connection(self.payroll_conn_id)
         return connector_of(conn.conn_type, dict(conn.extra_dejson or {}), self.payroll_conn_id)
 
     def get_conn(self):
+        """A connector client built from this Connection."""
         from payroll_etl.connectors import connector_class
 
         return connector_class(self.connector_name()).from_credentials(self.get_credentials())

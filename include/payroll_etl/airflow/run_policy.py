@@ -51,6 +51,7 @@ BACKFILL_MAX_ACTIVE_RUNS = 1
 
 
 def is_payroll_dag(dag_id: str | None) -> bool:
+    """Whether ``dag_id`` is one the DAG factory builds (``payroll_<connector>_<employer>``)."""
     return bool(dag_id) and str(dag_id).startswith(DAG_PREFIX)
 
 
