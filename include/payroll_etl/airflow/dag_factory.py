@@ -26,7 +26,7 @@ from airflow.sdk import (
 )
 
 from payroll_etl.airflow.run_policy import RUN_OPTIONS, ScheduledLogicalDate, attach_run_params, run_options
-from payroll_etl.airflow.timetable import PayPeriodTimetable
+from payroll_etl.airflow.timetable import PayPeriodTimetable, frequency_label
 from payroll_etl.config import EmployerConfig, PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,7 @@ Nightly extract of **{name}** from **{connector}** (source ids: {sources}) into 
    Reports: `data/reports/`.
 4. **load**: one transaction into the warehouse, history kept; `load_run` has the outcome.
 
-**Schedule.** Nightly at `{cron}` ({tz}). A scheduled run that is not done 4 h after its logical time
-raises the "nightly window missed" deadline alert; manual and backfill runs have no such window.
+**Schedule.** {schedule}
 
 **Run options** (the trigger form's fields; a typo or an unknown option is refused when triggering):
 `full_refresh` (true/false) ignores the stored watermarks; `backfill` ("auto", "true", "false") forces
@@ -154,6 +153,14 @@ A run whose pay period was already loaded skips every task and gets a run note s
 
 Connection: `{conn_id}` (the Connections page can test it). Pool: `{pool}`.
 """
+
+
+def _schedule_doc(cfg: EmployerConfig) -> str:
+    if not cfg.schedule:
+        return "None: runs only when triggered (and no backfills: Airflow backfills need a schedule)."
+    return (f"Nightly at `{cfg.schedule}` ({cfg.timezone}). A scheduled run that is not done 4 h after its "
+            "logical time raises the \"nightly window missed\" deadline alert; manual and backfill runs have "
+            "no such window.")
 
 
 @lru_cache(maxsize=64)
@@ -185,8 +192,7 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
         tags=["payroll", cfg.connector, f"employer:{cfg.employer}"],
         doc_md=DOC.format(name=cfg.name, connector=cfg.connector, employer=cfg.employer, dag_id=cfg.dag_id,
                           sources=", ".join(cfg.source_ids), conn_id=cfg.conn_id, pool=cfg.pool,
-                          cron=cfg.schedule or "not scheduled", tz=cfg.timezone,
-                          frequency=cfg.payroll_frequency.replace("_", "-")),
+                          schedule=_schedule_doc(cfg), frequency=frequency_label(cfg.payroll_frequency)),
         dagrun_timeout=timedelta(hours=4),
         # Scheduled (nightly) DAGs only: an unscheduled DAG has no window to miss.
         deadline=deadline_alert() if schedule is not None else None,
@@ -224,7 +230,7 @@ def extract_step(dag_id: str, **context: Any) -> dict[str, Any]:
     credentials = credentials_with_token_store(PayrollSourceHook(cfg.conn_id).get_credentials(), cfg)
     try:
         summary = steps.extract(ctx, credentials)
-    except PeriodAlreadyLoaded as skip:  # a daily backfill's other days of a loaded pay period
+    except PeriodAlreadyLoaded as skip:  # another run loaded this pay period: every task is skipped
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException(str(skip)) from None

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
     from airflow.timetables.base import TimeRestriction
 
 
+_LABELS = {"month": "monthly", "four_weeks": "four-weekly", "week": "weekly"}
+
+
+def frequency_label(frequency: str) -> str:
+    """A pay frequency as people write it ("four_weeks" -> "four-weekly"), for the UI."""
+    return _LABELS.get(frequency, frequency.replace("_", "-"))
+
+
 class PayPeriodTimetable(CronTriggerTimetable):
     """``CronTriggerTimetable(cron, timezone)`` whose backfills run once per pay period.
 
@@ -46,7 +54,7 @@ class PayPeriodTimetable(CronTriggerTimetable):
         self.frequency = frequency
         self.tail = tail
         if self.description:
-            self.description = f"{self.description}; backfills: one run per {frequency} pay period"
+            self.description = f"{self.description}; backfills: one run per {frequency_label(frequency)} pay period"
 
     # ------------------------------------------------------------------ serialization
     @classmethod
