@@ -78,6 +78,7 @@ class Proc:
     name: str
     popen: subprocess.Popen
     log: Path
+    one_shot: bool = False  # a command that exits (init, CLI calls), not a component that must stay up
 
 
 @dataclass
@@ -162,6 +163,7 @@ class AirflowStack:
 
     def run(self, name: str, args: list[str], timeout: float = 180) -> None:
         proc = self.spawn(name, args)
+        proc.one_shot = True
         try:
             rc = proc.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -255,7 +257,7 @@ class AirflowStack:
 
     def assert_alive(self) -> None:
         for proc in self.procs:
-            if proc.name == "init" or proc.name.startswith("scheduled-run"):  # one-shot commands
+            if proc.one_shot:
                 continue
             rc = proc.popen.poll()
             if rc is not None:

@@ -9,9 +9,11 @@ Takes about 1-2 minutes on 2 cores. Under CI=true a missing PostgreSQL or Redis 
 from __future__ import annotations
 
 import os
+import sys
 import urllib.parse
 from datetime import datetime, timedelta
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import pytest
 import yaml
@@ -32,7 +34,7 @@ RUN_TIMEOUT = float(os.environ.get("PAYROLL_DIST_RUN_TIMEOUT", "300"))
 def stack(_running_stack: AirflowStack) -> AirflowStack:  # noqa: F811
     """test_celery_run's running stack (its module-scoped fixture, here with this module's own
     databases and processes), once it lists our DAGs."""
-    _running_stack.wait_for_dags([MONTHLY, FOUR_WEEKLY, NMBRS, SOAP])
+    _running_stack.wait_for_dags([MONTHLY, FOUR_WEEKLY, NMBRS, SOAP, "payroll_loket_rest_zorggroep_zuid"])
     return _running_stack
 
 
@@ -109,6 +111,21 @@ def test_backfill_runs_one_period_at_a_time_without_deadline_alerts(stack):
             "2025-01-01T01:00:00Z", "2025-01-29T01:00:00Z", "2025-02-26T01:00:00Z", "2025-03-26T01:00:00Z"]
         for run in created:
             assert deadlines(stack, FOUR_WEEKLY, run["dag_run_id"]) == []
+    finally:
+        stack.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")
+
+
+def test_cli_backfill_is_per_period_and_one_at_a_time(stack):
+    """``airflow backfill create`` (CLI default: 10 runs at a time) goes through the same timetable and guard."""
+    dag_id = "payroll_loket_rest_zorggroep_zuid"  # monthly, paused
+    airflow = str(Path(sys.executable).parent / "airflow")
+    stack.run("cli-backfill", [airflow, "backfill", "create", "--dag-id", dag_id, "--from-date", "2025-01-01",
+                               "--to-date", "2025-03-31", "--max-active-runs", "5"])
+    (backfill,) = stack.request("GET", f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
+    try:
+        assert backfill["max_active_runs"] == 1
+        assert [r["logical_date"] for r in runs(stack, dag_id) if r["run_type"] == "backfill"] == [
+            "2025-01-01T01:00:00Z", "2025-02-01T01:00:00Z", "2025-03-01T01:00:00Z"]
     finally:
         stack.request("PUT", f"/api/v2/backfills/{backfill['id']}/cancel")
 
