@@ -213,8 +213,11 @@ def install_backfill_guard() -> None:
     global _GUARD_INSTALLED
     if _GUARD_INSTALLED:
         return
-    from airflow.models.backfill import Backfill
-    from sqlalchemy import event
+    try:
+        from airflow.models.backfill import Backfill
+        from sqlalchemy import event
+    except ImportError:  # a Task-SDK-only worker: it never creates backfills
+        return
 
     def one_at_a_time(_mapper: Any, _connection: Any, backfill: Any) -> None:
         if is_payroll_dag(backfill.dag_id) and backfill.max_active_runs != BACKFILL_MAX_ACTIVE_RUNS:
