@@ -15,6 +15,8 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 # One database per checkout (its Fernet key lives in .airflow/): airflow_payroll_<hash of the path>.
 AIRFLOW_DB ?= airflow_payroll_$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postgres@127.0.0.1:5432/$(AIRFLOW_DB)
+# The Connections page's "Test" button (the payroll hooks make one cheap authenticated call).
+export AIRFLOW__CORE__TEST_CONNECTION ?= Enabled
 export PAYROLL_DATA_DIR ?= $(CURDIR)/data
 # Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
 export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key

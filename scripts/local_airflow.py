@@ -80,6 +80,7 @@ class Proc:
     name: str
     popen: subprocess.Popen
     log: Path
+    one_shot: bool = False  # a command that exits (setup, init, CLI calls), not a component that must stay up
 
 
 @dataclass
@@ -152,6 +153,7 @@ class LocalAirflow:
     def run(self, name: str, args: list[str], timeout: float = 300) -> None:
         """Run ``args`` to completion; raise with its log tail when it fails or hangs."""
         proc = self.spawn(name, args)
+        proc.one_shot = True
         try:
             rc = proc.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -211,7 +213,7 @@ class LocalAirflow:
     def assert_alive(self) -> None:
         """Raise with the log tail of the first long-running component that exited."""
         for proc in self.procs:
-            if proc.name in ("setup", "init"):
+            if proc.one_shot or proc.name in ("setup", "init"):
                 continue
             rc = proc.popen.poll()
             if rc is not None:

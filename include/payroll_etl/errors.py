@@ -64,6 +64,6 @@ class WarehouseError(PayrollError):
 class PeriodAlreadyLoaded(PayrollError):
     """A backfill run whose pay period another logical date already loaded: nothing to do.
 
-    A daily schedule backfilled over months creates ~30 runs per pay period; the first one
-    fetches the period, the others are skipped (the Airflow task is marked skipped).
+    E.g. a backfill run for a period a nightly or manual run of another day already loaded. The
+    Airflow tasks are marked skipped and the run gets a note saying so (airflow/run_policy.py).
     """

@@ -272,7 +272,9 @@ def test_second_demo_keeps_dq_result_rows(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     specs = yaml.safe_load((ROOT / "include" / "demo_connections.yaml").read_text())
     today = date(2026, 11, 23)
-    employers = [cfg for cfg in load_config().employers if cfg.enabled]
+    # the demo employers with static credentials (Nmbrs REST's single-use refresh tokens need the Airflow
+    # Connection store between passes: its re-runs are covered in tests/nmbrs_rest)
+    employers = [cfg for cfg in load_config().employers if cfg.enabled and cfg.connector != "nmbrs_rest"]
     assert len(employers) == 5
 
     def demo(servers) -> dict[str, int]:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from payroll_etl.errors import SourceUnreachableError
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# The demo simulators' default ports (`make simulators`, include/payroll_simulators/__main__.py).
+# The demo simulators' default ports (`make simulators`).
 SIMULATOR_PORTS = {8081: "Loket.nl REST", 8082: "Loket.nl SOAP", 8083: "Nmbrs SOAP", 8084: "Nmbrs REST"}
 
 

@@ -24,6 +24,7 @@ import requests
 
 from payroll_etl.connectors.loket_onboarding import _Handler, start_callback, wait_for_code
 from payroll_etl.connectors.loket_tokens import RotatingAccess, TokenStore
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.errors import AuthenticationError, ConfigurationError, MalformedPayloadError, TransientSourceError
 
 
@@ -80,7 +81,9 @@ class Tokens(RotatingAccess):
                                           ) from None
             raise AuthenticationError(f"Nmbrs identity server refused the refresh ({exc.error})") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise TransientSourceError(f"Nmbrs identity server unavailable ({type(exc).__name__})") from None
+            check_refused(exc, self.token_url, "Nmbrs REST identity server")
+            raise TransientSourceError(f"Nmbrs identity server at {where(self.token_url)} unavailable "
+                                       f"({type(exc).__name__})") from None
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
             raise TransientSourceError(f"Nmbrs identity server answered HTTP {status}") from None

@@ -33,6 +33,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from payroll_etl.connectors.base import LandingSink
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.connectors.nmbrs_rest.auth import Tokens
 from payroll_etl.connectors.nmbrs_rest.settings import (
     PAGE_SIZE,
@@ -145,7 +146,8 @@ class Client:
             except requests.Timeout:
                 raise _Retry("timeout") from None
             except requests.ConnectionError as exc:
-                raise _Retry(f"connection error ({type(exc).__name__})") from None
+                check_refused(exc, url, "Nmbrs REST")
+                raise _Retry(f"connection error to {where(url)} ({type(exc).__name__})") from None
             status = response.status_code
             if status == 200 or (status == 202 and accept_202):
                 return response
