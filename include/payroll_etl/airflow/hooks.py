@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from payroll_etl.config import CONNECTORS
 from payroll_etl.connectors.base import SourceCredentials
 
 
@@ -47,7 +48,10 @@ class PayrollSourceHook(BaseHook):
         from payroll_etl.connectors import connector_class
 
         credentials = self.get_credentials()
-        connector = credentials.extra.get("connector")
+        # Typed into the Connection's extra by hand: " Nmbrs" is still the nmbrs connector.
+        connector = str(credentials.extra.get("connector") or "").strip().lower()
         if not connector:
             raise ValueError(f"connection {self.payroll_conn_id} has no 'connector' in extra")
+        if connector not in CONNECTORS:
+            raise ValueError(f"connection {self.payroll_conn_id}: extra.connector must be one of {CONNECTORS}")
         return connector_class(connector).from_credentials(credentials)

@@ -56,6 +56,12 @@ class DQContext:
     # source ids in the warehouse that are still open (employment without end date, employee with
     # an open or no employment): the completeness check warns when one of these disappears.
     previous_open: dict[str, set[str]] = field(default_factory=dict)
+    # True when this connector never loaded this employer before (set by the pipeline): an empty
+    # extract then blocks the load instead of becoming the baseline (rules.first_run_checks).
+    first_run: bool = False
+    # On a first run: the employer's last known headcount under another connector (a migration),
+    # {"connector": str, "headcount": int, "as_of": "YYYY-MM-DD"}; None when there is none.
+    baseline: dict[str, Any] | None = None
 
 
 @dataclass
