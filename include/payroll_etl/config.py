@@ -38,8 +38,9 @@ class EmployerConfig:
     def __post_init__(self) -> None:
         # Configs built in code (tests, scripts) get the same normalised source ids as the YAML.
         if self.connector in CONNECTORS:
+            # Lenient here (what cannot be normalised stays as given); load_config refuses it.
             object.__setattr__(self, "source_ids", normalize_source_ids(
-                self.connector, list(self.source_ids), f"employer {self.employer}"))
+                self.connector, list(self.source_ids), f"employer {self.employer}", strict=False))
 
     @property
     def dag_id(self) -> str:
@@ -111,13 +112,15 @@ def load_config(path: Path | None = None) -> PipelineConfig:
     return PipelineConfig(tuple(employers), dict(raw.get("pools", {}) or {}), dict(raw.get("data_quality", {}) or {}))
 
 
-def normalize_source_ids(connector: str, values: list[Any], where: str = "employer config") -> tuple[str, ...]:
+def normalize_source_ids(connector: str, values: list[Any], where: str = "employer config", *,
+                         strict: bool = True) -> tuple[str, ...]:
     """``source_ids`` as the source expects them, from what an administrator copied out of its UI.
 
     Loket (REST and SOAP): werkgever ids (GUIDs) in canonical lower-case form, whatever their case,
     braces or surrounding spaces. Nmbrs: Company IDs trimmed, company names kept literally (exact
     match is the rule; the connector reports the closest names). Duplicates after normalisation are
-    dropped. Raises :class:`ConfigurationError` naming the entry and saying what to enter.
+    dropped. Raises :class:`ConfigurationError` naming the entry and saying what to enter; with
+    ``strict=False`` an entry that cannot be normalised is kept as given instead.
     Rules: ``payroll_etl.quality.identifiers`` (imported here: that package imports this module).
     """
     from payroll_etl.quality.identifiers import IdentifierError, nmbrs_company_ref, normalize_loket_werkgever_id
@@ -128,7 +131,9 @@ def normalize_source_ids(connector: str, values: list[Any], where: str = "employ
         try:
             text = normalise(value)
         except IdentifierError as exc:
-            raise ConfigurationError(f"{where}: source_ids[{j}]: {exc}") from None
+            if strict:
+                raise ConfigurationError(f"{where}: source_ids[{j}]: {exc}") from None
+            text = str(value)
         if text not in out:
             out.append(text)
     return tuple(out)
