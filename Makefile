@@ -22,6 +22,7 @@ help:
 	@echo "make test        - the whole test suite (CI runs this)"
 	@echo "make airflow     - airflow standalone with the project's DAGs (UI on http://127.0.0.1:8080)"
 	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs)"
+	@echo "                   WORLD=scenario.yaml serves that scenario (docs/simulators.md); default: the demo world"
 	@echo "make bench       - benchmarks (prints figures)"
 	@echo "make dq-report   - data-quality summary of the latest runs"
 	@echo "make connect-loket EMPLOYER=key - first login (Eerste aanmelding) of a Loket.nl REST employer"
@@ -43,8 +44,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# make simulators [WORLD=scenario.yaml] [PORTS="nmbrs=9083 ..."]: serve a scenario file (docs/simulators.md)
 simulators: install
-	$(PY) -m payroll_simulators
+	$(PY) -m payroll_simulators $(if $(WORLD),--world "$(WORLD)") $(foreach p,$(PORTS),--port $(p))
 
 airflow: install
 	$(PY) scripts/airflow_setup.py

@@ -180,6 +180,7 @@ def _fill_werkgever(raw: dict[str, Any], index: int, where: str) -> dict[str, An
             raise ScenarioError(f"{where}: give the werkgever an 'id' or a 'key'")
         data["id"] = w.stable_id("werkgever", key)
     data.setdefault("number", 100_000 + index * 17 + 3)
+    data.setdefault("frequency", "month")
     data.setdefault("loonheffingennummer", f"{w.make_rsin(random.Random(data['id']))}L01")
     wid = data["id"]
     persons = []
