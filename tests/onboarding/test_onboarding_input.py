@@ -4,19 +4,22 @@ against the simulators serving tests/scenarios/onboarding.yaml."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from onboarding_support import (
     ACME_WERKGEVER,
+    FILTER_WERKGEVER,
     NIGHT,
     NMBRS_USER,
     Sink,
+    loket_rest_credentials,
     loket_soap_credentials,
     nmbrs_credentials,
     nmbrs_employer,
 )
 
-from payroll_etl.config import load_config
+from payroll_etl.config import EmployerConfig, load_config
 from payroll_etl.connectors import connector_class
 from payroll_etl.connectors.base import ExtractRequest
 from payroll_etl.errors import ConfigurationError
@@ -172,3 +175,14 @@ def test_the_connection_extras_are_normalised_when_airflow_builds_the_connector(
     with environment(AIRFLOW_CONN_PAYROLL_ONBOARDING_ACME=json.dumps(conn)):
         connector = PayrollSourceHook("payroll_onboarding_acme").get_conn()
     assert type(connector).__name__ == "NmbrsConnector" and connector.domain == "mycompany"
+
+
+def test_loket_rest_client_credentials_pasted_with_spaces_still_log_in(sims):
+    credentials = loket_rest_credentials(sims["loket_rest"].url)
+    credentials = replace(credentials, extra={**credentials.extra, "client_id": " onboarding-etl\n",
+                                              "client_secret": "onboarding-secret \n"})
+    employer = EmployerConfig("filter_bv", "Filter B.V.", "loket_rest", (f" {{{FILTER_WERKGEVER.upper()}}}",),
+                              "payroll_filter_bv")
+    _, sink = _extract("loket_rest", credentials, employer)
+    employer_pages = [p for p in sink.pages if p["entity"] == "employer"]
+    assert [(p["source_id"], p["status"]) for p in employer_pages] == [(FILTER_WERKGEVER, 200)]
