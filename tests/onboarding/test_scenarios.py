@@ -174,3 +174,22 @@ def test_make_simulators_refuses_a_broken_scenario_file(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert f"error: {bad}: werkgevers[0]: give the werkgever an 'id' or a 'key'" in done.stderr
+
+
+def test_the_simulators_import_nothing_from_payroll_etl():
+    """Scenario files and simulators stand alone (a support engineer needs no pipeline to serve a world).
+
+    ``nmbrs/bench.py`` is the one exception: it measures the Nmbrs *connector* against the simulator.
+    """
+    import ast
+
+    root = ROOT / "include" / "payroll_simulators"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix() == "nmbrs/bench.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "payroll_etl"]
+    assert offenders == []
