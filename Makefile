@@ -30,6 +30,7 @@ help:
 	@echo "make airflow-cli ARGS=\"dags list\" - any airflow command with the project's environment"
 	@echo "make backfill EMPLOYER=key FROM=YYYY-MM-DD TO=YYYY-MM-DD [UNPAUSE=1] [DRY_RUN=1] - backfill past pay periods"
 	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs SOAP, 8084 Nmbrs REST)"
+	@echo "                   WORLD=scenario.yaml serves that scenario (docs/simulators.md); default: the demo world"
 	@echo "make bench       - benchmarks (prints figures)"
 	@echo "make dq-report   - data-quality summary of the latest runs"
 	@echo "make connect-loket EMPLOYER=key - first login (Eerste aanmelding) of a Loket.nl REST employer"
@@ -52,8 +53,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# make simulators [WORLD=scenario.yaml] [PORTS="nmbrs=9083 ..."]: serve a scenario file (docs/simulators.md)
 simulators: install
-	$(PY) -m payroll_simulators
+	$(PY) -m payroll_simulators $(if $(WORLD),--world "$(WORLD)") $(foreach p,$(PORTS),--port $(p))
 
 airflow: install
 	$(PY) scripts/local_airflow.py

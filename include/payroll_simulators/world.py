@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 NAMESPACE = uuid.UUID("6f1d3c52-2b7e-4f57-9d0a-8a1b4c9e0f11")
 
@@ -149,6 +150,10 @@ class World:
     results: list[PayrollResultLine]
     version: int = 1000  # global lastModifiedVersionNumber counter
     record_versions: dict[str, int] = field(default_factory=dict)
+    # The simulators' "today" (current periods, reference dates) and per-simulator settings from a
+    # scenario file (users, rights, domains; see payroll_simulators.scenario and docs/simulators.md).
+    today: date = field(default_factory=lambda: REFERENCE_TODAY)
+    simulators: dict[str, Any] = field(default_factory=dict)
 
     def bump(self, record_id: str) -> int:
         self.version += 1
@@ -330,7 +335,7 @@ def build_world(seed: int = 42, specs: tuple[WerkgeverSpec, ...] = DEMO_WERKGEVE
     for index, spec in enumerate(specs):
         wg = build_werkgever(spec, seed, index)
         werkgevers[wg.id] = wg
-    world = World(werkgevers=werkgevers, runs=[], results=[])
+    world = World(werkgevers=werkgevers, runs=[], results=[], today=today)
     for wg in werkgevers.values():
         for emp in wg.employments:
             world.record_versions[emp.id] = world.bump(emp.id)

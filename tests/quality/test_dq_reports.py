@@ -292,7 +292,7 @@ def test_second_demo_keeps_dq_result_rows(tmp_path: Path) -> None:
         first_checks = demo(servers)
         first_rows = _dq_rows_per_run(url)
         first_received = received(url)
-        assert sum(first_rows.values()) == 390 and set(first_checks.values()) == {78}
+        assert sum(first_rows.values()) == 395 and set(first_checks.values()) == {79}  # incl. the first-run check
         second_checks = demo(servers)
     assert second_checks == first_checks
     assert _dq_rows_per_run(url) == first_rows
@@ -300,4 +300,4 @@ def test_second_demo_keeps_dq_result_rows(tmp_path: Path) -> None:
     for cfg in employers:
         summary = json.loads((tmp_path / "data" / "reports" / "runs" / cfg.connector / cfg.employer / today.isoformat()
                               / "dq_summary.json").read_text())
-        assert summary["checks"] == 78 and not summary["nothing_to_validate"], cfg.employer
+        assert summary["checks"] == 79 and not summary["nothing_to_validate"], cfg.employer

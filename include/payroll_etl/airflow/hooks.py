@@ -19,9 +19,9 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from payroll_etl.config import CONNECTORS
 from payroll_etl.connectors.base import SourceCredentials
 
-CONNECTORS = ("loket_rest", "loket_soap", "nmbrs")
 SECRET_EXTRAS = ("client_secret", "access_token", "refresh_token", "token", "password")
 
 
@@ -40,7 +40,8 @@ def connector_of(conn_type: str | None, extra: dict[str, Any], conn_id: str) -> 
     from payroll_etl.errors import ConfigurationError
 
     by_type = conn_type if conn_type in CONNECTORS else None
-    by_extra = extra.get("connector")
+    # typed into the Connection's extra by hand: " Nmbrs" is still the nmbrs connector
+    by_extra = str(extra.get("connector") or "").strip().lower() or None
     if by_type and by_extra and by_type != by_extra:
         raise ConfigurationError(f"connection {conn_id} is of type {by_type} but extra.connector says {by_extra}")
     connector = by_type or by_extra

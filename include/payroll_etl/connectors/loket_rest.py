@@ -144,6 +144,10 @@ class LoketRestConnector(RotatingAccess, Connector):
         extra = dict(credentials.extra or {})
         if not credentials.host or not re.match(r"^https?://", credentials.host):
             raise ConfigurationError("Loket REST connection: host must be the API base URL, e.g. https://api.loket.nl")
+        # Copied from the Loket developer portal: spaces and line breaks around them are never part of them.
+        for key in ("client_id", "client_secret"):
+            if isinstance(extra.get(key), str):
+                extra[key] = extra[key].strip()
         if not extra.get("client_id"):
             raise ConfigurationError("Loket REST connection: extra.client_id is missing")
         if token_store is None:

@@ -49,6 +49,7 @@ from payroll_etl.errors import (
 )
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
+from payroll_etl.quality.identifiers import IdentifierError, normalize_omgevingscode
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,11 @@ class LoketSoapConnector(Connector):
             raise ConfigurationError(f"Loket SOAP connection is missing {', '.join(missing)}")
         host = credentials.host if "://" in credentials.host else f"https://{credentials.host}"
         try:
-            return cls(host, str(credentials.login), str(credentials.password), str(extra["omgevingscode"]),
+            omgevingscode = normalize_omgevingscode(extra["omgevingscode"])
+        except IdentifierError as exc:
+            raise ConfigurationError(f"Loket SOAP connection: extra.omgevingscode: {exc}") from None
+        try:
+            return cls(host, str(credentials.login).strip(), str(credentials.password), omgevingscode,
                        path=str(extra.get("path", DEFAULT_PATH)), timeout=float(extra.get("timeout", 60.0)),
                        max_attempts=int(extra.get("max_attempts", 4)),
                        backoff_seconds=float(extra.get("backoff_seconds", 1.0)),

@@ -47,6 +47,12 @@ from payroll_etl.errors import (
 )
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod, calendar_tail, period_bounds, period_for_logical_date
+from payroll_etl.quality.identifiers import (
+    IdentifierError,
+    closest_names,
+    nmbrs_company_ref,
+    normalize_nmbrs_domain,
+)
 
 COMPANY = "CompanyService"
 EMPLOYEE = "EmployeeService"
@@ -199,10 +205,10 @@ class NmbrsConnector(Connector):
             raise ConfigurationError(
                 f"Nmbrs connection: the API token must be exactly {TOKEN_LENGTH} characters, got {len(token)} "
                 "(Nmbrs: click your user name > User profile > API token)")
-        domain = str((credentials.extra or {}).get("domain") or "").strip()
-        if not domain:
-            raise ConfigurationError("Nmbrs connection: extra.domain is empty (the part before .nmbrs.nl in the "
-                                     "browser's address bar, e.g. 'mycompany' for https://mycompany.nmbrs.nl)")
+        try:
+            domain = normalize_nmbrs_domain((credentials.extra or {}).get("domain"))
+        except IdentifierError as exc:
+            raise ConfigurationError(f"Nmbrs connection: extra.domain: {exc}") from None
         return cls(host, credentials.login.strip(), token, domain)
 
     def __repr__(self) -> str:
@@ -400,7 +406,7 @@ class NmbrsConnector(Connector):
         by_name = {c.Name: c for c in by_id.values() if c.Name is not None}
         out: list[_Company] = []
         for source_id in employer.source_ids:
-            text = str(source_id)
+            text = nmbrs_company_ref(source_id)
             company = by_name.get(text)
             if company is None and text.strip().isdigit():
                 company = by_id.get(int(text.strip()))
@@ -408,7 +414,12 @@ class NmbrsConnector(Connector):
                     out.append(_Company(int(text.strip()), text.strip(), None))
                     continue
             if company is None:
-                raise company_not_found(employer, text, list(by_name), "this API user sees", "the Company ID")
+                closest = closest_names(text, list(by_name))
+                names = ", ".join(f"{name!r} (Company ID {int(by_name[name].ID)})" for name in closest) or "(none)"
+                raise ConfigurationError(
+                    f"employer {employer.employer}: Nmbrs company {text!r} not found among the {len(by_name)} "
+                    f"companies this API user sees; closest names: {names}. Names are case, space, dot and comma "
+                    "sensitive: enter the literal name as Nmbrs shows it, or the Company ID")
             out.append(_Company(int(company.ID), company.Name, FREQUENCIES.get(str(company.LoonaangifteTijdvak))))
         return list({c.id: c for c in out}.values())
 

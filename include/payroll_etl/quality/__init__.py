@@ -67,6 +67,13 @@ class DQContext:
         """(frequency, four-weekly calendar) the period checks use: the source's, else the config's."""
         return self.stated_calendar or (self.employer.payroll_frequency, self.employer.four_week_tail)
 
+    # True when this connector never loaded this employer before (set by the pipeline): an empty
+    # extract then blocks the load instead of becoming the baseline (rules.first_run_checks).
+    first_run: bool = False
+    # On a first run: the employer's last known headcount under another connector (a migration),
+    # {"connector": str, "headcount": int, "as_of": "YYYY-MM-DD"}; None when there is none.
+    baseline: dict[str, Any] | None = None
+
 
 @dataclass
 class DQOutcome:

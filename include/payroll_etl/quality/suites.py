@@ -31,6 +31,7 @@ from payroll_etl.quality.rules import (
     RuleEnv,
     completeness,
     effective_settings,
+    first_run_checks,
     reference_date,
     row_rules,
     volume_checks,
@@ -156,11 +157,19 @@ def evaluate(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) 
     counts = {name: len(df) for name, df in frames.items()}
     volumes = volume_checks(counts, ctx, settings)
     missing = completeness(frames, ctx)
+    first_run = first_run_checks(frames, ctx, settings)
     frames.clear()  # Great Expectations only sees the flag frames: free the data (env.frames is this dict)
     del env
     results, suites = _run_great_expectations(ctx, evaluated, keys_by_entity, volumes, missing)
     blocking = [f"{v.entity}: {VOLUME_CHECK} failed: {v.reason()}" for v in volumes
                 if not v.success and v.severity == ERROR]
+    # First-run checks compare with no table of this run, so they are recorded directly (not in GE).
+    for check in first_run:
+        results.append(CheckResult(check.entity, check.check_name, None, check.severity, check.success,
+                                   check.current, 0 if check.success else max(check.expected - check.current, 0),
+                                   None if check.success else check.reason[:500]))
+    blocking = [f"{c.entity}: {c.check_name} failed: {c.reason}" for c in first_run
+                if not c.success and c.severity == ERROR] + blocking
     outcome = DQOutcome(results, {e: rows for e, rows in quarantined.items() if rows}, blocking)
     outcome.report_path = _write_run_summary(ctx, outcome, counts, suites, nothing_to_validate=(
         not results and not issues and not sum(counts.values())))

@@ -74,6 +74,14 @@ RUN_ID_BASE = NMBRS_RUN_ID_BASE
 TITLES = {1001: "Invalid Authentication", 1002: "Unauthorized Access", 2003: "Unauthorized Access",
           2004: "Unauthorized Access", 2006: "Invalid Period", 9999: "Unkown"}
 GENDER = {"M": "male", "V": "female"}
+# SVW_GetCurrent groups: scenario key -> (group element, {child element: scenario field}).
+SVW_GROUPS = {
+    "cao": ("CAO", {"CAOId": "id", "CAOCode": "code", "CAODescription": "description"}),
+    "risk_group": ("RiskGroup", {"RiskGroupId": "id", "RiskGroupCode": "code", "RiskGroupDescription": "description"}),
+    "sector": ("Sector", {"SectorId": "id", "SectorCode": "code", "SectorDescription": "description"}),
+    "wage_cost_benefit": ("WageCostBenefit", {"WageCostBenefitCode": "code", "EndPeriod": "end_period",
+                                              "EndYear": "end_year"}),
+}
 HALF_CALLS = {"List_GetByCompany", "Employment_GetAll_AllEmployeesByCompany", "Salary_GetAll_AllEmployeesByCompany"}
 
 
@@ -100,6 +108,21 @@ def default_users() -> list[SimUser]:
         SimUser("limited@example.nl", "00112233445566778899aabbccddeeff", DEMO_DOMAIN,
                 ("transport_oost", "schoonmaak_west"), SEED_CALLS - {"Schedule_GetList"}),
     ]
+
+
+def scenario_users(world: World) -> list[SimUser] | None:
+    """API users from the scenario's ``simulators.nmbrs.users`` (docs/simulators.md); None when absent."""
+    spec = (world.simulators.get("nmbrs") or {}).get("users")
+    if spec is None:
+        return None
+    users = []
+    for u in spec:
+        enabled = frozenset(u["enabled_calls"]) if "enabled_calls" in u else SEED_CALLS
+        users.append(SimUser(str(u["username"]), str(u["token"]), str(u["domain"]),
+                             tuple(str(c) for c in u.get("companies") or ()),
+                             enabled - frozenset(u.get("disabled_calls") or ()),
+                             frozenset(int(e) for e in u.get("denied_employees") or ())))
+    return users
 
 
 class SoapFault(Exception):
@@ -420,12 +443,31 @@ class NmbrsSimulator:
         return {"EmployeeContractItem": {"EmployeeId": self.employee_id(wg, p),
                                          "EmployeeContracts": {"EmployeeContract": contracts}}}
 
+    def svw_groups(self, wg: Werkgever) -> dict[str, dict[str, Any]]:
+        """The SVW groups of a company from ``simulators.nmbrs.svw`` (by werkgever key or id).
+
+        Every group is always there; a child without a value is None (written as ``xsi:nil``).
+        """
+        settings = (self.world.simulators.get("nmbrs") or {}).get("svw") or {}
+        given = next((v for k, v in settings.items() if k == wg.id or stable_id("werkgever", k) == wg.id), {}) or {}
+        out = {}
+        for key, (element, children) in SVW_GROUPS.items():
+            values = given.get(key) or {}
+            out[element] = {child: values.get(field_name) for child, field_name in children.items()}
+        return out
+
     def op_SVW_GetCurrent(self, user: SimUser, params: dict) -> dict:
-        wg, p, _ = self._employee(user, params)
+        wg, p, emps = self._employee(user, params)
+        start = min((e.start for e in emps), default=self.today)  # the settings apply since the first employment
+        year = start.year
+        number = next((n for n in range(1, werkgever_periods(wg, year) + 1)
+                       if werkgever_bounds(wg, year, n)[1] >= start), 1)
         return {"SVW_GetCurrentResult": {
-            "Id": self.employee_id(wg, p), "InvloedVerzekeringsplicht": "Geen invloed", "PremieKorting": 0,
-            "PremieKortingVerhoging": False, "CodeCao": 0, "Wao_Wia": True, "Ww": True, "Zw": True,
-            "CodeIabZvw": 0, "CodeZvw": "K", "RisicoGroep": 0, "Sector": 0}}
+            "Id": self.employee_id(wg, p), "CreateDate": _dt(start - timedelta(days=14)), "StartYear": year,
+            "StartPeriod": number, "InfluenceObligedInsuranced": "Geen invloed", "Wao_Wia": True, "Ww": True,
+            "Zw": True, "IncomeRelatedContributionZvw": None, "CodeZvw": "K", "EmploymentType": None,
+            "PhaseClassification": None, "EmploymentSequenceTaxId": emps[0].number if emps else None,
+            **self.svw_groups(wg)}}
 
     def op_WageComponentFixed_GetCurrent(self, user: SimUser, params: dict) -> dict:
         wg, p, _ = self._employee(user, params)
@@ -489,11 +531,11 @@ def _error_body(message: str) -> tuple[str, bytes]:
 def create_app(world: World, users: list[SimUser] | dict[str, SimUser] | None = None) -> Any:
     """The simulator as a WSGI app wrapped in FaultMiddleware (``app.switch``, ``app.simulator``)."""
     if users is None:
-        users = default_users()
+        users = scenario_users(world) or default_users()
     if isinstance(users, list):
         users = {u.username: u for u in users}
     switch = FaultSwitch()
-    simulator = NmbrsSimulator(world, dict(users), switch)
+    simulator = NmbrsSimulator(world, dict(users), switch, today=world.today)
     app = FaultMiddleware(simulator, switch, signature=_signature, error_body=_error_body)
     app.simulator = simulator
     return app
