@@ -13,6 +13,8 @@ the cutover load uses (``payroll_etl.identity``):
   history in the range both sides state;
 * differences that come from what each API can deliver (history one side states further back than
   the other) are listed apart as *API capability* and do not block;
+* a value one side does not state at all (Loket REST gives no hours or wage for an ended
+  employment) is API capability too: the cutover load emits no mutation for it either;
 * a verdict: ``GO`` only without ambiguity, unmatched records or field differences.
 
 Counts and masked examples only: ids are shortened (``mask_id``), amounts and hours appear as
@@ -88,7 +90,7 @@ class Comparison:
             for kind in ("ambiguous", "new", "unmatched_old"):
                 if c[what][kind]:
                     out.append(f"{c[what][kind]} {what} {kind.replace('_', ' ')}")
-        out += [f"{len(v)} differences in {k}" for k, v in sorted(self.differences.items()) if v]
+        out += [f"{k}: {len(v)} field difference(s)" for k, v in sorted(self.differences.items()) if v]
         return out
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,7 +100,8 @@ class Comparison:
             "identities": self.match.counts(),
             "ambiguous": {"persons": sorted(set(self.match.ambiguous_persons.values())),
                           "employments": sorted(set(self.match.ambiguous_employments.values()))},
-            "differences": {k: {"count": len(v), "examples": v[:EXAMPLES]} for k, v in sorted(self.differences.items())},
+            "differences": {k: {"count": len(v), "examples": v[:EXAMPLES]}
+                            for k, v in sorted(self.differences.items())},
             "api_capability": {k: {"count": len(v), "examples": v[:EXAMPLES]}
                                for k, v in sorted(self.capability.items())},
             "rows": self.rows,
@@ -221,13 +224,30 @@ def _describe(name: str, old: Any, new: Any) -> str:
     return f"{name} differs"
 
 
-def _history(label: str, old: dict[date, Any], new: dict[date, Any], cmp: Any, out: Comparison, tag: str) -> None:
-    """Versions by valid_from: older than the other side's earliest is API capability, else a difference."""
+NOT_STATED_NEW, NOT_STATED_OLD = "not stated by the new connector", "not stated by the published connector"
+
+
+def _field(out: Comparison, kind: str, tag: str, name: str, old: Any, new: Any) -> None:
+    """One compared value: equal; missing on one side (API capability); or a difference."""
+    if old == new:
+        return
+    if new is None or old is None:
+        out.capability[NOT_STATED_NEW if new is None else NOT_STATED_OLD].append(f"{tag}: {name}")
+    else:
+        out.differences[kind].append(f"{tag}: {_describe(name, old, new)}")
+
+
+def _history(label: str, old: dict[date, Any], new: dict[date, Any], cmp: Any, out: Comparison, tag: str,
+             current: date | None) -> None:
+    """Versions by valid_from: older than the other side's earliest is API capability (history depth),
+    a version only one side states within the range both cover, or other values, is a difference.
+    ``current`` (the version in effect on the run date) is compared on its own and skipped here."""
     if not old or not new:
         return
-    first_old, first_new = min(old), min(new)
-    overlap = max(first_old, first_new)
+    overlap = max(min(old), min(new))
     for vf in sorted(set(old) | set(new)):
+        if vf == current:
+            continue
         if vf < overlap:
             side = "new connector" if vf in new else "published data"
             out.capability["history depth"].append(f"{tag}: {label} version of {vf.year} only in the {side}")
@@ -235,7 +255,15 @@ def _history(label: str, old: dict[date, Any], new: dict[date, Any], cmp: Any, o
             out.differences[f"{label} history"].append(
                 f"{tag}: a {label} version only in the {'new connector' if vf not in old else 'published data'}")
         elif cmp(old[vf]) != cmp(new[vf]):
-            out.differences[f"{label} history"].append(f"{tag}: {label} version of {vf.year} differs")
+            if any(v is None for v in cmp(new[vf])) or any(v is None for v in cmp(old[vf])):
+                side = NOT_STATED_NEW if any(v is None for v in cmp(new[vf])) else NOT_STATED_OLD
+                out.capability[side].append(f"{tag}: {label} of the version of {vf.year}")
+            else:
+                out.differences[f"{label} history"].append(f"{tag}: {label} version of {vf.year} differs")
+
+
+def _in_effect(versions: dict[date, Any], day: date) -> date | None:
+    return max((d for d in versions if d <= day), default=min(versions)) if versions else None
 
 
 def compare_sides(employer: str, run_date: date, old: Side, new: Side, old_connectors: list[str]) -> Comparison:
@@ -251,21 +279,22 @@ def compare_sides(employer: str, run_date: date, old: Side, new: Side, old_conne
             va, vb = a.get(name), b.get(name)
             if isinstance(va, (Decimal, float, int)) or isinstance(vb, (Decimal, float, int)):
                 va, vb = _dec(va), _dec(vb)
-            if va != vb:
-                out.differences[name].append(f"{tag}: {_describe(name, va, vb)}")
-        _history("hours", {v["valid_from"]: v for v in old_versions}, {v["valid_from"]: v for v in new_versions},
-                  lambda v: (_dec(v["hours_per_week"]), _dec(v["part_time_factor"])), out, tag)
+            _field(out, name, tag, name, va, vb)
+        hours_old = {v["valid_from"]: v for v in old_versions}
+        hours_new = {v["valid_from"]: v for v in new_versions}
+        _history("hours", hours_old, hours_new, lambda v: (_dec(v["hours_per_week"]), _dec(v["part_time_factor"])),
+                 out, tag, a["valid_from"] if a["valid_from"] == b["valid_from"] else None)
         old_wages, new_wages = old.wages.get(old_key, {}), new.wages.get((new.connector, new_sid), {})
         for component in sorted(set(old_wages) | set(new_wages)):
             ow, nw = old_wages.get(component, {}), new_wages.get(component, {})
-            cur_old = ow[max((d for d in ow if d <= run_date), default=min(ow))] if ow else None
-            cur_new = nw[max((d for d in nw if d <= run_date), default=min(nw))] if nw else None
+            day_old, day_new = _in_effect(ow, run_date), _in_effect(nw, run_date)
+            cur_old, cur_new = ow.get(day_old) or {}, nw.get(day_new) or {}
             label = f"{tag} {component}"
-            if (cur_old or {}).get("gross_amount") != (cur_new or {}).get("gross_amount"):
-                out.differences["salary"].append(f"{label}: {_describe('gross_amount', (cur_old or {}).get('gross_amount'), (cur_new or {}).get('gross_amount'))}")
-            elif cur_old and cur_new and cur_old["frequency"] != cur_new["frequency"]:
-                out.differences["salary frequency"].append(f"{label}: frequency differs")
-            _history("wage", ow, nw, lambda v: v["gross_amount"], out, label)
+            _field(out, "salary", label, "gross_amount", cur_old.get("gross_amount"), cur_new.get("gross_amount"))
+            if cur_old and cur_new:
+                _field(out, "salary frequency", label, "frequency", cur_old["frequency"], cur_new["frequency"])
+            _history("wage", ow, nw, lambda v: (v["gross_amount"],), out, label,
+                     day_old if day_old == day_new else None)
     out.rows = {e: {"new": new.rows.get(e, 0), "published": old.rows.get(e, 0)}
                 for e in sorted(set(new.rows) | set(old.rows))}
     return out

@@ -124,10 +124,14 @@ def match_identities(old_persons: list[Person], old_jobs: list[Job], new_persons
         old_jobs_of[(j.connector, j.employee_source_id or "")].append(j)
     chosen: dict[str, tuple[Job, str]] = {}
     waiting: list[tuple[Job, list[Job]]] = []
+    stated = {p.source_id for p in new_persons}
     for j in new_jobs:
         person = j.employee_source_id or ""
         if person in m.ambiguous_persons:
             m.ambiguous_employments[j.source_id] = "its person is ambiguous"
+            continue
+        if person not in stated:  # e.g. its employee was quarantined: cannot tell whose it is
+            m.ambiguous_employments[j.source_id] = "its person is not in the load"
             continue
         if person not in m.persons:
             m.new_employments.append(j.source_id)

@@ -252,8 +252,47 @@ def apply(db: Db, batch: LoadBatch, plan: Plan) -> dict[str, Any]:
         db.execute(f"DROP TABLE IF EXISTS xp_{entity}")
         db.execute(f"CREATE TEMP TABLE xp_{entity} AS {select}")
     db.prior = {entity: prior_relation(entity) for entity in relations}
+    wage_line = "t.employment_source_id || '|' || coalesce(t.component, '')"
+    carried = {entity: _carry_history(db, batch, entity, group)
+               for entity, group in (("employment", "t.source_id"), ("salary", wage_line))}
     batch.closed_connectors = list(old)
-    return {"from": old, **m.counts(), "closed": closed}
+    return {"from": old, **m.counts(), "closed": closed, "carried": carried}
+
+
+def _carry_history(db: Db, batch: LoadBatch, entity: str, group: str) -> int:
+    """Keep the old connector's history that the new connector cannot state (its API's history depth).
+
+    For a matched employment, the old connector's versions older than the new connector's earliest
+    version of the same record (employment; wage line per component) are recorded again under the
+    new connector's ids, closed the day before that earliest version (as a past view adds history,
+    docs/warehouse.md): nothing newer contradicts them, so the switch loses no knowledge and the
+    benefit bases of past reference dates stay what they were. A wage component the new connector
+    does not state at all for the employment (e.g. no wage for an ended employment) is carried whole.
+    Lineage: the copy has the old row's valid_from and values (wage lines keep the old line's id); the
+    old row is superseded by the same run. Returns the number of rows carried.
+    """
+    from payroll_etl.warehouse.load import hash_sql
+
+    cols = warehouse_columns(ENTITIES[entity])
+    first = (f"SELECT {group} AS grp, min(t.valid_from) AS first_from FROM {entity} t "
+             f"WHERE t.employer = {lit(batch.employer)} AND t.connector = {lit(batch.connector)} "
+             "AND t.superseded_at IS NULL GROUP BY 1")
+    clipped = ", ".join(
+        "CASE WHEN f.first_from IS NOT NULL AND (t.valid_to IS NULL OR t.valid_to >= f.first_from) "
+        "THEN CAST(f.first_from - INTERVAL '1 day' AS DATE) ELSE t.valid_to END AS valid_to" if c == "valid_to"
+        else f't."{c}"' for c in cols)
+    col_list = ", ".join(f'"{c}"' for c in cols)
+    before = int(db.query(f"SELECT count(*) FROM {entity} WHERE employer = {lit(batch.employer)} "
+                          f"AND load_run_id = {lit(batch.load_run_id)}")[0][0])
+    db.execute(
+        f"INSERT INTO {entity} ({col_list}, row_hash, recorded_at, load_run_id) "
+        f"SELECT {', '.join('x.' + chr(34) + c + chr(34) for c in cols)}, {hash_sql(ENTITIES[entity], 'x')}, "
+        f"{lit(batch.recorded_at)}, {lit(batch.load_run_id)} FROM (SELECT {clipped} FROM xp_{entity} t "
+        f"LEFT JOIN ({first}) f ON f.grp = {group} "
+        f"WHERE f.first_from IS NULL OR t.valid_from < f.first_from) x")
+    after = int(db.query(f"SELECT count(*) FROM {entity} WHERE employer = {lit(batch.employer)} "
+                         f"AND load_run_id = {lit(batch.load_run_id)}")[0][0])
+    return after - before
 
 
 def cleanup(db: Db) -> None:

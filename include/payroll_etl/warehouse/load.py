@@ -375,9 +375,11 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
         (unchanged,), = con.execute("SELECT count(*) FROM j WHERE cur_hash = row_hash").fetchall()
         ckey = ", ".join(f'c."{k}"' for k in ("source_id", "valid_from", *extra))
         if entity.effective_dated and entity.name not in ADDITIVE:
+            # a version older than the earliest one the source states for the record is beyond what it
+            # states (its history depth, or history a connector switch carried over), not withdrawn
             vanished = con.sql(
-                f"SELECT {ckey} FROM c WHERE c.source_id IN (SELECT source_id FROM s) "
-                f"AND NOT EXISTS (SELECT 1 FROM s WHERE {on})").to_arrow_table()
+                f"SELECT {ckey} FROM c WHERE c.valid_from >= (SELECT min(s.valid_from) FROM s "
+                f"WHERE s.source_id = c.source_id) AND NOT EXISTS (SELECT 1 FROM s WHERE {on})").to_arrow_table()
         else:
             vanished = con.sql(f"SELECT {ckey} FROM c WHERE FALSE").to_arrow_table()
     finally:

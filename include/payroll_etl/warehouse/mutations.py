@@ -60,7 +60,8 @@ def _reported_through(db: Db, batch: LoadBatch) -> Any:
     is no baseline, it is compared with the old connector's facts (cutover.py).
     """
     rows = db.query(
-        f"SELECT DISTINCT period_id FROM load_run WHERE employer = {lit(batch.employer)} AND status IN ('success', 'partial') AND view = 'current' "
+        f"SELECT DISTINCT period_id FROM load_run WHERE employer = {lit(batch.employer)} "
+        f"AND status IN ('success', 'partial') AND view = 'current' "
         f"AND load_run_id <> {lit(batch.load_run_id)} AND period_id IS NOT NULL")
     ends = []
     for (period_id,) in rows:
@@ -135,9 +136,11 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
     cutover = bool(getattr(db, "prior", None))
 
     def differs(new: str, old: str) -> str:
-        # At a cutover the prior values are the old connector's: a value the new connector does not state
-        # (e.g. Loket REST gives no hours for an ended employment) is what its API delivers, not a change.
-        return f"({new} IS NOT NULL AND {new} IS DISTINCT FROM {old})" if cutover else f"{new} IS DISTINCT FROM {old}"
+        # At a cutover the prior values are the old connector's: a value one of the two connectors does not
+        # state (Loket REST gives no hours for an ended employment) is what its API delivers, not a change.
+        if cutover:
+            return f"({new} IS NOT NULL AND {old} IS NOT NULL AND {new} <> {old})"
+        return f"{new} IS DISTINCT FROM {old}"
 
     selects: list[str] = []
     # Each select yields: base_type, mutation_key, employee_source_id, employment_source_id, ingangsdatum,
@@ -178,7 +181,8 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
         _pairs(db, "salary", "{a}.employment_source_id || '|' || coalesce({a}.component, 'BASIS')", batch,
                "t.employment_source_id IN (SELECT employment_source_id FROM n)")
         src = (f"(SELECT m.*, p.gross_amount AS p_amount, p.frequency AS p_frequency FROM mp_salary m LEFT JOIN "
-               f"{prior(db, 'salary')} p ON p.connector = m.connector AND p.employer = m.employer AND p.source_id = m.p_source_id "
+               f"{prior(db, 'salary')} p ON p.connector = m.connector AND p.employer = m.employer "
+               f"AND p.source_id = m.p_source_id "
                f"AND p.valid_from = m.p_valid_from AND p.row_hash = m.p_row_hash AND p.recorded_at < {now})")
         keys = ["component", "gross_amount", "frequency"]
         new_json = json_sql(list(zip(keys, ["coalesce(n.component, 'BASIS')", "n.gross_amount", "n.frequency"])))
@@ -190,7 +194,8 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
     if (changes.get("employee") or {}).get("inserted"):
         _pairs(db, "employee", "{a}.source_id", batch, "t.source_id IN (SELECT source_id FROM mt_employee)")
         extra = ", ".join(f"p.{c} AS p_{c}" for c in (*ADDRESS_COLUMNS, "civil_status", "date_of_death"))
-        src = (f"(SELECT m.*, {extra} FROM mp_employee m LEFT JOIN {prior(db, 'employee')} p ON p.connector = m.connector "
+        src = (f"(SELECT m.*, {extra} FROM mp_employee m LEFT JOIN {prior(db, 'employee')} p "
+               f"ON p.connector = m.connector "
                f"AND p.employer = m.employer AND p.source_id = m.p_source_id AND p.valid_from = m.p_valid_from "
                f"AND p.row_hash = m.p_row_hash AND p.recorded_at < {now})")
         base = "n.source_id, n.source_id, CAST(NULL AS VARCHAR)"
