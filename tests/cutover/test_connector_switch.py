@@ -152,3 +152,31 @@ def test_switching_back_works_the_same_way(tmp_path):
     # the identities stay the ones of the first spell: the SOAP ids were registered at the first cutover
     assert count(url, f"SELECT count(DISTINCT identity_id) FROM identity_crosswalk WHERE {WHERE} "
                       "AND entity = 'employment'") == 35
+
+
+def test_an_ambiguous_match_is_quarantined_and_reported_never_guessed(tmp_path):
+    """One person's BSN is missing in Loket REST: that person cannot be told apart, so it is not loaded."""
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    cfgs = history_config(tmp_path, SWITCH)
+    world = build_world()
+    wg = world.werkgevers[stable_id("werkgever", EMPLOYER)]
+    job = next(e for e in wg.employments if e.end is None)
+    next(p for p in wg.persons if p.id == job.person_id).bsn = ""
+    with running_simulators() as before, running_simulators(world) as after:
+        run(cfgs["loket_soap"], before["loket_soap"].url, url, tmp_path / "d", SOAP_NIGHT)
+        switch = run(cfgs["loket_rest"], after["loket_rest"].url, url, tmp_path / "d", SWITCH_NIGHT)
+
+    load = switch["load"]
+    assert load["status"] == "partial"
+    assert load["cutover"]["persons"] == {"matched": 34, "new": 0, "ambiguous": 1, "unmatched_old": 1}
+    assert load["cutover"]["employments"]["ambiguous"] == 1
+    quarantined = dict(((e, c), n) for e, c, n in q(url, "SELECT entity, failing_checks, count(*) FROM quarantine "
+                                                        f"WHERE {WHERE} GROUP BY entity, failing_checks"))
+    assert quarantined[("employee", "identity_ambiguous: BSN missing on the new side")] == 1
+    assert quarantined[("employment", "identity_ambiguous: its person is ambiguous")] == 1
+    assert q(url, f"SELECT DISTINCT source_id FROM quarantine WHERE {WHERE} AND entity = 'employment'") == [(job.id,)]
+    # not guessed: no REST row for them, no IN_DIENST for a "new" employment, the other 34 switched
+    assert count(url, f"SELECT count(*) FROM employment WHERE {WHERE} AND connector = 'loket_rest' "
+                      f"AND source_id = '{job.id}'") == 0
+    assert count(url, f"SELECT count(*) FROM mutation WHERE {WHERE}") == 0
+    assert current(url)["employment"] == [("loket_rest", 34)]
