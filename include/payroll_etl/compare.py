@@ -86,10 +86,12 @@ class Comparison:
         out = []
         if not self.old_connectors:
             out.append("nothing published to compare with")
+        labels = {"ambiguous": "ambiguous", "new": "only in the new connector",
+                  "unmatched_old": "only in the published data"}
         for what in ("persons", "employments"):
-            for kind in ("ambiguous", "new", "unmatched_old"):
+            for kind, label in labels.items():
                 if c[what][kind]:
-                    out.append(f"{c[what][kind]} {what} {kind.replace('_', ' ')}")
+                    out.append(f"{what} {label}: {c[what][kind]}")
         out += [f"{k}: {len(v)} field difference(s)" for k, v in sorted(self.differences.items()) if v]
         return out
 
@@ -319,15 +321,15 @@ def _write(path: Path, text: str) -> None:
 def compare_run(url: str, employer_cfg: Any, run_date: date, staging: Path, report_dir: Path) -> Comparison:
     """Compare one shadow run's staging with the published facts; write the .md and .json reports."""
     from payroll_etl.warehouse.cutover import connectors_with_open_facts
-    from payroll_etl.warehouse.load import connect
+    from payroll_etl.warehouse.load import connect, lit
     from payroll_etl.warehouse.migrate import upgrade
 
     upgrade(url)
     db = connect(url)
     try:
-        others = employer_cfg.other_connectors or tuple(
-            r[0] for r in db.query("SELECT DISTINCT connector FROM employment WHERE employer = "
-                                   f"'{employer_cfg.employer}' AND connector <> '{employer_cfg.connector}'"))
+        others = employer_cfg.other_connectors or tuple(  # e.g. --connector for an employer without history
+            r[0] for r in db.query(f"SELECT DISTINCT connector FROM employment WHERE employer = "
+                                   f"{lit(employer_cfg.employer)} AND connector <> {lit(employer_cfg.connector)}"))
         published = connectors_with_open_facts(db, employer_cfg.employer, list(others))
     finally:
         db.close()
