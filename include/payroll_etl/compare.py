@@ -229,11 +229,14 @@ def _describe(name: str, old: Any, new: Any) -> str:
 NOT_STATED_NEW, NOT_STATED_OLD = "not stated by the new connector", "not stated by the published connector"
 
 
+EVENT_DATES = ("start_date", "end_date")  # a date on one side only is a difference (e.g. a leaver), not capability
+
+
 def _field(out: Comparison, kind: str, tag: str, name: str, old: Any, new: Any) -> None:
     """One compared value: equal; missing on one side (API capability); or a difference."""
     if old == new:
         return
-    if new is None or old is None:
+    if (new is None or old is None) and name not in EVENT_DATES:
         out.capability[NOT_STATED_NEW if new is None else NOT_STATED_OLD].append(f"{tag}: {name}")
     else:
         out.differences[kind].append(f"{tag}: {_describe(name, old, new)}")
