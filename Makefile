@@ -21,7 +21,7 @@ export PAYROLL_DATA_DIR ?= $(CURDIR)/data
 # Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
 export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key
 
-.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench dq-report connect-loket connect-nmbrs clean
+.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench dq-report connect-loket connect-nmbrs compare-connectors clean
 
 help:
 	@echo "make demo        - install, start simulators, run every demo employer's nightly DAG, print results"
@@ -35,6 +35,7 @@ help:
 	@echo "make dq-report   - data-quality summary of the latest runs"
 	@echo "make connect-loket EMPLOYER=key - first login (Eerste aanmelding) of a Loket.nl REST employer"
 	@echo "make connect-nmbrs EMPLOYER=key - first consent of an Nmbrs REST employer (again after 30 idle days)"
+	@echo "make compare-connectors EMPLOYER=key [DATE=YYYY-MM-DD] - go/no-go report of a shadow connector"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,6 +84,9 @@ connect-loket: install
 connect-nmbrs: install
 	@test -n "$(EMPLOYER)" || (echo "usage: make connect-nmbrs EMPLOYER=<employer key>"; exit 2)
 	$(PY) scripts/connect_nmbrs.py --employer $(EMPLOYER)
+compare-connectors: install
+	@test -n "$(EMPLOYER)" || (echo "usage: make compare-connectors EMPLOYER=<employer key> [DATE=YYYY-MM-DD]"; exit 2)
+	$(PY) -m payroll_etl.compare $(EMPLOYER) $(if $(DATE),--date $(DATE)) $(if $(CONNECTOR),--connector $(CONNECTOR))
 
 clean:
 	rm -rf data .airflow

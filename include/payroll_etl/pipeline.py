@@ -72,6 +72,30 @@ class RunContext:
                              self.employer.four_week_tail)  # type: ignore[arg-type]
         return self.period.end < current.start
 
+    @property
+    def publishes(self) -> bool:
+        """True when this connector publishes the employer's facts for this logical date (config history).
+
+        A run that does not publish is a **shadow run**: it extracts, normalizes and validates as usual
+        into its own landing and staging (the shadow area), writes nothing to the warehouse, and its
+        load step writes the connector comparison report instead (``payroll_etl.compare``,
+        docs/migration.md). A retired connector's DAG triggered after its cutover is a shadow run too.
+        """
+        return self.employer.publishes_on(self.logical_date)
+
+    def cutover_pending(self) -> bool:
+        """True when another connector of the employer still has open facts: this load takes over."""
+        from payroll_etl.warehouse.cutover import connectors_with_open_facts
+        from payroll_etl.warehouse.load import connect
+
+        if not self.employer.other_connectors or not self.publishes:
+            return False
+        db = connect(self.warehouse_url)
+        try:
+            return bool(connectors_with_open_facts(db, self.employer.employer, self.employer.other_connectors))
+        finally:
+            db.close()
+
     def is_past_view(self) -> bool:
         """True when this run sees the source as of a past date: a backfill of a past pay period, or any
         run whose logical date is older than a current-view load already in the warehouse (a replay).
@@ -81,6 +105,8 @@ class RunContext:
         """
         from payroll_etl.warehouse.load import newer_current_view
 
+        if not self.publishes:  # a shadow run loads nothing at all
+            return False
         if self.is_backfill:
             return True
         return newer_current_view(self.warehouse_url, self.employer.connector, self.employer.employer,
@@ -162,9 +188,12 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     upgrade(ctx.warehouse_url)
     if ctx.is_backfill and not ctx.full_refresh:
         _skip_if_period_loaded(ctx)
-    state = {} if ctx.full_refresh else previous_state(ctx.warehouse_url, ctx.employer.connector,
-                                                       ctx.employer.employer, ctx.load_run_id)
-    request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, ctx.full_refresh, state, ctx.is_backfill)
+    # a shadow run and a cutover load need the whole stand: no watermark (a connector's watermarks
+    # from an earlier spell would make the switch night incremental)
+    full = ctx.full_refresh or not ctx.publishes or ctx.cutover_pending()
+    state = {} if full else previous_state(ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer,
+                                           ctx.load_run_id)
+    request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, full, state, ctx.is_backfill)
     connector = connector_class(ctx.employer.connector).from_credentials(credentials)
     writer = landing.LandingWriter(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
     try:
@@ -350,7 +379,8 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
     issues = [RecordIssue(**i) for i in _read_json(ctx.staging / "issues.json")] \
         if (ctx.staging / "issues.json").exists() else []
     extract_info = _read_json(ctx.staging / "extract.json") if (ctx.staging / "extract.json").exists() else {}
-    previous_counts, previous_keys, previous_open, first_run = _previous_run_info(ctx)
+    previous_counts, previous_keys, previous_open, first_run = _previous_run_info(ctx) if ctx.publishes \
+        else ({}, {}, {}, False)
     if ctx.is_past_view():  # a past period need not state who joined since: no "missing from source" warnings
         previous_open = {}
     stated = ctx.stated_period()
@@ -366,6 +396,9 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
         sort_keys=True, default=str))
     summary = outcome.summary()
     _log_report_paths(ctx, outcome.report_path)
+    if outcome.blocking and not ctx.publishes:  # a shadow run writes nothing to the warehouse
+        raise DataQualityError(f"{ctx.employer.employer}: data quality blocked the shadow run of "
+                               f"{ctx.employer.connector}: {outcome.blocking[0]}")
     if outcome.blocking:
         now = datetime.now(UTC)
         batch = LoadBatch(ctx.load_run_id, ctx.employer.dag_id, ctx.airflow_run_id, ctx.employer.connector,
@@ -437,6 +470,10 @@ def load(ctx: RunContext) -> dict[str, Any]:
     from payroll_etl.warehouse.load import load as load_batch
 
     _system_arrow_pool()
+    if not ctx.publishes:  # shadow run: publish nothing, compare with what the publisher published
+        from payroll_etl.compare import shadow_report
+
+        return shadow_report(ctx)
     mart.register()  # benefit bases are recomputed inside the load transaction
     config_error = mart.seed_config(ctx.warehouse_url)  # parameters/schemes: own short transaction
 
@@ -475,13 +512,18 @@ def load(ctx: RunContext) -> dict[str, Any]:
         started_at=now, recorded_at=now)
     batch.benefit_config_error = config_error
     batch.past_view = past_view
+    batch.other_connectors = ctx.employer.other_connectors
+    batch.landing_ref = ctx.landing_ref()
     if past_view:
         batch.message = "; ".join(m for m in (
             f"past view of pay period {ctx.period.id}: period facts loaded, newer knowledge kept", batch.message) if m)
     changes = load_batch(ctx.warehouse_url, batch)
     _write_history(ctx)
-    return {"status": status, "loaded": changes, "quarantined": len(quarantine_rows),
-            "view": "past" if past_view else "current"}
+    out = {"status": batch.status, "loaded": changes, "quarantined": len(batch.quarantine),
+           "view": "past" if past_view else "current"}
+    if "cutover" in batch.rows:
+        out["cutover"] = batch.rows["cutover"]
+    return out
 
 
 def run_all(ctx: RunContext, credentials: SourceCredentials, settings_dq: dict[str, Any] | None = None) -> dict:

@@ -325,7 +325,9 @@ def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> N
     and it also adds a new year's 1 January rows); only changed bases are written. A mistake in
     the scheme/parameter files does not block the payroll load: it is logged and recorded in
     ``load_run.rows`` (``benefit_basis.config_error``) and the bases use the last seeded config.
-    SQL errors propagate (the load rolls back).
+    After a connector switch (``batch.closed_connectors``) the old connector's bases are superseded
+    at the same transaction time, so the bases follow the new connector. SQL errors propagate
+    (the load rolls back).
     """
     report: dict[str, Any] = {}
     if getattr(batch, "benefit_config_error", None):
@@ -334,6 +336,11 @@ def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> N
     res = recompute_for(db, batch.employer, connector=batch.connector, as_of=batch.recorded_at,
                         load_run_id=batch.load_run_id, tail=getattr(period, "tail", None))
     report.update(asdict(res))
+    for old in getattr(batch, "closed_connectors", None) or ():
+        # a connector switch closed the old connector's facts: its bases end at the same moment
+        gone = recompute_for(db, batch.employer, connector=old, as_of=batch.recorded_at,
+                             load_run_id=batch.load_run_id)
+        report.setdefault("superseded_by_cutover", {})[old] = gone.superseded
     touched = any((changes.get(e) or {}).get(k) for e in ("employment", "salary") for k in ("inserted", "superseded"))
     log.info("benefit bases %s/%s (history changed: %s): %s", batch.connector, batch.employer, touched, res)
     if isinstance(getattr(batch, "rows", None), dict):

@@ -56,6 +56,11 @@ class LoadBatch:
     # it adds period-scoped facts and history older than anything known, never supersedes newer
     # knowledge and emits no mutation (docs/warehouse.md, "Past views").
     past_view: bool = False
+    # The employer's other connectors (config history): a current-view load of the publishing connector
+    # while one of them still has open facts is a cutover (warehouse/cutover.py, docs/warehouse.md).
+    other_connectors: tuple[str, ...] = ()
+    landing_ref: str | None = None  # the run's landing partition (quarantine rows written by the load)
+    closed_connectors: list[str] = field(default_factory=list)  # set by a cutover: connectors taken over
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -87,6 +92,9 @@ class Db:
     # entity -> Arrow table(source_id) of the records this load inserted or superseded versions of;
     # post-load steps (the mutation feed) use it to look only at what changed.
     touched: dict[str, Any]
+    # entity -> SQL relation of "what we believed before this load" for the mutation feed, when it is
+    # not the entity's table (a cutover load adds the old connector's facts, translated: cutover.py).
+    prior: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated in place
 
     def execute(self, sql: str) -> None: ...
     def query(self, sql: str) -> list[tuple]: ...
@@ -367,9 +375,11 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
         (unchanged,), = con.execute("SELECT count(*) FROM j WHERE cur_hash = row_hash").fetchall()
         ckey = ", ".join(f'c."{k}"' for k in ("source_id", "valid_from", *extra))
         if entity.effective_dated and entity.name not in ADDITIVE:
+            # a version older than the earliest one the source states for the record is beyond what it
+            # states (its history depth, or history a connector switch carried over), not withdrawn
             vanished = con.sql(
-                f"SELECT {ckey} FROM c WHERE c.source_id IN (SELECT source_id FROM s) "
-                f"AND NOT EXISTS (SELECT 1 FROM s WHERE {on})").to_arrow_table()
+                f"SELECT {ckey} FROM c WHERE c.valid_from >= (SELECT min(s.valid_from) FROM s "
+                f"WHERE s.source_id = c.source_id) AND NOT EXISTS (SELECT 1 FROM s WHERE {on})").to_arrow_table()
         else:
             vanished = con.sql(f"SELECT {ckey} FROM c WHERE FALSE").to_arrow_table()
     finally:
@@ -590,13 +600,14 @@ def _write_state(db: Db, batch: LoadBatch) -> None:
 
 def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
     """Apply ``batch`` in one transaction. Returns per-entity counts."""
-    from payroll_etl.warehouse import mutations
+    from payroll_etl.warehouse import cutover, mutations
 
     db = connect(url)
     changes: dict[str, dict[str, int]] = {}
     try:
         db.begin()
-        db.lock_scope(batch.connector, batch.employer)
+        db.lock_scope("employer", batch.employer)  # one lock per employer, whatever the connector
+        plan = cutover.prepare(db, batch)  # a connector switch: match identities, quarantine ambiguous ones
         if not batch.past_view:  # a past view's IBAN is not news
             _upsert_identities(db, batch)
         for name in LOAD_ORDER:
@@ -606,10 +617,15 @@ def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
                 changes[name] = merge_past_view(db, ENTITIES[name], batch, batch.tables[name])
             else:
                 changes[name] = merge_entity(db, ENTITIES[name], batch, batch.tables[name])
+        if plan is not None:  # close the old connector's facts; its facts are the feed's "before"
+            batch.rows["cutover"] = cutover.apply(db, batch, plan)
+            batch.message = "; ".join(m for m in (
+                f"cutover from {', '.join(plan.old_connectors)}: their open facts closed", batch.message) if m)
         if not batch.past_view:  # a past view changes no current fact: no mutation, no new benefit basis
             mutations.post_load_step(db, batch, changes)  # the mutation feed is part of every load
             for step in POST_LOAD_STEPS:
                 step(db, batch, changes)
+        cutover.cleanup(db)
         batch.rows = {**batch.rows, "loaded": changes}
         write_dq(db, batch)
         if not batch.past_view:  # an old view's watermarks would rewind the incremental nights
@@ -663,11 +679,14 @@ def newer_current_view(url: str, connector: str, employer: str, logical_date: da
     """The logical date of the newest successful *current-view* load after ``logical_date`` (None: none).
 
     A load of an older logical date than this one is a past view (docs/warehouse.md, "Past views").
+    Any connector of the employer counts: after a connector switch, a replay of the old connector's
+    last night is a past view too, so it cannot reopen what the cutover closed. (``connector`` is
+    kept for the callers; the employer is one identity across connectors.)
     """
     db = connect(url)
     try:
         rows = db.query(
-            f"SELECT max(logical_date) FROM load_run WHERE connector = {lit(connector)} AND employer = {lit(employer)} "
+            f"SELECT max(logical_date) FROM load_run WHERE employer = {lit(employer)} "
             f"AND status IN ('success', 'partial') AND view = 'current' AND logical_date > {lit(logical_date)} "
             f"AND load_run_id <> {lit(load_run_id)}")
     finally:

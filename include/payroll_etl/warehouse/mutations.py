@@ -56,10 +56,12 @@ def _reported_through(db: Db, batch: LoadBatch) -> Any:
     """Last day of the pay periods earlier successful current-view loads covered (None: baseline).
 
     Past views (backfills) do not count: the first *current* view of an employer is its baseline.
+    Loads of any connector of the employer count: the first load of a new connector after a switch
+    is no baseline, it is compared with the old connector's facts (cutover.py).
     """
     rows = db.query(
-        f"SELECT DISTINCT period_id FROM load_run WHERE connector = {lit(batch.connector)} "
-        f"AND employer = {lit(batch.employer)} AND status IN ('success', 'partial') AND view = 'current' "
+        f"SELECT DISTINCT period_id FROM load_run WHERE employer = {lit(batch.employer)} "
+        f"AND status IN ('success', 'partial') AND view = 'current' "
         f"AND load_run_id <> {lit(batch.load_run_id)} AND period_id IS NOT NULL")
     ends = []
     for (period_id,) in rows:
@@ -72,6 +74,12 @@ def _reported_through(db: Db, batch: LoadBatch) -> Any:
             except ValueError:
                 continue
     return max(ends) if ends else None
+
+
+def prior(db: Db, entity: str) -> str:
+    """Where "what we believed before this load" is read from: the entity's table, or during a cutover
+    load the table plus the old connector's facts translated to the new connector's ids (cutover.py)."""
+    return (getattr(db, "prior", None) or {}).get(entity, entity)
 
 
 def _pairs(db: Db, entity: str, group: str, batch: LoadBatch, prev_filter: str) -> None:
@@ -101,7 +109,7 @@ def _pairs(db: Db, entity: str, group: str, batch: LoadBatch, prev_filter: str) 
         f"WITH n AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} "
         f"  AND t.source_id IN (SELECT source_id FROM mt_{entity}) AND t.load_run_id = {run} "
         f"  AND t.recorded_at = {now}{closed_copy}), "
-        f"prev AS (SELECT t.*, {g} AS grp FROM {entity} t WHERE {scope} AND {prev_filter} "
+        f"prev AS (SELECT t.*, {g} AS grp FROM {prior(db, entity)} t WHERE {scope} AND {prev_filter} "
         f"  AND t.recorded_at < {now} AND (t.superseded_at IS NULL OR t.superseded_at = {now})), "
         f"cand AS (SELECT n.*, p.source_id AS p_source_id, p.valid_from AS p_valid_from, p.row_hash AS p_row_hash, "
         f"  ROW_NUMBER() OVER (PARTITION BY n.source_id, n.valid_from, n.row_hash "
@@ -128,6 +136,15 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
     def scope(alias: str) -> str:
         return f"{alias}.connector = {lit(batch.connector)} AND {alias}.employer = {lit(batch.employer)}"
 
+    cutover = bool(getattr(db, "prior", None))
+
+    def differs(new: str, old: str) -> str:
+        # At a cutover the prior values are the old connector's: a value one of the two connectors does not
+        # state (Loket REST gives no hours for an ended employment) is what its API delivers, not a change.
+        if cutover:
+            return f"({new} IS NOT NULL AND {old} IS NOT NULL AND {new} <> {old})"
+        return f"{new} IS DISTINCT FROM {old}"
+
     selects: list[str] = []
     # Each select yields: base_type, mutation_key, employee_source_id, employment_source_id, ingangsdatum,
     # old_values, new_values, prior_is_set (a known earlier value is being changed).
@@ -137,7 +154,7 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
                     ("hours_per_week", "n.hours_per_week"), ("part_time_factor", "n.part_time_factor")]
         src = (f"(SELECT m.*, p.start_date AS p_start_date, p.end_date AS p_end_date, p.end_reason AS p_end_reason, "
                f"p.hours_per_week AS p_hours, p.part_time_factor AS p_ptf FROM mp_employment m LEFT JOIN "
-               f"employment p ON p.connector = m.connector AND p.employer = m.employer "
+               f"{prior(db, 'employment')} p ON p.connector = m.connector AND p.employer = m.employer "
                f"AND p.source_id = m.p_source_id AND p.valid_from = m.p_valid_from AND p.row_hash = m.p_row_hash "
                f"AND p.recorded_at < {now})")
         new_json = json_sql(emp_vals)
@@ -160,14 +177,15 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
             f"OR (n.end_date IS NOT NULL AND n.p_end_date IS NULL) OR n.end_date <> n.p_end_date)",
             # PARTTIME: hours or part-time factor
             f"SELECT 'PARTTIME', {base}, n.valid_from, {old_json}, {new_json}, 0 FROM {src} n "
-            f"WHERE n.known = 1 AND n.p_source_id IS NOT NULL AND (n.hours_per_week IS DISTINCT FROM n.p_hours "
-            f"OR n.part_time_factor IS DISTINCT FROM n.p_ptf)",
+            f"WHERE n.known = 1 AND n.p_source_id IS NOT NULL AND ({differs('n.hours_per_week', 'n.p_hours')} "
+            f"OR {differs('n.part_time_factor', 'n.p_ptf')})",
         ]
     if (changes.get("salary") or {}).get("inserted"):
         _pairs(db, "salary", "{a}.employment_source_id || '|' || coalesce({a}.component, 'BASIS')", batch,
                "t.employment_source_id IN (SELECT employment_source_id FROM n)")
         src = (f"(SELECT m.*, p.gross_amount AS p_amount, p.frequency AS p_frequency FROM mp_salary m LEFT JOIN "
-               f"salary p ON p.connector = m.connector AND p.employer = m.employer AND p.source_id = m.p_source_id "
+               f"{prior(db, 'salary')} p ON p.connector = m.connector AND p.employer = m.employer "
+               f"AND p.source_id = m.p_source_id "
                f"AND p.valid_from = m.p_valid_from AND p.row_hash = m.p_row_hash AND p.recorded_at < {now})")
         keys = ["component", "gross_amount", "frequency"]
         new_json = json_sql(list(zip(keys, ["coalesce(n.component, 'BASIS')", "n.gross_amount", "n.frequency"])))
@@ -179,13 +197,14 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
     if (changes.get("employee") or {}).get("inserted"):
         _pairs(db, "employee", "{a}.source_id", batch, "t.source_id IN (SELECT source_id FROM mt_employee)")
         extra = ", ".join(f"p.{c} AS p_{c}" for c in (*ADDRESS_COLUMNS, "civil_status", "date_of_death"))
-        src = (f"(SELECT m.*, {extra} FROM mp_employee m LEFT JOIN employee p ON p.connector = m.connector "
+        src = (f"(SELECT m.*, {extra} FROM mp_employee m LEFT JOIN {prior(db, 'employee')} p "
+               f"ON p.connector = m.connector "
                f"AND p.employer = m.employer AND p.source_id = m.p_source_id AND p.valid_from = m.p_valid_from "
                f"AND p.row_hash = m.p_row_hash AND p.recorded_at < {now})")
         base = "n.source_id, n.source_id, CAST(NULL AS VARCHAR)"
         addr_new = json_sql([(c, f"n.{c}") for c in ADDRESS_COLUMNS])
         addr_old = json_sql([(c, f"n.p_{c}") for c in ADDRESS_COLUMNS])
-        addr_changed = " OR ".join(f"n.{c} IS DISTINCT FROM n.p_{c}" for c in ADDRESS_COLUMNS)
+        addr_changed = " OR ".join(differs(f"n.{c}", f"n.p_{c}") for c in ADDRESS_COLUMNS)
         cs_new = json_sql([("civil_status", "n.civil_status")])
         cs_old = json_sql([("civil_status", "n.p_civil_status")])
         dd_new = json_sql([("date_of_death", "n.date_of_death")])
@@ -195,7 +214,7 @@ def derive_mutations(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
             f"SELECT 'ADRES', {base}, n.valid_from, {addr_old}, {addr_new}, 0 FROM {src} n "
             f"WHERE {known} AND ({addr_changed})",
             f"SELECT 'BURGERLIJKE_STAAT', {base}, n.valid_from, {cs_old}, {cs_new}, 0 FROM {src} n "
-            f"WHERE {known} AND n.civil_status IS DISTINCT FROM n.p_civil_status",
+            f"WHERE {known} AND {differs('n.civil_status', 'n.p_civil_status')}",
             f"SELECT 'OVERLIJDEN', {base}, coalesce(n.date_of_death, n.p_date_of_death), {dd_old}, {dd_new}, "
             f"CASE WHEN n.p_date_of_death IS NULL THEN 0 ELSE 1 END FROM {src} n "
             f"WHERE {known} AND n.date_of_death IS DISTINCT FROM n.p_date_of_death",

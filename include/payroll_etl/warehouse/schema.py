@@ -160,6 +160,23 @@ source_state = Table(
 )
 
 
+identity_crosswalk = Table(
+    "identity_crosswalk", metadata,
+    Column("employer", Text, primary_key=True),
+    Column("entity", String(16), primary_key=True, comment="employee | employment"),
+    Column("connector", Text, primary_key=True),
+    Column("source_id", Text, primary_key=True, comment="the connector's own id: lineage back to its landing"),
+    Column("identity_id", Text, nullable=False,
+           comment="one identity per employer across connectors: person_key for a person; for an employment "
+                   "the connector:source_id it was first seen as"),
+    Column("match_rule", String(16), nullable=False,
+           comment="person_key | ikv | start_date (matched to another connector) | own (not matched)"),
+    Column("load_run_id", String(64), nullable=False, comment="the cutover load that recorded it"),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_identity_crosswalk_identity", "employer", "entity", "identity_id"),
+    comment="Connector switches: which source record of which connector is which employer-wide identity (issue 17).",
+)
+
 mutation = Table(
     "mutation", metadata,
     Column("mutation_id", String(32), primary_key=True,
