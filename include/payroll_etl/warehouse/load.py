@@ -103,18 +103,26 @@ class Db:
 class DuckDb(Db):
     dialect = "duckdb"
 
-    def __init__(self, path: str, timeout_s: float = 600.0):
+    def __init__(self, path: str, timeout_s: float = 600.0, config: dict[str, str] | None = None):
+        """Open the file ``path`` (spaces are fine) with DuckDB ``config`` options from the URL query
+        (``access_mode=read_only``: readers that must never write). Waits up to ``timeout_s`` for
+        another process's lock; an unknown/invalid option is a ConfigurationError naming it."""
         import duckdb
+
+        from payroll_etl.errors import ConfigurationError
 
         deadline = time.monotonic() + timeout_s
         while True:  # DuckDB allows one writing process per file: wait for the other loader
             try:
-                self.conn = duckdb.connect(path)
+                self.conn = duckdb.connect(path, config=dict(config or {}))
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise WarehouseError(f"DuckDB warehouse {path} is locked by another process") from exc
                 time.sleep(0.5)
+            except (duckdb.InvalidInputException, duckdb.CatalogException, duckdb.NotImplementedException) as exc:
+                raise ConfigurationError(f"DuckDB warehouse {path}: invalid URL option "
+                                         f"({str(exc).splitlines()[0][:200]})") from None
         self._registered: list[str] = []
         self.touched = {}
 
@@ -171,10 +179,20 @@ class DuckDb(Db):
 class PostgresDb(Db):
     dialect = "postgresql"
 
-    def __init__(self, conninfo: str):
+    def __init__(self, conninfo: str, where: str = "warehouse", password: str | None = None):
+        """Connect with a libpq ``conninfo`` (every option of it honoured: sslmode, sslrootcert, ...).
+
+        A refused TLS/authentication handshake raises ConfigurationError naming the option (not
+        retried); an unreachable server WarehouseError (retryable). See ``db_url``.
+        """
         import psycopg
 
-        self.conn = psycopg.connect(conninfo, autocommit=True)
+        from payroll_etl.warehouse.db_url import classify_connect_error
+
+        try:
+            self.conn = psycopg.connect(conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise classify_connect_error(exc, where, password) from None
         self.touched = {}
 
     def execute(self, sql: str) -> None:
@@ -262,17 +280,19 @@ class PostgresDb(Db):
 
 
 def connect(url: str) -> Db:
-    if url.startswith("duckdb:///"):
-        return DuckDb(url.removeprefix("duckdb:///"))
-    if url.startswith("postgresql"):
-        from sqlalchemy.engine import make_url
+    """Open the warehouse of a SQLAlchemy ``url`` with every option of the URL honoured.
 
-        u = make_url(url)
-        parts = [f"host={u.host or '127.0.0.1'}", f"port={u.port or 5432}", f"dbname={u.database}",
-                 f"user={u.username or 'postgres'}"]
-        if u.password:
-            parts.append(f"password={u.password}")
-        return PostgresDb(" ".join(parts))
+    ``duckdb:///<path>?<duckdb config>`` or ``postgresql[+psycopg]://...?sslmode=...``; the URL is
+    parsed by SQLAlchemy and the conninfo built by psycopg (``warehouse/db_url.py``).
+    """
+    from payroll_etl.warehouse.db_url import duckdb_target, postgres_target
+
+    if url.startswith("duckdb:///"):
+        target = duckdb_target(url)
+        return DuckDb(target.path, config=target.config)
+    if url.startswith("postgresql"):
+        pg = postgres_target(url)
+        return PostgresDb(pg.conninfo, pg.where, pg.kwargs.get("password"))
     raise WarehouseError(f"unsupported warehouse URL scheme: {url.split(':', 1)[0]}")
 
 
