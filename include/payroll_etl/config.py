@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from payroll_etl.errors import ConfigurationError
+from payroll_etl.refresh import parse_every
 
 CONNECTORS = ("loket_rest", "loket_soap", "nmbrs")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
@@ -34,6 +35,8 @@ class EmployerConfig:
     payroll_frequency: str = "month"  # month | four_weeks
     four_week_tail: str = "period13"
     options: dict[str, Any] = field(default_factory=dict)
+    # days between scheduled full refreshes, or a weekday; None: never (payroll_etl/refresh.py)
+    full_refresh_every: int | str | None = None
 
     @property
     def dag_id(self) -> str:
@@ -93,6 +96,7 @@ def load_config(path: Path | None = None) -> PipelineConfig:
         unknown = set(merged) - known
         if unknown:
             raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
+        merged["full_refresh_every"] = parse_every(merged.get("full_refresh_every"), where)
         source_ids = merged["source_ids"]
         merged["source_ids"] = tuple(str(s) for s in (source_ids if isinstance(source_ids, list) else [source_ids]))
         merged.setdefault("name", merged["employer"])

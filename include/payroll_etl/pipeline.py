@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from payroll_etl import landing, settings
+from payroll_etl import landing, refresh, settings
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors import connector_class
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
@@ -129,9 +129,15 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     upgrade(ctx.warehouse_url)
     if ctx.is_backfill and not ctx.full_refresh:
         _skip_if_period_loaded(ctx)
-    state = {} if ctx.full_refresh else previous_state(ctx.warehouse_url, ctx.employer.connector,
-                                                       ctx.employer.employer)
-    request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, ctx.full_refresh, state, ctx.is_backfill)
+    previous = previous_state(ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer)
+    # a scheduled full refresh (full_refresh_every) sees deletions the incremental mode cannot
+    full, reason = refresh.decide(ctx.employer.full_refresh_every, previous, ctx.logical_date,
+                                  forced=ctx.full_refresh, backfill=ctx.is_backfill)
+    if reason == "scheduled":
+        log.info("%s: scheduled full refresh (full_refresh_every=%s, last %s)", ctx.employer.employer,
+                 ctx.employer.full_refresh_every, previous.get(refresh.STATE_KEY) or "never")
+    state = {} if full else previous
+    request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, full, state, ctx.is_backfill)
     connector = connector_class(ctx.employer.connector).from_credentials(credentials)
     writer = landing.LandingWriter(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
     try:
@@ -143,8 +149,12 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     finally:
         connector.close()
     summary = {"pages": pages, "calls": result.calls, "scope": result.scope, "bytes": writer.bytes,
-               "period": ctx.period.id, "backfill": request.backfill}
-    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": result.state}, sort_keys=True))
+               "period": ctx.period.id, "backfill": request.backfill, "full_refresh": full}
+    state_out = dict(result.state or {})
+    anchor = ctx.logical_date.isoformat() if full or reason == "first" else previous.get(refresh.STATE_KEY)
+    if anchor:
+        state_out[refresh.STATE_KEY] = anchor
+    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": state_out}, sort_keys=True))
     return summary
 
 
@@ -326,11 +336,13 @@ def load(ctx: RunContext) -> dict[str, Any]:
     import pyarrow as pa
 
     from payroll_etl.benefits import mart
+    from payroll_etl.warehouse import deletions
     from payroll_etl.warehouse.load import LoadBatch
     from payroll_etl.warehouse.load import load as load_batch
 
     _system_arrow_pool()
     mart.register()  # benefit bases are recomputed inside the load transaction
+    deletions.register()  # a full refresh ends what the source deleted (before the benefit bases)
     config_error = mart.seed_config(ctx.warehouse_url)  # parameters/schemes: own short transaction
 
     tables = read_staged(ctx)
@@ -363,7 +375,8 @@ def load(ctx: RunContext) -> dict[str, Any]:
         period=ctx.period, tables=tables, identities=identities, dq_results=_dq_rows(ctx, dq["results"], now),
         quarantine=quarantine_rows, state=extract_info.get("state"), status=status,
         message=(f"{len(quarantine_rows)} records quarantined" if quarantine_rows else None),
-        rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()}},
+        rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()},
+              "full_refresh": bool(extract_info.get("full_refresh")), "backfill": bool(extract_info.get("backfill"))},
         started_at=now, recorded_at=now)
     batch.benefit_config_error = config_error
     changes = load_batch(ctx.warehouse_url, batch)

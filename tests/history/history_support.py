@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -14,6 +16,10 @@ from payroll_etl.periods import period_for_logical_date
 from payroll_etl.privacy import person_key
 from payroll_etl.warehouse.load import LoadBatch, connect
 from payroll_etl.warehouse.schema import warehouse_columns
+
+# also imported by a bare subprocess (test_atomicity) that has only tests/history on its path
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from warehouse_support import query  # noqa: E402,F401 - re-exported for the history tests
 
 CONNECTOR = "loket_rest"
 KEY = b"test-pseudonym-key"
@@ -101,9 +107,3 @@ def snapshot(url: str, tables: tuple[str, ...] = HISTORY_TABLES) -> dict[str, li
         db.close()
 
 
-def query(url: str, sql: str) -> list[tuple]:
-    db = connect(url)
-    try:
-        return db.query(sql)
-    finally:
-        db.close()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 from e2e_support import connection_env, environment, run_dag, running_simulators, task_states
+from warehouse_support import query as _warehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 LOGICAL = datetime(2026, 11, 23, 2, 0)
@@ -90,16 +91,6 @@ def _landed_payloads(data_dir) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     return [row for p in sorted((data_dir / "landing").rglob("*.parquet")) for row in pq.read_table(p).to_pylist()]
-
-
-def _warehouse(url: str, sql: str) -> list[tuple]:
-    from payroll_etl.warehouse.load import connect
-
-    db = connect(url)
-    try:
-        return db.query(sql)
-    finally:
-        db.close()
 
 
 @pytest.mark.parametrize(("dag_id", "conn_id", "login", "password", "own", "others"), [
