@@ -52,6 +52,7 @@ class PipelineConfig:
     employers: tuple[EmployerConfig, ...]
     pools: dict[str, int]
     dq: dict[str, Any]
+    retention: dict[str, Any] = field(default_factory=dict)  # validated by retention.RetentionPolicy
 
     def employer(self, key: str, connector: str | None = None) -> EmployerConfig:
         for e in self.employers:
@@ -105,4 +106,5 @@ def load_config(path: Path | None = None) -> PipelineConfig:
             raise ConfigurationError(f"{where}: duplicate employer/connector {cfg.dag_id}")
         seen.add(cfg.dag_id)
         employers.append(cfg)
-    return PipelineConfig(tuple(employers), dict(raw.get("pools", {}) or {}), dict(raw.get("data_quality", {}) or {}))
+    return PipelineConfig(tuple(employers), dict(raw.get("pools", {}) or {}), dict(raw.get("data_quality", {}) or {}),
+                          dict(raw.get("retention", {}) or {}))
