@@ -336,13 +336,13 @@ def load(ctx: RunContext) -> dict[str, Any]:
     import pyarrow as pa
 
     from payroll_etl.benefits import mart
-    from payroll_etl.warehouse import deletions
-    from payroll_etl.warehouse.load import LoadBatch
+    from payroll_etl.warehouse import deletions, identity
     from payroll_etl.warehouse.load import load as load_batch
 
     _system_arrow_pool()
     mart.register()  # benefit bases are recomputed inside the load transaction
     deletions.register()  # a full refresh ends what the source deleted (before the benefit bases)
+    identity.register()  # BSN/IBAN are written encrypted (sealed here, in this process)
     config_error = mart.seed_config(ctx.warehouse_url)  # parameters/schemes: own short transaction
 
     tables = read_staged(ctx)
@@ -365,14 +365,17 @@ def load(ctx: RunContext) -> dict[str, Any]:
                 "valid_from": date.fromisoformat(vf) if vf and vf not in ("None", "NaT") else None,
                 "failing_checks": ",".join(sorted(set(checks))), "landing_ref": ctx.landing_ref(),
                 "quarantined_at": now})
-    identities = None
+    sealed = None
     if "employee" in tables:
         tables["employee"], identities = _split_identities(tables["employee"])
+        sealed = identity.seal_table(identities)  # the clear BSN never reaches the database
+        del identities
     status = "partial" if quarantine_rows else "success"
-    batch = LoadBatch(
+    batch = identity.SealedLoadBatch(
         load_run_id=ctx.load_run_id, dag_id=ctx.employer.dag_id, airflow_run_id=ctx.airflow_run_id,
         connector=ctx.employer.connector, employer=ctx.employer.employer, logical_date=ctx.logical_date,
-        period=ctx.period, tables=tables, identities=identities, dq_results=_dq_rows(ctx, dq["results"], now),
+        period=ctx.period, tables=tables, identities=None, sealed_identities=sealed,
+        dq_results=_dq_rows(ctx, dq["results"], now),
         quarantine=quarantine_rows, state=extract_info.get("state"), status=status,
         message=(f"{len(quarantine_rows)} records quarantined" if quarantine_rows else None),
         rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()},
