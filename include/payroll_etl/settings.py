@@ -66,11 +66,14 @@ def identity_keys() -> tuple[str, dict[str, str]]:
 
 
 def _identity_keys_from_airflow() -> str | None:
-    """The password of the Airflow Connection ``payroll_identity_keys``, when running under Airflow."""
-    try:
-        from airflow.sdk import BaseHook
-    except ImportError:
+    """The password of the Airflow Connection ``payroll_identity_keys``, when running under Airflow
+    (a task process has imported airflow already; plain-Python callers never import it from here:
+    importing Airflow reconfigures logging)."""
+    import sys
+
+    if "airflow.sdk" not in sys.modules:
         return None
+    from airflow.sdk import BaseHook
     try:
         return BaseHook.get_connection(IDENTITY_KEYS_CONN_ID).password or None
     except Exception:  # noqa: BLE001 - not defined: fall back to the demo key
