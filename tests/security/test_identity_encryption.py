@@ -173,3 +173,32 @@ def test_only_the_restricted_role_reads_and_the_audit_is_append_only(postgres_ur
                "UPDATE person_identity_read SET reader = 'z' RETURNING 1")
         role = make_url(url).username
     assert query(postgres_url, "SELECT reader, db_user FROM person_identity_read") == [("uwv-flow", role)]
+
+
+@pytest.mark.airflow
+def test_a_dag_run_takes_the_key_from_the_airflow_connection(airflow_db, tmp_path):
+    """Under Airflow, without PAYROLL_IDENTITY_KEYS, the load task seals with the key of the
+    Connection ``payroll_identity_keys`` (here as AIRFLOW_CONN_*; a secrets backend works the same)."""
+    import json
+    import os
+    from datetime import datetime as dt
+
+    from e2e_support import connection_env, run_dag, running_simulators, task_states
+
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    conn = json.dumps({"conn_type": "generic", "password": "kconn:identity-secret-from-a-connection"})
+    saved = os.environ.pop("PAYROLL_IDENTITY_KEYS", None)
+    try:
+        with running_simulators() as servers, environment(
+                PAYROLL_WAREHOUSE_URL=url, PAYROLL_DATA_DIR=str(tmp_path / "data"),
+                AIRFLOW_CONN_PAYROLL_IDENTITY_KEYS=conn, **connection_env(servers)):
+            run = run_dag("payroll_loket_soap_schoonmaak_west", dt(2026, 11, 23, 2, 0))
+            assert task_states(run)["load"] == "success"
+            assert query(url, "SELECT DISTINCT key_id FROM person_identity") == [("kconn",)]
+            with environment(PAYROLL_IDENTITY_KEYS="kconn:identity-secret-from-a-connection"):
+                keys = [r[0] for r in query(url, "SELECT person_key FROM person_identity")]
+                got = identity.read_identities(url, keys, reader="test", purpose="key from a Connection")
+            assert len(got) == len(keys) > 10 and all(len(i.bsn) == 9 for i in got.values())
+    finally:
+        if saved is not None:
+            os.environ["PAYROLL_IDENTITY_KEYS"] = saved
