@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "dags"))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from pg_support import IN_CI, PG_HOST, PG_PORT, _pg_admin, postgres_available, require_postgres  # noqa: E402,F401
+from warehouse_support import warehouse  # noqa: E402,F401 - fixture: DuckDB and PostgreSQL
 
 
 @pytest.fixture

@@ -6,18 +6,11 @@ from datetime import datetime
 
 import pytest
 from e2e_support import connection_env, environment, run_dag, running_simulators, task_states
+from warehouse_support import query
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 
-def query(url: str, sql: str) -> list[tuple]:
-    from payroll_etl.warehouse.load import connect
-
-    db = connect(url)
-    try:
-        return db.query(sql)
-    finally:
-        db.close()
 
 
 def run_note(dag_run) -> str | None:

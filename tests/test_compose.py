@@ -16,7 +16,7 @@ AIRFLOW_SERVICES = {"airflow-apiserver": "api-server", "airflow-scheduler": "sch
                     "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
                     "airflow-worker": "celery worker"}
 SECRETS = ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW_DB_PASSWORD",
-           "WAREHOUSE_DB_PASSWORD", "PAYROLL_PSEUDONYM_KEY")
+           "WAREHOUSE_DB_PASSWORD", "PAYROLL_PSEUDONYM_KEY", "PAYROLL_IDENTITY_KEYS")
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import yaml
 
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.periods import FREQUENCIES, TAILS
+from payroll_etl.refresh import parse_every
 
 CONNECTORS = ("loket_rest", "loket_soap", "nmbrs", "nmbrs_rest")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
@@ -45,6 +46,8 @@ class EmployerConfig:
     # period 14 in 53-week years) | period14 (1 January, short period 14 tail); see payroll_etl.periods
     four_week_tail: str = "period13"
     options: dict[str, Any] = field(default_factory=dict)
+    # days between scheduled full refreshes, or a weekday; None: never (payroll_etl/refresh.py)
+    full_refresh_every: int | str | None = None
     # The employer's connector history: (connector, first logical date, last logical date) per publishing
     # spell, oldest first; dates inclusive, None = open. Empty: this connector always publishes.
     history: tuple[tuple[str, date | None, date | None], ...] = ()
@@ -89,6 +92,7 @@ class PipelineConfig:
     employers: tuple[EmployerConfig, ...]
     pools: dict[str, int]
     dq: dict[str, Any]
+    retention: dict[str, Any] = field(default_factory=dict)  # validated by retention.RetentionPolicy
 
     today: date | None = None  # the day the config was read for (schedules of connector histories)
 
@@ -215,7 +219,7 @@ def load_config(path: Path | None = None, today: date | None = None) -> Pipeline
                                      "employer, a change of connector goes into its connectors: history")
         keys.add(item.get("employer"))
     return PipelineConfig(tuple(employers), dict(raw.get("pools", {}) or {}), dict(raw.get("data_quality", {}) or {}),
-                          today)
+                          retention=dict(raw.get("retention", {}) or {}), today=today)
 
 
 def _plain(merged: dict[str, Any], where: str) -> dict[str, Any]:
@@ -241,6 +245,7 @@ def _employer_config(merged: dict[str, Any], where: str) -> EmployerConfig:
     unknown = set(merged) - set(EmployerConfig.__dataclass_fields__)
     if unknown:
         raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
+    merged["full_refresh_every"] = parse_every(merged.get("full_refresh_every"), where)
     source_ids = merged["source_ids"]
     merged["source_ids"] = normalize_source_ids(
         merged["connector"], source_ids if isinstance(source_ids, list) else [source_ids], where)

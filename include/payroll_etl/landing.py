@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,25 @@ ROW_GROUP_PAGES = 32
 # pay period's results for every employee in one page, and 32 of those would all sit in memory.
 ROW_GROUP_CHARS = 8 * 1024 * 1024
 READ_BATCH_PAGES = 4  # pages per decoded batch when reading back
+# Non-2xx responses land under this entity (evidence of a failed night); normalize skips it.
+ERRORS_ENTITY = "errors"
+REDACTED = "[redacted]"
+_CREDENTIAL_PATTERNS = (
+    re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9\-._~+/]+=*"),
+    re.compile(r"(?i)(\"?(?:access_token|refresh_token|id_token|client_secret|password|api_?token|token)\"?"
+               r"\s*[:=]\s*\"?)([^\s\"&,;<>}]+)"),
+)
+
+
+def redact_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` without credentials: every value in ``secrets`` (the tokens, passwords and client
+    secrets the caller sent) and anything shaped like one (``Bearer …``, ``"access_token": "…"``,
+    ``password=…``) replaced by ``[redacted]``. For error bodies and URLs before they are landed:
+    a gateway may echo the request's ``Authorization`` header."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = _CREDENTIAL_PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return _CREDENTIAL_PATTERNS[1].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
 def landing_schema():

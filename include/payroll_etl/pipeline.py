@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from payroll_etl import landing, settings
+from payroll_etl import landing, refresh, settings
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors import connector_class
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
@@ -188,11 +188,17 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     upgrade(ctx.warehouse_url)
     if ctx.is_backfill and not ctx.full_refresh:
         _skip_if_period_loaded(ctx)
-    # a shadow run and a cutover load need the whole stand: no watermark (a connector's watermarks
-    # from an earlier spell would make the switch night incremental)
-    full = ctx.full_refresh or not ctx.publishes or ctx.cutover_pending()
-    state = {} if full else previous_state(ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer,
-                                           ctx.load_run_id)
+    previous = previous_state(ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer, ctx.load_run_id)
+    # a shadow run and a cutover load need the whole stand: no watermark (a connector's watermarks from an
+    # earlier spell would make the switch night incremental); a scheduled full refresh (full_refresh_every)
+    # sees deletions the incremental mode cannot
+    full, reason = refresh.decide(ctx.employer.full_refresh_every, previous, ctx.logical_date,
+                                  forced=ctx.full_refresh or not ctx.publishes or ctx.cutover_pending(),
+                                  backfill=ctx.is_backfill)
+    if reason == "scheduled":
+        log.info("%s: scheduled full refresh (full_refresh_every=%s, last %s)", ctx.employer.employer,
+                 ctx.employer.full_refresh_every, previous.get(refresh.STATE_KEY) or "never")
+    state = {} if full else previous
     request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, full, state, ctx.is_backfill)
     connector = connector_class(ctx.employer.connector).from_credentials(credentials)
     writer = landing.LandingWriter(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
@@ -206,11 +212,15 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
         connector.close()
     stated = result.period
     summary = {"pages": pages, "calls": result.calls, "scope": result.scope, "bytes": writer.bytes,
-               "period": (stated or request.period).id, "backfill": request.backfill}
+               "period": (stated or request.period).id, "backfill": request.backfill, "full_refresh": full}
     source_period = None if stated is None else {
         "frequency": stated.frequency, "year": stated.year, "number": stated.number, "tail": stated.tail,
         "start": stated.start.isoformat(), "end": stated.end.isoformat()}
-    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": result.state,
+    state_out = dict(result.state or {})
+    anchor = ctx.logical_date.isoformat() if full or reason == "first" else previous.get(refresh.STATE_KEY)
+    if anchor:
+        state_out[refresh.STATE_KEY] = anchor
+    _write_private(ctx.staging / "extract.json", json.dumps({**summary, "state": state_out,
                                                              "source_period": source_period}, sort_keys=True))
     ctx._stated = stated
     return summary
@@ -466,7 +476,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
     import pyarrow as pa
 
     from payroll_etl.benefits import mart
-    from payroll_etl.warehouse.load import LoadBatch
+    from payroll_etl.warehouse import deletions, identity
     from payroll_etl.warehouse.load import load as load_batch
 
     _system_arrow_pool()
@@ -475,6 +485,8 @@ def load(ctx: RunContext) -> dict[str, Any]:
 
         return shadow_report(ctx)
     mart.register()  # benefit bases are recomputed inside the load transaction
+    deletions.register()  # a full refresh ends what the source deleted (before the benefit bases)
+    identity.register()  # BSN/IBAN are written encrypted (sealed here, in this process)
     config_error = mart.seed_config(ctx.warehouse_url)  # parameters/schemes: own short transaction
 
     tables = read_staged(ctx)
@@ -497,18 +509,22 @@ def load(ctx: RunContext) -> dict[str, Any]:
                 "valid_from": date.fromisoformat(vf) if vf and vf not in ("None", "NaT") else None,
                 "failing_checks": ",".join(sorted(set(checks))), "landing_ref": ctx.landing_ref(),
                 "quarantined_at": now})
-    identities = None
+    sealed = None
     if "employee" in tables:
         tables["employee"], identities = _split_identities(tables["employee"])
+        sealed = identity.seal_table(identities)  # the clear BSN never reaches the database
+        del identities
     status = "partial" if quarantine_rows else "success"
     past_view = ctx.is_past_view()
-    batch = LoadBatch(
+    batch = identity.SealedLoadBatch(
         load_run_id=ctx.load_run_id, dag_id=ctx.employer.dag_id, airflow_run_id=ctx.airflow_run_id,
         connector=ctx.employer.connector, employer=ctx.employer.employer, logical_date=ctx.logical_date,
-        period=ctx.period, tables=tables, identities=identities, dq_results=_dq_rows(ctx, dq["results"], now),
+        period=ctx.period, tables=tables, identities=None, sealed_identities=sealed,
+        dq_results=_dq_rows(ctx, dq["results"], now),
         quarantine=quarantine_rows, state=extract_info.get("state"), status=status,
         message=(f"{len(quarantine_rows)} records quarantined" if quarantine_rows else None),
-        rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()}},
+        rows={"received": received, "quarantined": {e: len(r) for e, r in dq["quarantined"].items()},
+              "full_refresh": bool(extract_info.get("full_refresh")), "backfill": bool(extract_info.get("backfill"))},
         started_at=now, recorded_at=now)
     batch.benefit_config_error = config_error
     batch.past_view = past_view

@@ -3,12 +3,15 @@
 Tests and the demo drive it over HTTP on the simulator's own port:
 
 * ``POST /_sim/faults`` with ``{"match": "<regex on METHOD PATH?QUERY or SOAPAction>",
-  "kind": "500|503|timeout|reset|429|429_no_retry_after|truncate|malformed|revoke_token|half|invalid_period",
+  "kind": "500|503|502_echo_auth|timeout|reset|429|429_no_retry_after|truncate|malformed|revoke_token|half|
+  invalid_period|quota",
   "times": 1}``: the next ``times`` matching requests fail that way (``times: -1`` = until cleared).
 * ``DELETE /_sim/faults``: clear all faults.  ``GET /_sim/faults``: list them, with hit counts.
 * ``POST /_sim/latency`` with ``{"seconds": 0.05}``: add latency to every request.
 * ``GET /_sim/calls``: request counts per ``METHOD PATH`` (or SOAP operation), for call-count tests.
 
+``502_echo_auth`` is a misconfigured gateway's 502 whose body echoes the request's headers,
+``Authorization: Bearer <token>`` included: what lands from an error body must be scrubbed.
 ``half`` is interpreted by the simulator itself (answer with half the employees), as are
 ``invalid_period`` (Nmbrs: fault 2006 Invalid Period for the matching call), ``revoke_token`` and
 ``quota`` (Nmbrs REST: 429 code 42909, the plan's call volume is exhausted); the others are
@@ -26,7 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-FAULT_KINDS = {"500", "503", "timeout", "reset", "429", "429_no_retry_after", "truncate", "malformed",
+FAULT_KINDS = {"500", "503", "502_echo_auth", "timeout", "reset", "429", "429_no_retry_after", "truncate", "malformed",
                "revoke_token", "half", "invalid_period", "quota"}
 
 
@@ -70,8 +73,9 @@ class FaultSwitch:
 
 
 StartResponse = Callable[..., object]
-# Faults handled in the middleware; "half", "revoke_token" and "quota" belong to the simulators.
-TRANSPORT_KINDS = {"500", "503", "timeout", "reset", "429", "429_no_retry_after", "truncate", "malformed"}
+# Faults handled in the middleware; "half", "revoke_token", "invalid_period" and "quota" belong to the simulators.
+TRANSPORT_KINDS = {"500", "503", "502_echo_auth", "timeout", "reset", "429", "429_no_retry_after", "truncate",
+                   "malformed"}
 
 
 def _json(start_response: StartResponse, status: str, body: object) -> list[bytes]:
@@ -116,6 +120,13 @@ class FaultMiddleware:
         if kind in {"500", "503"}:
             ctype, body = self._body("Simulated server error", int(kind))
             start_response(f"{kind} Server Error", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
+            return [body]
+        if kind == "502_echo_auth":
+            echoed = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
+            body = json.dumps({"error": "Bad Gateway", "request": {"path": environ.get("PATH_INFO", ""),
+                                                                  "headers": echoed}}).encode()
+            start_response("502 Bad Gateway", [("Content-Type", "application/json"),
+                                               ("Content-Length", str(len(body)))])
             return [body]
         if kind == "timeout":
             time.sleep(fault.seconds)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -12,11 +14,17 @@ import pyarrow as pa
 from payroll_etl.model import ENTITIES, arrow_schema
 from payroll_etl.periods import period_for_logical_date
 from payroll_etl.privacy import person_key
+from payroll_etl.warehouse import identity
 from payroll_etl.warehouse.load import LoadBatch, connect
 from payroll_etl.warehouse.schema import warehouse_columns
 
+# also imported by a bare subprocess (test_atomicity) that has only tests/history on its path
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from warehouse_support import query  # noqa: E402,F401 - re-exported for the history tests
+
 CONNECTOR = "loket_rest"
 KEY = b"test-pseudonym-key"
+identity.register()  # loads of these batches write their sealed identities, as pipeline.load does
 HISTORY_TABLES = ("employee", "employment", "salary", "payroll_result", "person_identity", "mutation")
 
 
@@ -72,15 +80,15 @@ def batch(employer: str, logical_date: date, recorded_at: datetime, rows: dict[s
           bsns: dict[str, str] | None = None, frequency: str = "month") -> LoadBatch:
     """A LoadBatch like the pipeline builds it; load_run_id deterministic per (employer, logical date)."""
     run_id = hashlib.sha256(f"{CONNECTOR}/{employer}/{logical_date}".encode()).hexdigest()[:32]
-    identities = None
-    if bsns:
-        identities = pa.table({"person_key": [pkey(b) for b in bsns.values()], "bsn": list(bsns.values()),
-                               "iban": [None] * len(bsns)}, schema=pa.schema(
-            [("person_key", pa.string()), ("bsn", pa.string()), ("iban", pa.string())]))
-    return LoadBatch(run_id, f"payroll_{CONNECTOR}_{employer}", None, CONNECTOR, employer, logical_date,
-                     period_for_logical_date(logical_date, frequency),  # type: ignore[arg-type]
-                     {name: table(name, r) for name, r in rows.items()}, identities=identities,
-                     started_at=recorded_at, recorded_at=recorded_at)
+    sealed = None
+    if bsns:  # encrypted as the pipeline does (warehouse/identity.py): no clear BSN in the warehouse
+        sealed = identity.seal_table(pa.table(
+            {"person_key": [pkey(b) for b in bsns.values()], "bsn": list(bsns.values()), "iban": [None] * len(bsns)},
+            schema=pa.schema([("person_key", pa.string()), ("bsn", pa.string()), ("iban", pa.string())])))
+    return identity.SealedLoadBatch(run_id, f"payroll_{CONNECTOR}_{employer}", None, CONNECTOR, employer,
+                                    logical_date, period_for_logical_date(logical_date, frequency),  # type: ignore[arg-type]
+                                    {name: table(name, r) for name, r in rows.items()}, sealed_identities=sealed,
+                                    started_at=recorded_at, recorded_at=recorded_at)
 
 
 def snapshot(url: str, tables: tuple[str, ...] = HISTORY_TABLES) -> dict[str, list[tuple]]:
@@ -101,9 +109,3 @@ def snapshot(url: str, tables: tuple[str, ...] = HISTORY_TABLES) -> dict[str, li
         db.close()
 
 
-def query(url: str, sql: str) -> list[tuple]:
-    db = connect(url)
-    try:
-        return db.query(sql)
-    finally:
-        db.close()

@@ -1,4 +1,4 @@
-"""The PostgreSQL access model: reporting can read everything but the clear BSN (issue 9)."""
+"""The PostgreSQL access model: reporting can read everything but the (encrypted) BSN (issue 9)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def warehouse(postgres_url: str) -> str:
     upgrade(postgres_url)
     db = connect(postgres_url)
     try:
-        db.execute("INSERT INTO person_identity (person_key, bsn, iban, first_load_run_id, updated_at) "
-                   "VALUES ('k1', '111222333', NULL, 'r1', now())")
+        db.execute("INSERT INTO person_identity (person_key, bsn_enc, iban_enc, key_id, first_load_run_id, "
+                   "updated_at) VALUES ('k1', 'v1:k:sealed', NULL, 'k', 'r1', now())")
     finally:
         db.close()
     return postgres_url
@@ -59,10 +59,13 @@ def test_reporting_role_is_denied_the_clear_bsn_and_reads_everything_else(wareho
 
     with login_role(warehouse, REPORTING_ROLE) as conn:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
-            conn.execute("SELECT bsn FROM person_identity").fetchall()
+            conn.execute("SELECT bsn_enc FROM person_identity").fetchall()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute("SELECT person_key FROM person_identity_read").fetchall()
         assert conn.execute("SELECT count(*) FROM employee").fetchone() == (0,)
         relations = _relations(conn)
-        assert {"employee", "employee_current", "benefit_basis", "mutation", "person_identity"} <= set(relations)
+        assert {"employee", "employee_current", "benefit_basis", "mutation", "person_identity",
+                "person_identity_read"} <= set(relations)
         for rel in relations:  # a table added by a later migration without grants fails here
             if rel in RESTRICTED_TABLES:
                 continue
@@ -76,7 +79,7 @@ def test_restricted_role_reads_person_identity(warehouse: str):
     from payroll_etl.warehouse.access import RESTRICTED_ROLE
 
     with login_role(warehouse, RESTRICTED_ROLE) as conn:
-        assert conn.execute("SELECT bsn FROM person_identity").fetchall() == [("111222333",)]
+        assert conn.execute("SELECT bsn_enc FROM person_identity").fetchall() == [("v1:k:sealed",)]
         assert conn.execute("SELECT count(*) FROM employee_current").fetchone() == (0,)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 from e2e_support import connection_env, environment, run_dag, running_simulators, task_states
+from warehouse_support import query as _warehouse
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 LOGICAL = datetime(2026, 11, 23, 2, 0)
@@ -92,16 +93,6 @@ def _landed_payloads(data_dir) -> list[dict[str, Any]]:
     return [row for p in sorted((data_dir / "landing").rglob("*.parquet")) for row in pq.read_table(p).to_pylist()]
 
 
-def _warehouse(url: str, sql: str) -> list[tuple]:
-    from payroll_etl.warehouse.load import connect
-
-    db = connect(url)
-    try:
-        return db.query(sql)
-    finally:
-        db.close()
-
-
 @pytest.mark.parametrize(("dag_id", "conn_id", "login", "password", "own", "others"), [
     (REST_DAG, REST_CONN, "multi@example.nl", "multi", "bakkerij_de_vries",
      ("techniek_noord", "zorggroep_zuid_1", "transport_oost", "schoonmaak_west")),
@@ -134,7 +125,10 @@ def test_employer_a_never_lands_or_loads_employer_b(airflow_db, simulators, tmp_
     assert employers == {mine.id}
     people = {r[0] for r in _warehouse(url, "SELECT DISTINCT source_id FROM employee")}
     assert people and people <= {p.id for p in mine.persons}
-    bsns = {r[0] for r in _warehouse(url, "SELECT bsn FROM person_identity")}
+    from payroll_etl.warehouse.identity import read_identities
+
+    keys = [r[0] for r in _warehouse(url, "SELECT person_key FROM person_identity")]
+    bsns = {i.bsn for i in read_identities(url, keys, reader="tests/privacy", purpose="tenant isolation test").values()}
     assert bsns and bsns <= {p.bsn for p in mine.persons}
 
 

@@ -27,12 +27,13 @@ from dq_corpus import (
     PREVIOUS_DATE,
     PREVIOUS_SCOPE,
 )
+from warehouse_support import query as _query
 
 from payroll_etl import pipeline
 from payroll_etl.errors import DataQualityError
 from payroll_etl.quality import report
 from payroll_etl.quality.scan import scan_paths, scan_rows, scan_text
-from payroll_etl.warehouse.load import connect, lit
+from payroll_etl.warehouse.load import lit
 
 BLOCKED_DATE = date(2025, 7, 15)
 DQ_SETTINGS = {"max_drop_pct": 50}
@@ -112,14 +113,6 @@ def _stage(ctx: pipeline.RunContext, rows: dict, scope: dict, issues: list) -> N
 def _run_ctx(tmp_path: Path, url: str, day: date) -> pipeline.RunContext:
     return pipeline.RunContext(EMPLOYER, day, airflow_run_id=f"test__{day}", data_dir=tmp_path / "data",
                                warehouse_url=url, backfill=False, today=day)
-
-
-def _query(url: str, sql: str) -> list[tuple]:
-    db = connect(url)
-    try:
-        return db.query(sql)
-    finally:
-        db.close()
 
 
 # --------------------------------------------------------------------------------- test

@@ -11,7 +11,8 @@ Extraction per configured Werkgever ID (one employer entity may have several):
 3. Payroll periods (with their runs), payroll runs, and the payroll results of every period whose
    latest approved run was not fetched yet (a backfill fetches exactly ``request.period``).
 
-Every response body is handed to the landing sink before it is parsed.
+Every response body is handed to the landing sink before it is parsed; 4xx/5xx bodies land
+under the ``errors`` entity (every attempt, credentials redacted), as the SOAP connectors do.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from payroll_etl.errors import (
     RecordError,
     TransientSourceError,
 )
+from payroll_etl.landing import ERRORS_ENTITY, redact_secrets
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
 
@@ -233,8 +235,9 @@ class LoketRestConnector(RotatingAccess, Connector):
 
         retrying = Retrying(retry=retry_if_exception_type(_Retryable), stop=stop, wait=self._wait,
                             sleep=self._sleep, reraise=True)
+        landing = {"sink": sink, "entity": entity, "meta": meta}
         try:
-            response = retrying(self._attempt, url, params, activity, version, source_id)
+            response = retrying(self._attempt, url, params, activity, version, source_id, landing)
         except _Retryable as exc:
             raise TransientSourceError(f"Loket {entity} request {urlsplit(url).path} failed after "
                                        f"{sum(counts.values())} attempts: {exc.reason}") from None
@@ -252,7 +255,7 @@ class LoketRestConnector(RotatingAccess, Connector):
         return body
 
     def _attempt(self, url: str, params: dict[str, Any], activity: str, version: str,
-                 source_id: str) -> requests.Response:
+                 source_id: str, landing: dict[str, Any] | None = None) -> requests.Response:
         token = self.access_token()
         refreshed = False
         while True:
@@ -266,6 +269,8 @@ class LoketRestConnector(RotatingAccess, Connector):
                 check_refused(exc, url, "Loket.nl REST")
                 raise _Retryable(f"connection error to {where(url)} ({type(exc).__name__})") from None
             status = response.status_code
+            if status >= 400 and landing and landing.get("sink") is not None:
+                self._land_error(response, token, source_id, activity, version, landing)
             if status == 401 and not refreshed:
                 token, refreshed = self.after_401(token), True
                 continue
@@ -291,6 +296,23 @@ class LoketRestConnector(RotatingAccess, Connector):
             if status >= 400:
                 raise ConfigurationError(f"Loket refused {activity} ({status}): {_describe(response)}")
             return response
+
+    def _land_error(self, response: requests.Response, token: str, source_id: str, activity: str, version: str,
+                    landing: dict[str, Any]) -> None:
+        """Land a 4xx/5xx body under ``errors`` (as the SOAP connectors do), credentials redacted.
+
+        Every failed attempt lands, retried ones too, so a failed night keeps the source's own
+        words (Loket's ``messages``) as evidence. The access token just sent, the client secret and
+        the password are removed from body and URL, and so is anything shaped like a credential.
+        """
+        secrets = (token, self._access, self.client_secret, self.password)
+        text = redact_secrets(response.content.decode("utf-8", errors="replace"), secrets)
+        landing["sink"].write(
+            ERRORS_ENTITY, text, url=redact_secrets(response.url, secrets), source_id=source_id,
+            status=response.status_code,
+            content_type=response.headers.get("Content-Type", "application/json").split(";")[0],
+            meta={"activity": activity, "accept_version": version, "entity": landing["entity"],
+                  "status": response.status_code, **(landing.get("meta") or {})})
 
     def _pages(self, path: str, *, entity: str, source_id: str, activity: str, sink: LandingSink,
                params: dict[str, Any] | None = None, version: str = DEFAULT_VERSION,
@@ -478,6 +500,8 @@ class LoketRestConnector(RotatingAccess, Connector):
         else:
             first = pages
         for page in first:
+            if page.entity == ERRORS_ENTITY:  # landed 4xx/5xx bodies: evidence, not data
+                continue
             if page.entity == "payroll_result":
                 kept_results.append(page)
                 continue

@@ -24,7 +24,8 @@ from typing import Any
 
 REPORTING_ROLE = "benefits_reporting"
 RESTRICTED_ROLE = "benefits_restricted"
-RESTRICTED_TABLES = ("person_identity",)  # clear BSN / IBAN: benefits_restricted only
+# encrypted BSN / IBAN and the audit of their reads: benefits_restricted only
+RESTRICTED_TABLES = ("person_identity", "person_identity_read")
 # Tables, views, materialized views and partitioned tables of a schema (pg_class: unlike
 # information_schema it also lists relations the current role may not read).
 RELATIONS_SQL = ("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

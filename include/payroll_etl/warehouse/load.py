@@ -115,18 +115,26 @@ class Db:
 class DuckDb(Db):
     dialect = "duckdb"
 
-    def __init__(self, path: str, timeout_s: float = 600.0):
+    def __init__(self, path: str, timeout_s: float = 600.0, config: dict[str, str] | None = None):
+        """Open the file ``path`` (spaces are fine) with DuckDB ``config`` options from the URL query
+        (``access_mode=read_only``: readers that must never write). Waits up to ``timeout_s`` for
+        another process's lock; an unknown/invalid option is a ConfigurationError naming it."""
         import duckdb
+
+        from payroll_etl.errors import ConfigurationError
 
         deadline = time.monotonic() + timeout_s
         while True:  # DuckDB allows one writing process per file: wait for the other loader
             try:
-                self.conn = duckdb.connect(path)
+                self.conn = duckdb.connect(path, config=dict(config or {}))
                 break
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise WarehouseError(f"DuckDB warehouse {path} is locked by another process") from exc
                 time.sleep(0.5)
+            except (duckdb.InvalidInputException, duckdb.CatalogException, duckdb.NotImplementedException) as exc:
+                raise ConfigurationError(f"DuckDB warehouse {path}: invalid URL option "
+                                         f"({str(exc).splitlines()[0][:200]})") from None
         self._registered: list[str] = []
         self.touched = {}
 
@@ -183,10 +191,20 @@ class DuckDb(Db):
 class PostgresDb(Db):
     dialect = "postgresql"
 
-    def __init__(self, conninfo: str):
+    def __init__(self, conninfo: str, where: str = "warehouse", password: str | None = None):
+        """Connect with a libpq ``conninfo`` (every option of it honoured: sslmode, sslrootcert, ...).
+
+        A refused TLS/authentication handshake raises ConfigurationError naming the option (not
+        retried); an unreachable server WarehouseError (retryable). See ``db_url``.
+        """
         import psycopg
 
-        self.conn = psycopg.connect(conninfo, autocommit=True)
+        from payroll_etl.warehouse.db_url import classify_connect_error
+
+        try:
+            self.conn = psycopg.connect(conninfo, autocommit=True)
+        except psycopg.OperationalError as exc:
+            raise classify_connect_error(exc, where, password) from None
         self.touched = {}
 
     def execute(self, sql: str) -> None:
@@ -274,17 +292,19 @@ class PostgresDb(Db):
 
 
 def connect(url: str) -> Db:
-    if url.startswith("duckdb:///"):
-        return DuckDb(url.removeprefix("duckdb:///"))
-    if url.startswith("postgresql"):
-        from sqlalchemy.engine import make_url
+    """Open the warehouse of a SQLAlchemy ``url`` with every option of the URL honoured.
 
-        u = make_url(url)
-        parts = [f"host={u.host or '127.0.0.1'}", f"port={u.port or 5432}", f"dbname={u.database}",
-                 f"user={u.username or 'postgres'}"]
-        if u.password:
-            parts.append(f"password={u.password}")
-        return PostgresDb(" ".join(parts))
+    ``duckdb:///<path>?<duckdb config>`` or ``postgresql[+psycopg]://...?sslmode=...``; the URL is
+    parsed by SQLAlchemy and the conninfo built by psycopg (``warehouse/db_url.py``).
+    """
+    from payroll_etl.warehouse.db_url import duckdb_target, postgres_target
+
+    if url.startswith("duckdb:///"):
+        target = duckdb_target(url)
+        return DuckDb(target.path, config=target.config)
+    if url.startswith("postgresql"):
+        pg = postgres_target(url)
+        return PostgresDb(pg.conninfo, pg.where, pg.kwargs.get("password"))
     raise WarehouseError(f"unsupported warehouse URL scheme: {url.split(':', 1)[0]}")
 
 
@@ -528,24 +548,6 @@ def merge_past_view(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dic
     return counts
 
 
-def _upsert_identities(db: Db, batch: LoadBatch) -> None:
-    if batch.identities is None or batch.identities.num_rows == 0:
-        return
-    db.stage("stage_identity", batch.identities,
-             {"person_key": "VARCHAR(64)", "bsn": "VARCHAR(9)", "iban": "VARCHAR(34)"})
-    db.execute(
-        "UPDATE person_identity p SET iban = s.iban, updated_at = " + lit(batch.recorded_at) +
-        " FROM (SELECT DISTINCT person_key, iban FROM stage_identity) s "
-        "WHERE p.person_key = s.person_key AND p.iban IS DISTINCT FROM s.iban")
-    db.execute(
-        "INSERT INTO person_identity (person_key, bsn, iban, first_load_run_id, updated_at) "
-        f"SELECT person_key, min(bsn), min(iban), {lit(batch.load_run_id)}, {lit(batch.recorded_at)} "
-        "FROM stage_identity s WHERE NOT EXISTS (SELECT 1 FROM person_identity p WHERE p.person_key = s.person_key) "
-        "GROUP BY person_key")
-    if db.dialect == "duckdb":
-        db.execute("DROP TABLE IF EXISTS stage_identity")
-
-
 def _insert_rows(db: Db, table: str, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -608,8 +610,8 @@ def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
         db.begin()
         db.lock_scope("employer", batch.employer)  # one lock per employer, whatever the connector
         plan = cutover.prepare(db, batch)  # a connector switch: match identities, quarantine ambiguous ones
-        if not batch.past_view:  # a past view's IBAN is not news
-            _upsert_identities(db, batch)
+        if batch.identities is not None and batch.identities.num_rows:
+            raise WarehouseError("clear BSN/IBAN are never written: seal them first (payroll_etl.warehouse.identity)")
         for name in LOAD_ORDER:
             if name not in batch.tables:
                 continue

@@ -13,9 +13,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
+    """Alembic config for ``url``. ``%`` is doubled: alembic's ConfigParser interpolates, and a
+    percent-encoded password (``p%40ss``) would otherwise fail or be mangled."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", url)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
@@ -30,13 +32,21 @@ def head_revision() -> str:
 
 
 def is_current(url: str) -> bool:
-    """True when the warehouse is already at the head revision (one cheap query, no alembic)."""
+    """True when the warehouse is already at the head revision (one cheap query, no alembic).
+
+    A refused TLS/authentication handshake (ConfigurationError) is raised here, before alembic
+    would report it as a retryable SQLAlchemy OperationalError.
+    """
+    from payroll_etl.errors import ConfigurationError
+    from payroll_etl.warehouse.db_url import duckdb_path
     from payroll_etl.warehouse.load import connect
 
-    if url.startswith("duckdb:///") and not Path(url.removeprefix("duckdb:///")).exists():
+    if url.startswith("duckdb:///") and not Path(duckdb_path(url)).exists():
         return False
     try:
         db = connect(url)
+    except ConfigurationError:
+        raise
     except Exception:  # noqa: BLE001 - let the real migration report connection problems
         return False
     try:
@@ -59,8 +69,9 @@ def upgrade(url: str, revision: str = "head") -> None:
         return
     if url.startswith("duckdb:///"):  # the file is protected by its directory: created 0700
         from payroll_etl.landing import private_dir
+        from payroll_etl.warehouse.db_url import duckdb_path
 
-        private_dir(Path(url.removeprefix("duckdb:///")).parent)
+        private_dir(Path(duckdb_path(url)).parent)
         command.upgrade(alembic_config(url), revision)
         return
     if url.startswith("postgresql"):

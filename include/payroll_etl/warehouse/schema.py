@@ -91,11 +91,23 @@ ENTITY_TABLES: dict[str, Table] = {name: _entity_table(e) for name, e in ENTITIE
 person_identity = Table(
     "person_identity", metadata,
     Column("person_key", String(64), primary_key=True),
-    Column("bsn", String(9), nullable=False),
-    Column("iban", String(34), nullable=True),
+    Column("bsn_enc", Text, nullable=False, comment="AES-SIV of the BSN (warehouse/identity.py); key outside the DB"),
+    Column("iban_enc", Text, nullable=True, comment="AES-SIV of the IBAN"),
+    Column("key_id", String(32), nullable=False, comment="id of the key in PAYROLL_IDENTITY_KEYS that sealed the row"),
     Column("first_load_run_id", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    comment="RESTRICTED: the only place the clear BSN and IBAN are stored.",
+    comment="RESTRICTED: the only place the BSN and IBAN are stored, encrypted (read via identity.read_identities).",
+)
+
+person_identity_read = Table(
+    "person_identity_read", metadata,
+    Column("person_key", String(64), nullable=False),
+    Column("reader", Text, nullable=False, comment="who read: a person or a process"),
+    Column("db_user", Text, nullable=True, comment="the database role of the session (PostgreSQL)"),
+    Column("purpose", Text, nullable=False, comment="why: the legal ground of the read"),
+    Column("read_at", DateTime(timezone=True), nullable=False),
+    Index("ix_person_identity_read_key", "person_key", "read_at"),
+    comment="Audit of every read of clear BSN/IBAN through warehouse.identity.read_identities.",
 )
 
 load_run = Table(

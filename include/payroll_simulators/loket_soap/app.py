@@ -14,8 +14,10 @@ document/literal operations of that WSDL from the shared synthetic world:
 
 Test control (besides the shared ``/_sim/faults``, ``/_sim/calls``, ``/_sim/latency``):
 ``POST /_sim/loket/mutate {"id": record_id, "changes": {...}}`` changes a record and bumps its
-version; ``POST /_sim/loket/runs {"werkgever_id", "year", "period"}`` approves an extra
-(correction) run. The same as methods: ``app.mutate(...)``, ``app.add_run(...)``.
+version; ``POST /_sim/loket/delete {"id": record_id}`` deletes a person (with its employments) or
+an employment without bumping any version (what incremental runs cannot see);
+``POST /_sim/loket/runs {"werkgever_id", "year", "period"}`` approves an extra
+(correction) run. The same as methods: ``app.mutate(...)``, ``app.delete(...)``, ``app.add_run(...)``.
 Fault kinds ``revoke_token`` (the token of the matching call is invalidated) and ``half``
 (List returns half the records) are interpreted here.
 """
@@ -507,6 +509,22 @@ class LoketSoapService:
                 setattr(target, name, value)
             return self.world.bump(record_id)
 
+    def delete(self, record_id: str) -> int:
+        """Delete a person (with its employments) or an employment, as a Loket user can; no version
+        is bumped: the entity's ListVersion stays what it was, so incremental clients cannot notice.
+        Returns how many records were removed."""
+        with self.lock:
+            removed = 0
+            for wg in self.world.werkgevers.values():
+                persons = [p for p in wg.persons if p.id == record_id]
+                employments = [e for e in wg.employments if e.id == record_id or e.person_id == record_id]
+                wg.persons[:] = [p for p in wg.persons if p not in persons]
+                wg.employments[:] = [e for e in wg.employments if e not in employments]
+                removed += len(persons) + len(employments)
+            if not removed:
+                raise KeyError(record_id)
+            return removed
+
     def add_run(self, werkgever_id: str, year: int, period: int, approved_on: date | None = None) -> str:
         """Approve another (correction) run for a period; returns its id."""
         with self.lock:
@@ -555,6 +573,9 @@ class LoketSoapApp:
     def add_run(self, werkgever_id: str, year: int, period: int) -> str:
         return self.service.add_run(werkgever_id, year, period)
 
+    def delete(self, record_id: str) -> int:
+        return self.service.delete(record_id)
+
     def __call__(self, environ: dict, start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_sim/loket/") and environ["REQUEST_METHOD"] == "POST":
@@ -563,6 +584,8 @@ class LoketSoapApp:
             try:
                 if path == "/_sim/loket/mutate":
                     answer: dict[str, Any] = {"version": self.mutate(payload["id"], **payload.get("changes", {}))}
+                elif path == "/_sim/loket/delete":
+                    answer = {"removed": self.delete(payload["id"])}
                 elif path == "/_sim/loket/runs":
                     answer = {"run_id": self.add_run(payload["werkgever_id"], int(payload["year"]),
                                                      int(payload["period"]))}
