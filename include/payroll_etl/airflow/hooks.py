@@ -125,3 +125,8 @@ class LoketSoapHook(PayrollSourceHook):
 class NmbrsHook(PayrollSourceHook):
     conn_type = "nmbrs"
     hook_name = "Nmbrs SOAP (payroll)"
+
+
+class NmbrsRestHook(PayrollSourceHook):
+    conn_type = "nmbrs_rest"
+    hook_name = "Nmbrs REST (payroll)"

@@ -5,7 +5,7 @@ only knows providers: packages with an ``apache_airflow_provider`` entry point r
 (validated against ``airflow/provider_info.schema.json``; ``package-name`` must equal the
 distribution name). The entry point is declared in ``pyproject.toml``; after changing it the package
 must be re-installed (``pip install --no-deps -e .``, which ``make install`` does) for Airflow to see it.
-With it, the Connections page lists the three types with their form labels, and its **Test** button
+With it, the Connections page lists the four types with their form labels, and its **Test** button
 (``POST /api/v2/connections/test``, enabled by ``AIRFLOW__CORE__TEST_CONNECTION=Enabled``) runs the
 hook's ``test_connection``.
 """
@@ -43,5 +43,10 @@ def get_provider_info() -> dict[str, Any]:
                              {"host": "API base URL", "login": "API user (e-mail)",
                               "password": "API token (32 characters)"},
                              {"host": "https://api.nmbrs.nl", "extra": '{"domain": "mycompany"}'}),
+            _connection_type("nmbrs_rest", "NmbrsRestHook", "Nmbrs REST (payroll)",
+                             {"host": "API base URL", "login": "(unused)",
+                              "password": "X-Subscription-Key (32 hex characters)"},
+                             {"host": "https://api.nmbrsapp.com",
+                              "extra": '{"client_id": "…", "client_secret": "…"} (tokens: make connect-nmbrs)'}),
         ],
     }

@@ -48,7 +48,7 @@ def probe(connector: str, credentials: SourceCredentials) -> str:
     ``nmbrs``) with ``credentials``; returns what it found. Raises ``ConfigurationError`` for an unknown
     connector or incomplete credentials, ``AuthenticationError``/``AuthorizationError`` when the source
     refuses, ``TransientSourceError`` when it cannot be reached."""
-    checks = {"loket_rest": _loket_rest, "loket_soap": _loket_soap, "nmbrs": _nmbrs}
+    checks = {"loket_rest": _loket_rest, "loket_soap": _loket_soap, "nmbrs": _nmbrs, "nmbrs_rest": _nmbrs_rest}
     if connector not in checks:
         raise ConfigurationError(f"no connection check for connector {connector!r}; known: {', '.join(checks)}")
     return checks[connector](credentials)
@@ -157,3 +157,59 @@ def _nmbrs(credentials: SourceCredentials) -> str:
         client.close()
     return (f"Nmbrs {client.base_url}: API user {client.username} on domain {client.domain!r} authenticated; "
             f"{len(companies)} compan{'y' if len(companies) == 1 else 'ies'} visible")
+
+
+def _nmbrs_rest(credentials: SourceCredentials) -> str:
+    """Nmbrs REST: with a usable stored access token, ``GET /api/companies`` (token and subscription key
+    both checked); without one, only the API client at the identity server with a dummy refresh grant.
+    The stored refresh token is never spent: it is single-use, and a test works on a copy of the
+    Connection, so the rotated token would be lost and the employer would need a new consent."""
+    import requests
+
+    from payroll_etl.connectors.nmbrs_rest.connector import NmbrsRestConnector
+    from payroll_etl.connectors.nmbrs_rest.settings import SUBSCRIPTION_HEADER
+
+    client = NmbrsRestConnector.from_credentials(credentials)
+    tokens = client.tokens
+    extra = credentials.extra or {}
+    stored = {k: extra.get(k) for k in ("access_token", "refresh_token", "expires_at")}
+    if not tokens._usable(stored):
+        form = {"grant_type": "refresh_token", "refresh_token": f"connection-test-{secrets.token_hex(8)}",
+                "client_id": tokens.client_id, "client_secret": tokens.client_secret or ""}
+        try:
+            response = requests.post(tokens.token_url, data=form, timeout=TIMEOUT)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientSourceError(f"Nmbrs identity server {tokens.token_url} unreachable "
+                                       f"({type(exc).__name__})") from None
+        error = (response.json() if "json" in response.headers.get("content-type", "") else {}).get("error")
+        if error in ("invalid_client", "unauthorized_client"):
+            raise AuthenticationError(f"Nmbrs identity server refused the API client ({error}): check client_id and "
+                                      "client_secret")
+        if error != "invalid_grant":
+            raise MalformedPayloadError(f"Nmbrs identity server {tokens.token_url} answered HTTP "
+                                        f"{response.status_code} ({error or 'no OAuth error'}) to a test grant")
+        login = ("the stored refresh token is not used by a test (single-use; the next run refreshes it)"
+                 if stored.get("refresh_token") else
+                 "no consent is stored yet: make connect-nmbrs EMPLOYER=<employer>")
+        return f"Nmbrs identity server {tokens.token_url}: API client {tokens.client_id} accepted; {login}"
+    try:
+        response = requests.get(f"{client.api_url}/api/companies", timeout=TIMEOUT, headers={
+            "Authorization": f"Bearer {stored['access_token']}", SUBSCRIPTION_HEADER: client._key})
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise TransientSourceError(f"Nmbrs REST API {client.api_url} unreachable ({type(exc).__name__})") from None
+    if response.status_code == 401:
+        raise AuthenticationError(f"Nmbrs REST API {client.api_url} refused the stored access token or the "
+                                  f"{SUBSCRIPTION_HEADER} (401)")
+    if response.status_code == 403:
+        raise AuthorizationError(f"Nmbrs REST API {client.api_url} answered 403 to GET /api/companies: the consent "
+                                 "needs scope company.info.read")
+    if response.status_code != 200:
+        raise ConfigurationError(f"Nmbrs REST API {client.api_url} answered HTTP {response.status_code} to "
+                                 "GET /api/companies")
+    try:
+        companies = response.json()
+    except ValueError:
+        raise MalformedPayloadError(f"Nmbrs REST API {client.api_url} answered with a body that is not JSON") from None
+    count = len(companies) if isinstance(companies, list) else len((companies or {}).get("data") or [])
+    return f"Nmbrs REST API {client.api_url}: authenticated with the stored access token; {count} compan" \
+           f"{'y' if count == 1 else 'ies'} visible"
