@@ -336,15 +336,21 @@ def hash_sql(entity: Entity, alias: str = "s") -> str:
 
 
 def with_row_hash(entity: Entity, table: Any) -> Any:
-    """``table`` plus ``row_hash``, computed vectorised in an in-memory DuckDB over the Arrow buffers."""
+    """``table`` plus ``row_hash``, computed vectorised in an in-memory DuckDB over the Arrow buffers.
+
+    Only the hash column comes back from DuckDB (in row order: ``preserve_insertion_order``); the
+    other columns stay the caller's Arrow buffers instead of being copied through DuckDB.
+    """
     import duckdb
 
     con = duckdb.connect()
     try:
+        con.execute("SET preserve_insertion_order = true")
         con.register("s", table)
-        return con.sql(f"SELECT s.*, {hash_sql(entity)} AS row_hash FROM s").to_arrow_table()
+        hashes = con.sql(f"SELECT {hash_sql(entity)} AS row_hash FROM s").to_arrow_table().column("row_hash")
     finally:
         con.close()
+    return table.append_column("row_hash", hashes)
 
 
 @dataclass
@@ -496,9 +502,8 @@ def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[s
         db.bulk_insert(name, with_bookkeeping(new, batch), insert_types)
     for temp in (f"d_{name}", f"v_{name}"):
         db.drop_temp(temp)
-    db.touched[name] = pa.concat_tables([
-        t.select(["source_id"]) for t in (diff.new, diff.changed, diff.vanished) if t.num_rows])  \
-        if (diff.new.num_rows or changed or vanished) else pa.table({"source_id": pa.array([], pa.string())})
+    db.touched[name] = pa.table({"source_id": pa.chunked_array(
+        [c for t in (diff.new, diff.changed, diff.vanished) for c in t.column("source_id").chunks], pa.string())})
     return {"received": table.num_rows, "inserted": changed + new.num_rows, "superseded": changed + vanished,
             "unchanged": diff.unchanged}
 
@@ -517,7 +522,7 @@ def _first_load(db: Db, entity: Entity, batch: LoadBatch, source: Any, types: di
         new = new.set_column(new.schema.get_field_index("valid_from"), "valid_from",
                              pa.repeat(pa.scalar(BEGINNING_OF_TIME, pa.date32()), new.num_rows))
     db.bulk_insert(entity.name, new, types, transform=lambda t: with_bookkeeping(with_row_hash(entity, t), batch))
-    db.touched[entity.name] = new.select(["source_id"])
+    db.touched[entity.name] = pa.table({"source_id": new.column("source_id")})
     return {"received": source.num_rows, "inserted": new.num_rows, "superseded": 0, "unchanged": 0}
 
 
