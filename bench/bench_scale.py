@@ -102,12 +102,12 @@ def parse_time(n: int, shards: int = 1, runs: int = 3) -> dict[str, Any]:
         env = {**os.environ, "PAYROLL_EMPLOYERS_FILE": str(path), "AIRFLOW_HOME": tmp,
                "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp}/airflow.db"}
-        runs = []
+        results = []
         for _ in range(runs):  # best of several: the machine is shared
             out = subprocess.run([sys.executable, "-c", PARSE_CODE, str(folder)], env=env, cwd=ROOT,
                                  capture_output=True, text=True, check=True)
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return min(runs, key=lambda r: r["file_s"])
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return min(results, key=lambda r: r["file_s"])
 
 
 # -------------------------------------------------------------------------- simulators

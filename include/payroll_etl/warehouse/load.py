@@ -92,8 +92,7 @@ class Db:
     def query(self, sql: str) -> list[tuple]: ...
     def stage(self, name: str, table: Any, types: dict[str, str]) -> None: ...
     def fetch_arrow(self, sql: str, schema: Any) -> Any: ...
-    def bulk_insert(self, target: str, table: Any, types: dict[str, str],
-                    transform: Callable[[Any], Any] | None = None) -> None: ...
+    def bulk_insert(self, target: str, table: Any, types: dict[str, str]) -> None: ...
     def lock_scope(self, connector: str, employer: str) -> None: ...
 
     def drop_temp(self, name: str) -> None:
@@ -138,14 +137,8 @@ class DuckDb(Db):
     def fetch_arrow(self, sql: str, schema: Any) -> Any:
         return self.conn.sql(sql).to_arrow_table().cast(schema)
 
-    def bulk_insert(self, target: str, table: Any, types: dict[str, str],
-                    transform: Callable[[Any], Any] | None = None) -> None:
-        """Insert Arrow rows straight into ``target`` (DuckDB scans the Arrow buffers).
-
-        ``transform`` (Arrow table -> Arrow table, e.g. adding the row hash) is applied first.
-        """
-        if transform is not None:
-            table = transform(table)
+    def bulk_insert(self, target: str, table: Any, types: dict[str, str]) -> None:
+        """Insert Arrow rows straight into ``target`` (DuckDB scans the Arrow buffers)."""
         view = f"{target}_bulk_arrow"
         self.conn.register(view, table)
         try:
@@ -198,30 +191,19 @@ class PostgresDb(Db):
     def query(self, sql: str) -> list[tuple]:
         return self.conn.execute(sql).fetchall()
 
-    def copy_in(self, target: str, table: Any, transform: Callable[[Any], Any] | None = None) -> None:
-        """Stream an Arrow table into ``target`` with COPY (CSV written by Arrow, batch by batch).
-
-        ``transform`` (Arrow table -> Arrow table, e.g. adding the row hash) runs per chunk of 65,536
-        rows in the encoder thread, so it overlaps with the server parsing the previous chunk; the
-        COPY column list is the transformed chunk's columns.
-        """
-        import pyarrow as pa
+    def copy_in(self, target: str, table: Any) -> None:
+        """Stream an Arrow table into ``target`` with COPY (CSV written by Arrow, batch by batch)."""
         import pyarrow.csv as pacsv
 
         if table.num_rows == 0:
             return
         from concurrent.futures import ThreadPoolExecutor
 
-        batches = table.to_batches(max_chunksize=65536)
-        first = pa.Table.from_batches(batches[:1], table.schema)
-        columns = (transform(first.slice(0, 0)) if transform is not None else first).column_names
-        names = ", ".join(f'"{c}"' for c in columns)
+        names = ", ".join(f'"{c}"' for c in table.column_names)
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
         def encode(batch: Any) -> memoryview:
             buffer = io.BytesIO()
-            if transform is not None:
-                batch = transform(pa.Table.from_batches([batch], table.schema)).select(columns)
             pacsv.write_csv(batch, buffer, options)
             return buffer.getbuffer()
 
@@ -229,7 +211,7 @@ class PostgresDb(Db):
         with ThreadPoolExecutor(max_workers=1) as pool, \
                 self.conn.cursor().copy(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
             pending = None
-            for batch in batches:
+            for batch in table.to_batches(max_chunksize=65536):
                 future = pool.submit(encode, batch)
                 if pending is not None:
                     copy.write(pending.result())
@@ -243,9 +225,8 @@ class PostgresDb(Db):
         self.copy_in(name, table)
         self.conn.execute(f"ANALYZE {name}")
 
-    def bulk_insert(self, target: str, table: Any, types: dict[str, str],
-                    transform: Callable[[Any], Any] | None = None) -> None:
-        self.copy_in(target, table, transform)
+    def bulk_insert(self, target: str, table: Any, types: dict[str, str]) -> None:
+        self.copy_in(target, table)
 
     def fetch_arrow(self, sql: str, schema: Any) -> Any:
         """Run ``sql`` and read the result through COPY TO STDOUT into Arrow (fast for big key sets)."""
@@ -425,9 +406,7 @@ def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[s
 
     Hashes are computed in Arrow, compared with the current versions' hashes, and only the rows
     that differ are staged and merged set-based; rows new to the warehouse are bulk-inserted (COPY).
-    When the employer has no current version of the entity (a first load), the rows are sorted by
-    key and hashed chunk by chunk inside the COPY pipeline; otherwise the snapshot is hashed in a
-    thread while the current keys and hashes are read from the warehouse.
+    The snapshot is hashed in a thread while the current keys and hashes are read from the warehouse.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -440,15 +419,12 @@ def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[s
     scope = f"connector = {lit(batch.connector)} AND employer = {lit(batch.employer)}"
     open_only = "" if entity.effective_dated else " AND valid_to IS NULL"
     key_cols = ["source_id", "valid_from", *extra, "row_hash"]
-    current_where = f"{scope} AND superseded_at IS NULL{open_only}"
     insert_types = {**types, "recorded_at": "TIMESTAMPTZ", "load_run_id": "VARCHAR(64)"}
     source = table.select(cols)
-    if not db.query(f"SELECT 1 FROM {name} WHERE {current_where} LIMIT 1"):
-        return _first_load(db, entity, batch, source, insert_types)
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashed = pool.submit(with_row_hash, entity, source)  # DuckDB releases the GIL
         current = db.fetch_arrow(
-            f"SELECT {', '.join(key_cols)} FROM {name} WHERE {current_where}",
+            f"SELECT {', '.join(key_cols)} FROM {name} WHERE {scope} AND superseded_at IS NULL{open_only}",
             pa.schema([pa.field(k, pa.date32() if k == "valid_from" else pa.string()) for k in key_cols]))
         staged = hashed.result()
     diff = diff_entity(entity, staged, current)
@@ -506,24 +482,6 @@ def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[s
         [c for t in (diff.new, diff.changed, diff.vanished) for c in t.column("source_id").chunks], pa.string())})
     return {"received": table.num_rows, "inserted": changed + new.num_rows, "superseded": changed + vanished,
             "unchanged": diff.unchanged}
-
-
-def _first_load(db: Db, entity: Entity, batch: LoadBatch, source: Any, types: dict[str, str]) -> dict[str, int]:
-    """``merge_entity`` when the employer has no current version of ``entity``: every row is new.
-
-    Same rows as the diff path would insert (sorted by key, snapshot entities from 1900-01-01); the
-    row hash and bookkeeping columns are added per chunk in the COPY encoder thread.
-    """
-    import pyarrow as pa
-
-    extra = MATCH_EXTRA.get(entity.name, ())
-    new = source.sort_by([(k, "ascending") for k in ("source_id", "valid_from", *extra)])
-    if not entity.effective_dated:  # first version of a snapshot record: we do not know since when
-        new = new.set_column(new.schema.get_field_index("valid_from"), "valid_from",
-                             pa.repeat(pa.scalar(BEGINNING_OF_TIME, pa.date32()), new.num_rows))
-    db.bulk_insert(entity.name, new, types, transform=lambda t: with_bookkeeping(with_row_hash(entity, t), batch))
-    db.touched[entity.name] = pa.table({"source_id": new.column("source_id")})
-    return {"received": source.num_rows, "inserted": new.num_rows, "superseded": 0, "unchanged": 0}
 
 
 def merge_past_view(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dict[str, int]:
