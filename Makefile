@@ -12,12 +12,16 @@ export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 # Airflow's metadata DB: its own database on the local PostgreSQL the README requires (created by
 # scripts/airflow_setup.py if missing). SQLite cannot serve a scheduler and a backfill at once.
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postgres@127.0.0.1:5432/airflow_payroll
+# One database per checkout (its Fernet key lives in .airflow/): airflow_payroll_<hash of the path>.
+AIRFLOW_DB ?= airflow_payroll_$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN ?= postgresql+psycopg://postgres@127.0.0.1:5432/$(AIRFLOW_DB)
+# The Connections page's "Test" button (the payroll hooks make one cheap authenticated call).
+export AIRFLOW__CORE__TEST_CONNECTION ?= Enabled
 export PAYROLL_DATA_DIR ?= $(CURDIR)/data
 # Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
 export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key
 
-.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench dq-report connect-loket clean
+.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench dq-report connect-loket connect-nmbrs clean
 
 help:
 	@echo "make demo        - install, start simulators, run every demo employer's nightly DAG, print results"
@@ -25,10 +29,12 @@ help:
 	@echo "make airflow     - local Airflow (PostgreSQL metadata DB) + simulators; UI on http://127.0.0.1:8080"
 	@echo "make airflow-cli ARGS=\"dags list\" - any airflow command with the project's environment"
 	@echo "make backfill EMPLOYER=key FROM=YYYY-MM-DD TO=YYYY-MM-DD [UNPAUSE=1] [DRY_RUN=1] - backfill past pay periods"
-	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs)"
+	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs SOAP, 8084 Nmbrs REST)"
+	@echo "                   WORLD=scenario.yaml serves that scenario (docs/simulators.md); default: the demo world"
 	@echo "make bench       - benchmarks (prints figures)"
 	@echo "make dq-report   - data-quality summary of the latest runs"
 	@echo "make connect-loket EMPLOYER=key - first login (Eerste aanmelding) of a Loket.nl REST employer"
+	@echo "make connect-nmbrs EMPLOYER=key - first consent of an Nmbrs REST employer (again after 30 idle days)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,8 +53,9 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# make simulators [WORLD=scenario.yaml] [PORTS="nmbrs=9083 ..."]: serve a scenario file (docs/simulators.md)
 simulators: install
-	$(PY) -m payroll_simulators
+	$(PY) -m payroll_simulators $(if $(WORLD),--world "$(WORLD)") $(foreach p,$(PORTS),--port $(p))
 
 airflow: install
 	$(PY) scripts/local_airflow.py
@@ -72,6 +79,10 @@ dq-report: install
 connect-loket: install
 	@test -n "$(EMPLOYER)" || (echo "usage: make connect-loket EMPLOYER=<employer key>"; exit 2)
 	$(PY) scripts/connect_loket.py --employer $(EMPLOYER)
+
+connect-nmbrs: install
+	@test -n "$(EMPLOYER)" || (echo "usage: make connect-nmbrs EMPLOYER=<employer key>"; exit 2)
+	$(PY) scripts/connect_nmbrs.py --employer $(EMPLOYER)
 
 clean:
 	rm -rf data .airflow

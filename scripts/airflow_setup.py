@@ -2,7 +2,7 @@
 
 Run by `make demo`, `make airflow` and (when the metadata DB was never migrated) `make airflow-cli`;
 safe to run again (it replaces what it created). The metadata DB is PostgreSQL (the Makefile's
-default: database ``airflow_payroll`` on the local server, created here if missing): backfills and
+default: database ``airflow_payroll_<hash>`` on the local server, created here if missing): backfills and
 a running scheduler need concurrent writers, which SQLite cannot serve. SQLite stays for the
 test suite's ``dag.test()``. See docs/operations.md "Local Airflow".
 """

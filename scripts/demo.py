@@ -25,7 +25,7 @@ os.environ.setdefault("PAYROLL_DATA_DIR", str(ROOT / "data"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import airflow_setup  # noqa: E402 - sets the Fernet key for this process and its airflow children
 
-SIM_PORTS = {"loket_rest": 8081, "loket_soap": 8082, "nmbrs": 8083}
+SIM_PORTS = {"loket_rest": 8081, "loket_soap": 8082, "nmbrs": 8083, "nmbrs_rest": 8084}
 
 
 def port_open(port: int) -> bool:
@@ -45,6 +45,25 @@ def start_simulators() -> subprocess.Popen | None:
         if line.strip() == "ready":
             return proc
     raise SystemExit("simulators did not start")
+
+
+def consent_demo_nmbrs_rest(config) -> None:
+    """Nmbrs REST has no password grant: do the first consent against the local simulator with the demo
+    login (what `make connect-nmbrs` asks a person to do), once, when the Connection holds no tokens."""
+    import connect_nmbrs
+    from airflow.models.connection import Connection  # noqa: AIR311 - reads the metadata DB
+
+    from payroll_simulators.nmbrs_rest.app import DEMO_PASSWORD, DEMO_USERNAME
+
+    for cfg in config.employers:
+        if cfg.connector != "nmbrs_rest" or not cfg.enabled:
+            continue
+        extra = Connection.get_connection_from_secrets(cfg.conn_id).extra_dejson or {}  # noqa: AIR311
+        if extra.get("refresh_token"):
+            continue
+        print(f"consenting {cfg.employer} on the Nmbrs REST simulator (demo login) ...", flush=True)
+        connect_nmbrs.connect(cfg.employer, port=0, on_url=connect_nmbrs.simulator_login(DEMO_USERNAME, DEMO_PASSWORD),
+                              timeout=30)
 
 
 def run_dag(dag_id: str, logical_date: date) -> tuple[bool, float]:
@@ -105,7 +124,7 @@ def summary(config, results: dict[str, tuple[bool, float]]) -> None:
     print(f"  raw landing (Parquet)   {base / 'landing'}")
     print(f"  staging (canonical)     {base / 'staging'}")
     print(f"  warehouse (DuckDB)      {url.removeprefix('duckdb:///')}")
-    print(f"  data-quality reports    {base / 'reports'}  (Data Docs HTML per run; index per day)")
+    print(f"  data-quality reports    {base / 'reports' / 'index.html'}  (offline HTML: per run date, run, employer)")
     print(f"  Airflow task logs       {Path(os.environ['AIRFLOW_HOME']) / 'logs'}  (demo run logs: {base / 'logs'})")
     print("  next: `make dq-report`, `make airflow` (UI), `make test`")
 
@@ -120,6 +139,7 @@ def main() -> int:
     results: dict[str, tuple[bool, float]] = {}
     today = date.today()
     try:
+        consent_demo_nmbrs_rest(config)
         for cfg in config.employers:
             if not cfg.enabled:
                 continue

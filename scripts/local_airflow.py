@@ -4,7 +4,7 @@
 first on ``PATH`` (Airflow's components spawn plain ``airflow``):
 
 1. ``scripts/airflow_setup.py``: creates the PostgreSQL metadata database if missing
-   (``airflow_payroll`` on the local server by default), migrates it, writes pools and Connections;
+   (``airflow_payroll_<hash>`` on the local server by default), migrates it, writes pools and Connections;
 2. the payroll simulators (``python -m payroll_simulators``) unless all of them already answer
    on their ports (a `make simulators` in another terminal);
 3. ``airflow api-server``, ``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer``
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from airflow_api import AirflowAPI, admin_credentials  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
-SIM_PORTS = {"loket_rest": 8081, "loket_soap": 8082, "nmbrs": 8083}  # the demo Connections' hosts
+SIM_PORTS = {"loket_rest": 8081, "loket_soap": 8082, "nmbrs": 8083, "nmbrs_rest": 8084}  # the demo Connections' hosts
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Stop order: nothing new is scheduled first, the API server (execution API of running tasks) last.
 STOP_ORDER = {"celery-worker": 0, "scheduler": 1, "triggerer": 2, "dag-processor": 2, "simulators": 4,
@@ -80,6 +80,7 @@ class Proc:
     name: str
     popen: subprocess.Popen
     log: Path
+    one_shot: bool = False  # a command that exits (setup, init, CLI calls), not a component that must stay up
 
 
 @dataclass
@@ -152,6 +153,7 @@ class LocalAirflow:
     def run(self, name: str, args: list[str], timeout: float = 300) -> None:
         """Run ``args`` to completion; raise with its log tail when it fails or hangs."""
         proc = self.spawn(name, args)
+        proc.one_shot = True
         try:
             rc = proc.popen.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -211,7 +213,7 @@ class LocalAirflow:
     def assert_alive(self) -> None:
         """Raise with the log tail of the first long-running component that exited."""
         for proc in self.procs:
-            if proc.name in ("setup", "init"):
+            if proc.one_shot or proc.name in ("setup", "init"):
                 continue
             rc = proc.popen.poll()
             if rc is not None:

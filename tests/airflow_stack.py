@@ -250,10 +250,31 @@ class AirflowStack(LocalAirflow):
             time.sleep(2)
         raise RuntimeError(f"DAGs never parsed: {sorted(missing)}\n{self.diagnostics()}")
 
-    def trigger(self, dag_id: str, logical_date: str) -> str:
+    def trigger(self, dag_id: str, logical_date: str, conf: dict[str, Any] | None = None) -> str:
         """Unpause and trigger one run, as the UI's trigger form does; returns the run id."""
         self.api().set_paused(dag_id, False)
-        return self.api().trigger(dag_id, logical_date, note="test run")["dag_run_id"]
+        return self.api().trigger(dag_id, logical_date, conf=conf, note="test run")["dag_run_id"]
+
+    def scheduled_run(self, dag_id: str, logical_date: str) -> str:
+        """Create a *scheduled* run as the scheduler does for the nightly (``SerializedDAG.create_dagrun``,
+        run type ``scheduled``); the REST API can only create manual runs. Returns its run id."""
+        code = ("import sys; from datetime import datetime\n"
+                "from airflow.models.serialized_dag import SerializedDagModel\n"
+                "from airflow.utils.session import create_session\n"
+                "from airflow.utils.state import DagRunState\n"
+                "from airflow.utils.types import DagRunTriggeredByType, DagRunType\n"
+                "when = datetime.fromisoformat(sys.argv[2].replace('Z', '+00:00'))\n"
+                "with create_session() as session:\n"
+                "    dag = SerializedDagModel.get_dag(sys.argv[1], session=session)\n"
+                "    run = dag.create_dagrun(run_id=DagRunType.SCHEDULED.generate_run_id(suffix=when.isoformat()),\n"
+                "        logical_date=when, data_interval=(when, when), run_after=when,\n"
+                "        run_type=DagRunType.SCHEDULED, triggered_by=DagRunTriggeredByType.TIMETABLE,\n"
+                "        state=DagRunState.QUEUED, session=session)\n"
+                "    print('RUN_ID=' + run.run_id, flush=True)\n")
+        name = f"scheduled-run-{len(self.procs)}"
+        self.run(name, [sys.executable, "-c", code, dag_id, logical_date])
+        log = next(p.log for p in self.procs if p.name == name).read_text()
+        return next(line.split("=", 1)[1] for line in log.splitlines() if line.startswith("RUN_ID="))
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return self.api().dag_run(dag_id, run_id)["state"]
@@ -261,12 +282,13 @@ class AirflowStack(LocalAirflow):
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return self.api().task_states(dag_id, run_id)
 
-    def wait_for_runs(self, runs: dict[str, str], timeout: float) -> dict[str, str]:
+    def wait_for_runs(self, runs: dict[str, str], timeout: float, dag_id: str | None = None) -> dict[str, str]:
+        """``runs``: dag id -> run id (or, with ``dag_id``, any label -> run id of that DAG)."""
         deadline = time.monotonic() + timeout
         states: dict[str, str] = {}
         while time.monotonic() < deadline:
             self.assert_alive()
-            states = {dag_id: self.run_state(dag_id, run_id) for dag_id, run_id in runs.items()}
+            states = {key: self.run_state(dag_id or key, run_id) for key, run_id in runs.items()}
             if all(s in ("success", "failed") for s in states.values()):
                 return states
             time.sleep(2)

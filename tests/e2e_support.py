@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-SIM_HOSTS = {"loket_rest": "8081", "loket_soap": "8082", "nmbrs": "8083"}
+SIM_HOSTS = {"loket_rest": "8081", "loket_soap": "8082", "nmbrs": "8083", "nmbrs_rest": "8084"}
 
 
 @contextmanager
@@ -26,10 +27,39 @@ def running_simulators(world=None):
 
 
 def connection_env(servers) -> dict[str, str]:
-    """AIRFLOW_CONN_* env vars for the demo connections, re-pointed at the simulators' ports."""
+    """AIRFLOW_CONN_* env vars for the demo connections, re-pointed at the simulators' ports.
+
+    Nmbrs REST has no password grant: its connection gets the tokens of a first consent done now
+    on the simulator with the demo login (what `make connect-nmbrs` has a person do).
+    """
     from local_airflow import connection_env as for_urls
 
-    return for_urls({name: server.url for name, server in servers.items()})
+    env = for_urls({name: server.url for name, server in servers.items()})
+    for name, value in env.items():
+        spec = json.loads(value)
+        if spec["extra"]["connector"] == "nmbrs_rest":
+            spec["extra"] = {**spec["extra"], **nmbrs_rest_consent(spec["host"], spec["extra"])}
+            env[name] = json.dumps(spec)
+    return env
+
+
+def nmbrs_rest_consent(url: str, extra: dict) -> dict:
+    """Tokens of a first consent on the Nmbrs REST simulator (demo login clicking 'Toestaan')."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    import requests
+
+    from payroll_etl.connectors.loket_tokens import MemoryTokenStore
+    from payroll_etl.connectors.nmbrs_rest.auth import consent
+    from payroll_etl.connectors.nmbrs_rest.settings import BANK_SCOPE, DEFAULT_SCOPES
+
+    def person(auth_url: str) -> None:
+        parts = urlsplit(auth_url)
+        requests.post(f"{parts.scheme}://{parts.netloc}/connect/authorize", timeout=10, data={
+            **dict(parse_qsl(parts.query)), "username": "demo@example.nl", "password": "demo", "decision": "allow"})
+
+    return consent(identity_url=url, client_id=extra["client_id"], client_secret=extra.get("client_secret"),
+                   store=MemoryTokenStore(), scopes=(*DEFAULT_SCOPES, BANK_SCOPE), on_url=person, timeout=30)
 
 
 @contextmanager

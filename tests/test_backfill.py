@@ -20,6 +20,17 @@ def query(url: str, sql: str) -> list[tuple]:
         db.close()
 
 
+def run_note(dag_run) -> str | None:
+    """The run's note as stored in the metadata DB (what the UI and the REST API show)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return session.scalar(select(DagRun).where(DagRun.dag_id == dag_run.dag_id,
+                                                   DagRun.run_id == dag_run.run_id)).note
+
+
 @pytest.mark.parametrize("dag_id", ["payroll_loket_rest_bakkerij_de_vries", "payroll_nmbrs_transport_oost"])
 def test_daily_backfill_loads_each_pay_period_once(airflow_db, tmp_path, dag_id):
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
@@ -31,6 +42,11 @@ def test_daily_backfill_loads_each_pay_period_once(airflow_db, tmp_path, dag_id)
     assert set(task_states(march_1).values()) == {"success"}
     assert task_states(march_2) == {"extract": "skipped", "normalize": "skipped", "validate": "skipped",
                                     "load": "skipped"}
+    # Airflow has no "skipped" run state (the run is marked success): the run's note, which the UI shows
+    # on the run, says it loaded nothing and why; the runs that did load have no such note.
+    assert run_note(march_2).startswith("Skipped: pay period 202603 was already loaded")
+    assert "full_refresh" in run_note(march_2)
+    assert run_note(march_1) is None and run_note(april) is None
     assert set(task_states(april).values()) == {"success"}
     runs = query(url, "SELECT logical_date, period_id, status FROM load_run ORDER BY logical_date")
     assert [(str(d), p, s) for d, p, s in runs] == [("2026-03-02", "202603", "success"),

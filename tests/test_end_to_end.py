@@ -41,7 +41,7 @@ def table_contents(url: str, table: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("dag_id", ["payroll_loket_rest_zorggroep_zuid", "payroll_loket_soap_schoonmaak_west",
-                                    "payroll_nmbrs_transport_oost"])
+                                    "payroll_nmbrs_transport_oost", "payroll_nmbrs_rest_transport_oost_rest"])
 def test_nightly_run_into_duckdb_is_idempotent(airflow_db, simulators, tmp_path, dag_id):
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     with environment(PAYROLL_WAREHOUSE_URL=url, PAYROLL_DATA_DIR=str(tmp_path / "data"),

@@ -149,11 +149,13 @@ def test_nightly_dag_has_a_deadline_alert_that_serializes():
     dag = _dag(fast_retries=False)
     (alert,) = dag.deadline
     assert alert.interval == NIGHTLY_WINDOW == timedelta(hours=4)
-    assert type(alert.reference).__name__ == "DagRunLogicalDateDeadline"
+    # The nightly window is the logical date of scheduled runs only (tests/test_run_policy.py evaluates it).
+    assert type(alert.reference).__name__ == "ScheduledLogicalDate"
     assert isinstance(alert.callback, AsyncCallback)
     assert alert.callback.path == "payroll_etl.airflow.dag_factory.on_deadline_missed"
     restored = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     assert restored.deadline and restored.deadline[0]["callback"]["__data__"]["path"] == alert.callback.path
+    assert restored.deadline[0]["reference"]["__class_path"] == "payroll_etl.airflow.run_policy.ScheduledLogicalDate"
 
 
 def test_deadline_callback_runs_in_the_triggerer_trigger(caplog):

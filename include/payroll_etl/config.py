@@ -16,7 +16,7 @@ import yaml
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.periods import FREQUENCIES, TAILS
 
-CONNECTORS = ("loket_rest", "loket_soap", "nmbrs")
+CONNECTORS = ("loket_rest", "loket_soap", "nmbrs", "nmbrs_rest")
 KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "include" / "employers.yaml"
@@ -38,6 +38,13 @@ class EmployerConfig:
     # period 14 in 53-week years) | period14 (1 January, short period 14 tail); see payroll_etl.periods
     four_week_tail: str = "period13"
     options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Configs built in code (tests, scripts) get the same normalised source ids as the YAML.
+        if self.connector in CONNECTORS:
+            # Lenient here (what cannot be normalised stays as given); load_config refuses it.
+            object.__setattr__(self, "source_ids", normalize_source_ids(
+                self.connector, list(self.source_ids), f"employer {self.employer}", strict=False))
 
     @property
     def dag_id(self) -> str:
@@ -100,7 +107,8 @@ def load_config(path: Path | None = None) -> PipelineConfig:
         if unknown:
             raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
         source_ids = merged["source_ids"]
-        merged["source_ids"] = tuple(str(s) for s in (source_ids if isinstance(source_ids, list) else [source_ids]))
+        merged["source_ids"] = normalize_source_ids(
+            merged["connector"], source_ids if isinstance(source_ids, list) else [source_ids], where)
         merged.setdefault("name", merged["employer"])
         cfg = EmployerConfig(**merged)
         if cfg.dag_id in seen:
@@ -108,3 +116,30 @@ def load_config(path: Path | None = None) -> PipelineConfig:
         seen.add(cfg.dag_id)
         employers.append(cfg)
     return PipelineConfig(tuple(employers), dict(raw.get("pools", {}) or {}), dict(raw.get("data_quality", {}) or {}))
+
+
+def normalize_source_ids(connector: str, values: list[Any], where: str = "employer config", *,
+                         strict: bool = True) -> tuple[str, ...]:
+    """``source_ids`` as the source expects them, from what an administrator copied out of its UI.
+
+    Loket (REST and SOAP): werkgever ids (GUIDs) in canonical lower-case form, whatever their case,
+    braces or surrounding spaces. Nmbrs (SOAP and REST): Company IDs trimmed, company names kept literally (exact
+    match is the rule; the connector reports the closest names). Duplicates after normalisation are
+    dropped. Raises :class:`ConfigurationError` naming the entry and saying what to enter; with
+    ``strict=False`` an entry that cannot be normalised is kept as given instead.
+    Rules: ``payroll_etl.quality.identifiers`` (imported here: that package imports this module).
+    """
+    from payroll_etl.quality.identifiers import IdentifierError, nmbrs_company_ref, normalize_loket_werkgever_id
+
+    normalise = nmbrs_company_ref if connector in ("nmbrs", "nmbrs_rest") else normalize_loket_werkgever_id
+    out: list[str] = []
+    for j, value in enumerate(values):
+        try:
+            text = normalise(value)
+        except IdentifierError as exc:
+            if strict:
+                raise ConfigurationError(f"{where}: source_ids[{j}]: {exc}") from None
+            text = str(value)
+        if text not in out:
+            out.append(text)
+    return tuple(out)

@@ -17,12 +17,22 @@ class ConfigurationError(PayrollError):
     """The employer config or the Airflow Connection is wrong; a human must fix it."""
 
 
+class SourceUnreachableError(ConfigurationError):
+    """Nothing listens on a local source host (a simulator that is not running). Never retried:
+    retrying a refused connection on 127.0.0.1 for a quarter of an hour helps no one."""
+
+
 class AuthenticationError(PayrollError):
     """Credentials were refused (wrong password, revoked refresh token). Never retried."""
 
 
 class AuthorizationError(PayrollError):
     """Logged in, but not allowed to do this (missing Loket right, Nmbrs call not enabled)."""
+
+
+class QuotaExhaustedError(PayrollError):
+    """The source's plan volume is used up (Nmbrs REST: 429 code 42909); retrying before the window resets
+    only burns calls, so neither the connector nor Airflow retries it."""
 
 
 class TransientSourceError(PayrollError):
@@ -54,6 +64,6 @@ class WarehouseError(PayrollError):
 class PeriodAlreadyLoaded(PayrollError):
     """A backfill run whose pay period another logical date already loaded: nothing to do.
 
-    A daily schedule backfilled over months creates ~30 runs per pay period; the first one
-    fetches the period, the others are skipped (the Airflow task is marked skipped).
+    E.g. a backfill run for a period a nightly or manual run of another day already loaded. The
+    Airflow tasks are marked skipped and the run gets a note saying so (airflow/run_policy.py).
     """

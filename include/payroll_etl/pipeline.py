@@ -163,7 +163,7 @@ def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     if ctx.is_backfill and not ctx.full_refresh:
         _skip_if_period_loaded(ctx)
     state = {} if ctx.full_refresh else previous_state(ctx.warehouse_url, ctx.employer.connector,
-                                                       ctx.employer.employer)
+                                                       ctx.employer.employer, ctx.load_run_id)
     request = ExtractRequest(ctx.employer, ctx.logical_date, ctx.period, ctx.full_refresh, state, ctx.is_backfill)
     connector = connector_class(ctx.employer.connector).from_credentials(credentials)
     writer = landing.LandingWriter(ctx.landing_root, ctx.employer.connector, ctx.employer.employer, ctx.logical_date)
@@ -269,8 +269,9 @@ def read_staged(ctx: RunContext) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- validate
 
-def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[str]], dict[str, set[str]]]:
-    """Row counts and source ids of the last successful run of this employer before this one."""
+def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[str]], dict[str, set[str]], bool]:
+    """Row counts and source ids of the last successful run of this employer before this one, and
+    whether this is the connector's first load of the employer (no successful run at all)."""
     from payroll_etl.warehouse.load import connect, lit
 
     db = connect(ctx.warehouse_url)
@@ -281,6 +282,10 @@ def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[s
             f"AND load_run_id <> {lit(ctx.load_run_id)} AND logical_date <= {lit(ctx.logical_date)} "
             f"ORDER BY logical_date DESC LIMIT 1")
         counts = json.loads(rows[0][0]).get("received", {}) if rows and rows[0][0] else {}
+        first_run = not rows and not db.query(
+            f"SELECT 1 FROM load_run WHERE connector = {lit(ctx.employer.connector)} "
+            f"AND employer = {lit(ctx.employer.employer)} AND status IN ('success', 'partial') "
+            f"AND load_run_id <> {lit(ctx.load_run_id)} LIMIT 1")
         keys: dict[str, set[str]] = {}
         for entity in ("employee", "employment"):
             found = db.query(
@@ -303,7 +308,34 @@ def _previous_run_info(ctx: RunContext) -> tuple[dict[str, int], dict[str, set[s
         }
     finally:
         db.close()
-    return counts, keys, open_keys
+    return counts, keys, open_keys, first_run
+
+
+def _headcount_baseline(ctx: RunContext) -> dict[str, Any] | None:
+    """The employer's last known headcount under another connector (the run before a migration).
+
+    Headcount = distinct employees whose current employment version was in service on the logical
+    date of that connector's last successful run. None when no other connector loaded this employer.
+    """
+    from payroll_etl.warehouse.load import connect, lit
+
+    db = connect(ctx.warehouse_url)
+    try:
+        runs = db.query(
+            f"SELECT connector, logical_date FROM load_run WHERE employer = {lit(ctx.employer.employer)} "
+            f"AND connector <> {lit(ctx.employer.connector)} AND status IN ('success', 'partial') "
+            f"ORDER BY logical_date DESC, finished_at DESC LIMIT 1")
+        if not runs:
+            return None
+        connector, as_of = runs[0][0], runs[0][1]
+        as_of_sql = lit(as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of)[:10]))
+        found = db.query(
+            f"SELECT COUNT(DISTINCT employee_source_id) FROM employment_current WHERE connector = {lit(connector)} "
+            f"AND employer = {lit(ctx.employer.employer)} AND (start_date IS NULL OR start_date <= {as_of_sql}) "
+            f"AND (end_date IS NULL OR end_date >= {as_of_sql})")
+    finally:
+        db.close()
+    return {"connector": connector, "headcount": int(found[0][0] or 0), "as_of": str(as_of)[:10]}
 
 
 def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -318,13 +350,14 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
     issues = [RecordIssue(**i) for i in _read_json(ctx.staging / "issues.json")] \
         if (ctx.staging / "issues.json").exists() else []
     extract_info = _read_json(ctx.staging / "extract.json") if (ctx.staging / "extract.json").exists() else {}
-    previous_counts, previous_keys, previous_open = _previous_run_info(ctx)
+    previous_counts, previous_keys, previous_open, first_run = _previous_run_info(ctx)
     if ctx.is_past_view():  # a past period need not state who joined since: no "missing from source" warnings
         previous_open = {}
     stated = ctx.stated_period()
     dq_ctx = DQContext(ctx.employer, ctx.period, ctx.logical_date.isoformat(), ctx.report_dir, previous_counts,
                        previous_keys, extract_info.get("scope", {}), settings_dq or {}, previous_open,
-                       (stated.frequency, stated.tail) if stated is not None else None)
+                       (stated.frequency, stated.tail) if stated is not None else None,
+                       first_run=first_run, baseline=_headcount_baseline(ctx) if first_run else None)
     outcome = run_quality(tables, issues, dq_ctx)
     quarantined = {e: [[k[0], k[1], checks] for k, checks in rows.items()] for e, rows in outcome.quarantined.items()}
     _write_private(ctx.staging / "dq.json", json.dumps({
@@ -332,6 +365,7 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
         "blocking": outcome.blocking, "report": str(outcome.report_path) if outcome.report_path else None},
         sort_keys=True, default=str))
     summary = outcome.summary()
+    _log_report_paths(ctx, outcome.report_path)
     if outcome.blocking:
         now = datetime.now(UTC)
         batch = LoadBatch(ctx.load_run_id, ctx.employer.dag_id, ctx.airflow_run_id, ctx.employer.connector,
@@ -340,8 +374,36 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
                           dq_results=_dq_rows(ctx, [r.as_row() for r in outcome.results], now),
                           rows={"received": {n: t.num_rows for n, t in tables.items()}})
         record_failed_run(ctx.warehouse_url, batch)
+        _write_history(ctx)
         raise DataQualityError(f"{ctx.employer.employer}: data quality blocked the load: {outcome.blocking[0]}")
     return summary
+
+
+def _log_report_paths(ctx: RunContext, run_page: Path | None) -> None:
+    """The task log's way to the reports: this run's page, the run date's index, the employer's history."""
+    from payroll_etl.quality.index import day_page, history_page
+
+    if run_page is not None:
+        log.info("data-quality report of this run: %s", run_page.resolve().as_uri())
+    log.info("data-quality index of run date %s (all employers): %s", ctx.logical_date.isoformat(),
+             day_page(ctx.report_dir, ctx.logical_date.isoformat()).resolve().as_uri())
+    log.info("data-quality history of %s: %s", ctx.employer.employer,
+             history_page(ctx.report_dir, ctx.employer.connector, ctx.employer.employer).resolve().as_uri())
+
+
+def _write_history(ctx: RunContext) -> None:
+    """Rewrite the employer's history page from the warehouse, now that this run is recorded there.
+
+    A report that cannot be written is a warning: the load is committed and the pages are rebuilt
+    by the next run or by ``make dq-report --html``.
+    """
+    from payroll_etl.quality.history import write_history
+
+    try:
+        write_history(ctx.report_dir, ctx.warehouse_url, ctx.employer.connector, ctx.employer.employer,
+                      ctx.logical_date.isoformat())
+    except Exception as exc:  # noqa: BLE001 - reporting must not undo or fail a committed load
+        log.warning("data-quality history of %s not written: %s", ctx.employer.employer, type(exc).__name__)
 
 
 def _dq_rows(ctx: RunContext, rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
@@ -417,6 +479,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
         batch.message = "; ".join(m for m in (
             f"past view of pay period {ctx.period.id}: period facts loaded, newer knowledge kept", batch.message) if m)
     changes = load_batch(ctx.warehouse_url, batch)
+    _write_history(ctx)
     return {"status": status, "loaded": changes, "quarantined": len(quarantine_rows),
             "view": "past" if past_view else "current"}
 

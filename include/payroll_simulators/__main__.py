@@ -1,7 +1,9 @@
 """`make simulators`: every payroll simulator in the foreground on its documented port.
 
-Loket.nl REST on 127.0.0.1:8081, Loket.nl SOAP on 8082, Nmbrs SOAP on 8083; ``--port nmbrs=0``
-moves one (0: any free port). Prints ``<name> <url>`` per simulator, then ``ready``.
+Loket.nl REST on 127.0.0.1:8081, Loket.nl SOAP on 8082, Nmbrs SOAP on 8083, Nmbrs REST on 8084, serving the world of
+a scenario file (``--world PATH``, YAML or JSON, docs/simulators.md; default: the demo world
+``include/payroll_simulators/scenarios/demo.yaml``). ``--port nmbrs=9083`` moves one simulator
+(``0`` = any free port); the URLs are printed, then ``ready``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ SIMULATORS = {  # name -> (module with create_app, default port)
     "loket_rest": ("payroll_simulators.loket_rest.app", 8081),
     "loket_soap": ("payroll_simulators.loket_soap.app", 8082),
     "nmbrs": ("payroll_simulators.nmbrs.app", 8083),
+    "nmbrs_rest": ("payroll_simulators.nmbrs_rest.app", 8084),
 }
 
 
@@ -34,20 +37,32 @@ def start_all(world=None, ports: dict[str, int] | None = None):
     return servers
 
 
+def _port(text: str) -> tuple[str, int]:
+    name, _, port = text.partition("=")
+    if name not in SIMULATORS or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=PORT with NAME one of {', '.join(SIMULATORS)}")
+    return name, int(port)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`make simulators`: serve until SIGTERM or Ctrl-C."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
-                        help=f"listen on another port (0: any free one); names: {', '.join(SIMULATORS)}")
+    from payroll_simulators.scenario import DEMO_SCENARIO, ScenarioError, load_world
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world", metavar="PATH", help="scenario file (YAML or JSON); default: the demo world")
+    parser.add_argument("--seed", type=int, help="serve the generated world of this seed instead of a file")
+    parser.add_argument("--port", type=_port, action="append", default=[], metavar="NAME=PORT")
     args = parser.parse_args(argv)
-    ports = {name: port for name, (_, port) in SIMULATORS.items()}
-    for item in args.port:
-        name, _, port = item.partition("=")
-        if name not in SIMULATORS or not port.isdigit():
-            parser.error(f"--port {item}: expected NAME=PORT with NAME one of {', '.join(SIMULATORS)}")
-        ports[name] = int(port)
-    servers = start_all(build_world(seed=args.seed), ports)
+    if args.seed is not None:
+        world = build_world(seed=args.seed)
+    else:
+        try:
+            world = load_world(args.world or DEMO_SCENARIO)
+        except ScenarioError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            return 2
+    print(f"world      {args.world or ('seed ' + str(args.seed) if args.seed is not None else DEMO_SCENARIO)}",
+          flush=True)
+    servers = start_all(world, dict(args.port))
     for s in servers:
         print(f"{s.name:<11} {s.url}", flush=True)
     print("ready", flush=True)

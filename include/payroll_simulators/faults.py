@@ -9,9 +9,10 @@ Tests and the demo drive it over HTTP on the simulator's own port:
 * ``POST /_sim/latency`` with ``{"seconds": 0.05}``: add latency to every request.
 * ``GET /_sim/calls``: request counts per ``METHOD PATH`` (or SOAP operation), for call-count tests.
 
-``half`` is interpreted by the simulator itself (answer with half the employees), so is
-``invalid_period`` (Nmbrs: fault 2006 Invalid Period for the matching call); the others
-are applied here, around any app.
+``half`` is interpreted by the simulator itself (answer with half the employees), as are
+``invalid_period`` (Nmbrs: fault 2006 Invalid Period for the matching call), ``revoke_token`` and
+``quota`` (Nmbrs REST: 429 code 42909, the plan's call volume is exhausted); the others are
+applied here, around any app.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 FAULT_KINDS = {"500", "503", "timeout", "reset", "429", "429_no_retry_after", "truncate", "malformed",
-               "revoke_token", "half", "invalid_period"}
+               "revoke_token", "half", "invalid_period", "quota"}
 
 
 @dataclass
@@ -69,7 +70,7 @@ class FaultSwitch:
 
 
 StartResponse = Callable[..., object]
-# Faults handled in the middleware; "half" and "revoke_token" belong to the simulators.
+# Faults handled in the middleware; "half", "revoke_token" and "quota" belong to the simulators.
 TRANSPORT_KINDS = {"500", "503", "timeout", "reset", "429", "429_no_retry_after", "truncate", "malformed"}
 
 
@@ -83,8 +84,12 @@ class FaultMiddleware:
     """Wraps a WSGI app: control endpoints under /_sim, latency, and transport faults."""
 
     def __init__(self, app, switch: FaultSwitch, signature: Callable[[dict], str] | None = None,
-                 error_body: Callable[[str], tuple[str, bytes]] | None = None):
+                 error_body: Callable[[str], tuple[str, bytes]] | None = None,
+                 status_body: Callable[[str, int], tuple[str, bytes]] | None = None):
+        """``error_body(message)`` renders injected 5xx/429 bodies; ``status_body(message, status)``,
+        when given, is used instead for sources whose error bodies carry the HTTP status (Nmbrs REST)."""
         self.app = app
+        self.status_body = status_body
         self.switch = switch
         self.signature = signature or (lambda env: f"{env['REQUEST_METHOD']} {env.get('PATH_INFO', '')}"
                                        + (f"?{env['QUERY_STRING']}" if env.get("QUERY_STRING") else ""))
@@ -109,14 +114,14 @@ class FaultMiddleware:
     def _apply(self, fault: Fault, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         kind = fault.kind
         if kind in {"500", "503"}:
-            ctype, body = self.error_body("Simulated server error")
+            ctype, body = self._body("Simulated server error", int(kind))
             start_response(f"{kind} Server Error", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
             return [body]
         if kind == "timeout":
             time.sleep(fault.seconds)
             return self.app(environ, start_response)
         if kind in {"429", "429_no_retry_after"}:
-            ctype, body = self.error_body("Too many requests")
+            ctype, body = self._body("Too many requests", 429)
             headers = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
             if kind == "429":
                 headers.append(("Retry-After", "1"))
@@ -148,6 +153,9 @@ class FaultMiddleware:
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
         return [body]
+
+    def _body(self, message: str, status: int) -> tuple[str, bytes]:
+        return self.status_body(message, status) if self.status_body else self.error_body(message)
 
     def _control(self, environ: dict, start_response: StartResponse, path: str) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -41,3 +42,16 @@ def serve_in_thread(name: str, app, port: int = 0) -> RunningServer:
     thread = threading.Thread(target=server.serve_forever, name=f"sim-{name}", daemon=True)
     thread.start()
     return RunningServer(name, server, thread)
+
+
+class SimClock:
+    """Wall clock plus an offset that tests move forward (token expiry, refresh-token lapse)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds

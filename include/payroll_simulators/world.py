@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 NAMESPACE = uuid.UUID("6f1d3c52-2b7e-4f57-9d0a-8a1b4c9e0f11")
 
@@ -149,6 +150,10 @@ class World:
     results: list[PayrollResultLine]
     version: int = 1000  # global lastModifiedVersionNumber counter
     record_versions: dict[str, int] = field(default_factory=dict)
+    # The simulators' "today" (current periods, reference dates) and per-simulator settings from a
+    # scenario file (users, rights, domains; see payroll_simulators.scenario and docs/simulators.md).
+    today: date = field(default_factory=lambda: REFERENCE_TODAY)
+    simulators: dict[str, Any] = field(default_factory=dict)
 
     def bump(self, record_id: str) -> int:
         self.version += 1
@@ -293,13 +298,44 @@ def werkgever_periods(wg: Werkgever, year: int) -> int:
     return periods_in_year(wg.frequency, year, wg.calendar)
 
 
+# ---- Nmbrs ids: SOAP integers and their REST GUIDs (the crosswalk both Nmbrs simulators share) ----
+NMBRS_RUN_ID_BASE = 700_000
+
+
+def nmbrs_employee_id(wg: Werkgever, person: Person) -> int:
+    """Nmbrs SOAP EmployeeId of ``person`` in company ``wg`` (CompanyId = ``wg.number``)."""
+    return 500_000 + (wg.number - 100_000) * 1_000 + person.employee_number
+
+
+def nmbrs_employment_id(world: World, wg: Werkgever, emp: Employment) -> int:
+    """Nmbrs SOAP EmploymentId: the employee id followed by the employment's sequence number."""
+    return nmbrs_employee_id(wg, world.person(wg.id, emp.person_id)) * 10 + emp.number
+
+
+def nmbrs_salary_id(world: World, wg: Werkgever, emp: Employment, index: int) -> int:
+    """Nmbrs SOAP salary ID of the ``index``-th wage version (by start date) of ``emp``."""
+    return nmbrs_employment_id(world, wg, emp) * 100 + index
+
+
+def nmbrs_run_id(world: World, run_uuid: str) -> int:
+    """Nmbrs SOAP RunId of the world's payroll run ``run_uuid``."""
+    return NMBRS_RUN_ID_BASE + next(i for i, r in enumerate(world.runs) if r.id == run_uuid)
+
+
+def nmbrs_rest_id(kind: str, soap_id: int) -> str:
+    """The REST API's GUID for the SOAP id ``soap_id`` of ``kind`` (company, employee, employment,
+    salary, run, ...): uuid5 of the SOAP id, so the same record has a stable id in both APIs and a
+    test can translate one into the other."""
+    return stable_id("nmbrs", kind, soap_id)
+
+
 def build_world(seed: int = 42, specs: tuple[WerkgeverSpec, ...] = DEMO_WERKGEVERS,
                 years: tuple[int, ...] = (2025, 2026), today: date = REFERENCE_TODAY) -> World:
     werkgevers = {}
     for index, spec in enumerate(specs):
         wg = build_werkgever(spec, seed, index)
         werkgevers[wg.id] = wg
-    world = World(werkgevers=werkgevers, runs=[], results=[])
+    world = World(werkgevers=werkgevers, runs=[], results=[], today=today)
     for wg in werkgevers.values():
         for emp in wg.employments:
             world.record_versions[emp.id] = world.bump(emp.id)

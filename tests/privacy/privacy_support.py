@@ -12,7 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DAGS = ("payroll_loket_rest_bakkerij_de_vries", "payroll_loket_rest_techniek_noord",
-             "payroll_loket_rest_zorggroep_zuid", "payroll_nmbrs_transport_oost", "payroll_loket_soap_schoonmaak_west")
+             "payroll_loket_rest_zorggroep_zuid", "payroll_nmbrs_transport_oost", "payroll_loket_soap_schoonmaak_west",
+             "payroll_nmbrs_rest_transport_oost_rest")
 
 
 def configured_secrets() -> set[str]:
@@ -21,18 +22,21 @@ def configured_secrets() -> set[str]:
     found = set()
     for spec in specs.values():
         for value in (spec.get("password"), *(spec.get("extra") or {}).values()):
-            if isinstance(value, str) and len(value) >= 8 and value not in ("loket_rest", "loket_soap"):
+            if isinstance(value, str) and len(value) >= 8 and value not in ("loket_rest", "loket_soap", "nmbrs_rest"):
                 found.add(value)
     found.discard("benefits-etl-demo")  # the OAuth client id is not a secret
     return found
 
 
 def issued_tokens(servers: dict[str, Any]) -> set[str]:
-    """Every access/refresh token (Loket REST) and user token (Loket SOAP) the simulators issued."""
+    """Every access/refresh token (Loket REST, Nmbrs REST) and user token (Loket SOAP) the simulators issued."""
     rest = servers["loket_rest"].server.app
     soap = servers["loket_soap"].server.app
+    nmbrs = servers["nmbrs_rest"].server.app.identity
     with rest.oauth.lock:
         tokens = set(rest.oauth.access) | set(rest.oauth.refresh) | set(rest.oauth.used)
+    with nmbrs.lock:
+        tokens |= set(nmbrs.access) | set(nmbrs.refresh) | set(nmbrs.spent)
     return tokens | set(soap.service.tokens)
 
 

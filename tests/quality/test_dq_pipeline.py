@@ -191,13 +191,14 @@ def test_corpus_quarantine_dq_result_blocking_and_no_bsn_in_clear(
     assert [(s, bool(ok), int(n), int(u)) for s, ok, n, u in volume] == [("error", False, 5, 13)]
     assert _query(url, "SELECT count(*) FROM employment") == before
 
-    # reports: Data Docs per run, one index per day across employers, the CLI
+    # reports: a page per run, one index per day across employers, the CLI
     reports = run.report_dir
     for day in (PREVIOUS_DATE, CORPUS_DATE, BLOCKED_DATE):
-        assert (reports / "datadocs" / "loket_rest" / "dq_corpus" / day.isoformat() / "index.html").exists()
+        assert (reports / "runs" / "loket_rest" / "dq_corpus" / day.isoformat() / "index.html").exists()
     day_page = (reports / f"index-{CORPUS_DATE}.html").read_text()
-    assert "dq_corpus" in day_page and "<b>partial</b>" in day_page and "p-bsn-checksum" in day_page
-    assert "<b>blocked</b>" in (reports / f"index-{BLOCKED_DATE}.html").read_text()
+    assert "dq_corpus" in day_page and '<span class="badge partial">partial</span>' in day_page
+    assert "p-bsn-checksum" in day_page
+    assert '<span class="badge blocked">blocked</span>' in (reports / f"index-{BLOCKED_DATE}.html").read_text()
     assert report.main(["--url", url, "--runs", "2", "--details"]) == 0
     cli = capsys.readouterr().out
     assert "dq_corpus" in cli and "failed" in cli and "partial" in cli

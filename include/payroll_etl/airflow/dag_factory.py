@@ -19,14 +19,14 @@ from airflow.sdk import (
     DAG,
     AsyncCallback,
     DeadlineAlert,
-    DeadlineReference,
     ExceptionRetryPolicy,
     RetryAction,
     RetryRule,
     chain,
 )
-from airflow.timetables.trigger import CronTriggerTimetable
 
+from payroll_etl.airflow.run_policy import RUN_OPTIONS, ScheduledLogicalDate, attach_run_params, run_options
+from payroll_etl.airflow.timetable import PayPeriodTimetable, frequency_label
 from payroll_etl.config import EmployerConfig, PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,12 @@ NO_RETRY = [
     "payroll_etl.errors.DataQualityError",
     "payroll_etl.errors.RecordError",
     "payroll_etl.errors.MalformedPayloadError",
+    "payroll_etl.errors.QuotaExhaustedError",
 ]
 START_DATE = datetime(2024, 1, 1)
-# The nightly window: a run must be done this long after its logical time (02:00 -> 06:00), before
-# the benefits systems read the warehouse. Missing it raises a deadline alert (see below).
+# The nightly window: a scheduled run must be done this long after its logical time (02:00 -> 06:00),
+# before the benefits systems read the warehouse. Missing it raises a deadline alert (see below);
+# manual and backfill runs have no window (run_policy.ScheduledLogicalDate).
 NIGHTLY_WINDOW = timedelta(hours=4)
 
 
@@ -87,8 +89,10 @@ async def on_deadline_missed(context: dict[str, Any] | None = None, **_: Any) ->
     return line
 
 
+@lru_cache(maxsize=1)
 def deadline_alert() -> DeadlineAlert:
-    return DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=NIGHTLY_WINDOW,
+    """The nightly window: scheduled runs only (the reference is None for manual and backfill runs)."""
+    return DeadlineAlert(reference=ScheduledLogicalDate(), interval=NIGHTLY_WINDOW,
                          callback=AsyncCallback(on_deadline_missed), name="nightly window missed")
 
 
@@ -115,22 +119,14 @@ def _run_context(cfg: EmployerConfig, params: dict[str, Any], context: dict[str,
     from payroll_etl.pipeline import RunContext
 
     dag_run = context["dag_run"]
-    params = {**(params or {}), **(getattr(dag_run, "conf", None) or {})}
+    # Airflow resolved the Params (defaults + the run's conf, validated); conf keys no Param declares are
+    # in the conf only, and run_options refuses them.
+    conf = getattr(dag_run, "conf", None) or {}
+    options = {**{k: v for k, v in (params or {}).items() if k in RUN_OPTIONS}, **conf}
+    full_refresh, backfill = run_options(options)
     when = context.get("logical_date") or dag_run.run_after
-    backfill = _choice(params, "backfill", {"auto": None, "true": True, "false": False}, "auto")
-    full_refresh = _choice(params, "full_refresh", {"true": True, "false": False, "1": True, "0": False}, "false")
     return RunContext(employer=cfg, logical_date=local_day(when), airflow_run_id=dag_run.run_id,
-                      full_refresh=bool(full_refresh), backfill=backfill)
-
-
-def _choice(params: dict[str, Any], name: str, allowed: dict[str, Any], default: str) -> Any:
-    """A run parameter from the UI/CLI (bools may arrive as strings); a typo fails the run clearly."""
-    from payroll_etl.errors import ConfigurationError
-
-    raw = str(params.get(name, default)).strip().lower()
-    if raw not in allowed:
-        raise ConfigurationError(f"param {name}={raw!r} is not one of {sorted(allowed)}")
-    return allowed[raw]
+                      full_refresh=full_refresh, backfill=backfill)
 
 
 DOC = """\
@@ -145,19 +141,34 @@ Nightly extract of **{name}** from **{connector}** (source ids: {sources}) into 
    Reports: `data/reports/`.
 4. **load**: one transaction into the warehouse, history kept; `load_run` has the outcome.
 
-Run options (trigger with config, e.g. `{{"full_refresh": true}}`): `full_refresh` ignores the
-stored watermark; `backfill` ("auto", "true", "false") forces or prevents fetching the pay period's
-payroll results (auto: when the period is in the past). Backfill past pay periods with
+**Schedule.** {schedule}
+
+**Run options** (the trigger form's fields; a typo or an unknown option is refused when triggering):
+`full_refresh` (true/false) ignores the stored watermarks; `backfill` ("auto", "true", "false") forces
+or prevents fetching the pay period's payroll results (auto: when the period is in the past).
+
+**Backfills** create **one run per {frequency} pay period** (logical date = the period's first day),
+one at a time: from the UI (Trigger > Backfill) or
 `airflow backfill create --dag-id {dag_id} --from-date YYYY-MM-DD --to-date YYYY-MM-DD`.
-Connection: `{conn_id}`. Pool: `{pool}`.
+A run whose pay period was already loaded skips every task and gets a run note saying so.
+
+Connection: `{conn_id}` (the Connections page can test it). Pool: `{pool}`.
 """
 
 
+def _schedule_doc(cfg: EmployerConfig) -> str:
+    if not cfg.schedule:
+        return "None: runs only when triggered (and no backfills: Airflow backfills need a schedule)."
+    return (f"Nightly at `{cfg.schedule}` ({cfg.timezone}). A scheduled run that is not done 4 h after its "
+            "logical time raises the \"nightly window missed\" deadline alert; manual and backfill runs have "
+            "no such window.")
+
+
 @lru_cache(maxsize=64)
-def _timetable(cron: str, tz: str) -> CronTriggerTimetable:
-    """One timetable per (cron, time zone), shared by all DAGs: parsing the cron and the zone
-    each time cost ~1.5 ms per DAG, i.e. 1.5 s of the parse time with 1,000 employers."""
-    return CronTriggerTimetable(cron, timezone=tz)
+def _timetable(cron: str, tz: str, frequency: str, tail: str) -> PayPeriodTimetable:
+    """One timetable per (cron, time zone, pay calendar), shared by all DAGs: parsing the cron and the
+    zone each time cost ~1.5 ms per DAG, i.e. 1.5 s of the parse time with 1,000 employers."""
+    return PayPeriodTimetable(cron, timezone=tz, frequency=frequency, tail=tail)
 
 
 def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
@@ -170,7 +181,8 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
         "retry_policy": retry_policy(),
         "on_failure_callback": on_task_failure,
     }
-    schedule = _timetable(cfg.schedule, cfg.timezone) if cfg.schedule else None
+    schedule = (_timetable(cfg.schedule, cfg.timezone, cfg.payroll_frequency, cfg.four_week_tail)
+                if cfg.schedule else None)
     with PayrollDAG(
         dag_id=cfg.dag_id,
         schedule=schedule,
@@ -180,10 +192,8 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
         default_args=default_args,
         tags=["payroll", cfg.connector, f"employer:{cfg.employer}"],
         doc_md=DOC.format(name=cfg.name, connector=cfg.connector, employer=cfg.employer, dag_id=cfg.dag_id,
-                          sources=", ".join(cfg.source_ids), conn_id=cfg.conn_id, pool=cfg.pool),
-        # No DAG params: each one is deep-copied into every task and JSON-schema validated per DAG,
-        # which doubled the parse time at 1,000 employers. Run options come from the run's conf
-        # ("Trigger DAG w/ config"), are checked in _run_context and explained in doc_md.
+                          sources=", ".join(cfg.source_ids), conn_id=cfg.conn_id, pool=cfg.pool,
+                          schedule=_schedule_doc(cfg), frequency=frequency_label(cfg.payroll_frequency)),
         dagrun_timeout=timedelta(hours=4),
         # Scheduled (nightly) DAGs only: an unscheduled DAG has no window to miss.
         deadline=deadline_alert() if schedule is not None else None,
@@ -197,6 +207,9 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
                                   ("validate", timedelta(hours=1)), ("load", timedelta(hours=1)))
         ]
         chain(*steps)
+        # The run options as Params, added once the tasks exist: Airflow would otherwise validate them per
+        # DAG and deep-copy them into every task (parse time); see run_policy.attach_run_params.
+        attach_run_params(dag)
     return dag
 
 
@@ -218,7 +231,7 @@ def extract_step(dag_id: str, **context: Any) -> dict[str, Any]:
     credentials = credentials_with_token_store(PayrollSourceHook(cfg.conn_id).get_credentials(), cfg)
     try:
         summary = steps.extract(ctx, credentials)
-    except PeriodAlreadyLoaded as skip:  # a daily backfill's other days of a loaded pay period
+    except PeriodAlreadyLoaded as skip:  # another run loaded this pay period: every task is skipped
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException(str(skip)) from None

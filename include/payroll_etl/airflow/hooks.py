@@ -2,6 +2,10 @@
 
 Connection layout (one per employer, id from ``include/employers.yaml``):
 
+* ``conn_type``: the connector, ``loket_rest``, ``loket_soap`` or ``nmbrs`` (one hook class per
+  type below, registered as an Airflow provider by ``payroll_etl.airflow.provider`` so the UI's
+  Connections page offers the types and its **Test** button calls :meth:`PayrollSourceHook.test_connection`).
+  Older connections of type ``http``/``generic`` name the connector in ``extra.connector`` instead.
 * ``host``/``port``/``schema``: the source's base URL (``https://api.loket.nl`` in production,
   ``http://127.0.0.1:8081`` for the simulator). A full URL in ``host`` is used as is.
 * ``login`` / ``password``: username and secret (Loket SOAP password, Nmbrs API token).
@@ -15,10 +19,14 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from payroll_etl.config import CONNECTORS
 from payroll_etl.connectors.base import SourceCredentials
+
+SECRET_EXTRAS = ("client_secret", "access_token", "refresh_token", "token", "password")
 
 
 def base_url(host: str | None, schema: str | None, port: int | None) -> str:
+    """The source's base URL from a Connection's host/schema/port (a full URL in ``host`` wins)."""
     host = (host or "").rstrip("/")
     if host.startswith(("http://", "https://")):
         return host
@@ -26,12 +34,43 @@ def base_url(host: str | None, schema: str | None, port: int | None) -> str:
     return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
+def connector_of(conn_type: str | None, extra: dict[str, Any], conn_id: str) -> str:
+    """The connector a Connection is for: its ``conn_type`` or, for ``http``/``generic`` connections,
+    ``extra.connector``. Raises ``ConfigurationError`` when neither names one or they disagree."""
+    from payroll_etl.errors import ConfigurationError
+
+    by_type = conn_type if conn_type in CONNECTORS else None
+    # typed into the Connection's extra by hand: " Nmbrs" is still the nmbrs connector
+    by_extra = str(extra.get("connector") or "").strip().lower() or None
+    if by_type and by_extra and by_type != by_extra:
+        raise ConfigurationError(f"connection {conn_id} is of type {by_type} but extra.connector says {by_extra}")
+    connector = by_type or by_extra
+    if connector not in CONNECTORS:
+        raise ConfigurationError(f"connection {conn_id} names no payroll connector: set its type to one of "
+                                 f"{', '.join(CONNECTORS)} (or extra.connector)")
+    return str(connector)
+
+
+def without_secrets(text: str, credentials: SourceCredentials | None) -> str:
+    """``text`` with the connection's secrets (password, client secret, tokens) masked, then scrubbed
+    of personal data (BSN-, IBAN- and date-like values) by ``payroll_etl.privacy.scrub``."""
+    from payroll_etl.privacy import scrub
+
+    if credentials is not None:
+        extra = credentials.extra or {}
+        secrets = [credentials.password, *(extra.get(k) for k in SECRET_EXTRAS)]
+        for secret in sorted((str(s) for s in secrets if s), key=len, reverse=True):
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+    return scrub(text)
+
+
 class PayrollSourceHook(BaseHook):
     """Credentials of one employer's payroll source, from its Airflow Connection."""
 
     conn_name_attr = "payroll_conn_id"
     default_conn_name = "payroll_default"
-    conn_type = "http"
+    conn_type = "generic"
     hook_name = "Payroll source"
 
     def __init__(self, payroll_conn_id: str = default_conn_name, **kwargs: Any) -> None:
@@ -39,15 +78,50 @@ class PayrollSourceHook(BaseHook):
         self.payroll_conn_id = payroll_conn_id
 
     def get_credentials(self) -> SourceCredentials:
+        """The Connection as plain :class:`SourceCredentials` (what the connectors take)."""
         conn = self.get_connection(self.payroll_conn_id)
         return SourceCredentials(host=base_url(conn.host, conn.schema, conn.port), login=conn.login,
                                  password=conn.password, extra=dict(conn.extra_dejson or {}))
 
+    def connector_name(self) -> str:
+        """The connector this Connection is for (see :func:`connector_of`)."""
+        conn = self.get_connection(self.payroll_conn_id)
+        return connector_of(conn.conn_type, dict(conn.extra_dejson or {}), self.payroll_conn_id)
+
     def get_conn(self):
+        """A connector client built from this Connection."""
         from payroll_etl.connectors import connector_class
 
-        credentials = self.get_credentials()
-        connector = credentials.extra.get("connector")
-        if not connector:
-            raise ValueError(f"connection {self.payroll_conn_id} has no 'connector' in extra")
-        return connector_class(connector).from_credentials(credentials)
+        return connector_class(self.connector_name()).from_credentials(self.get_credentials())
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's connection test (UI "Test", ``POST /api/v2/connections/test``): one cheap
+        authenticated call to the source (``payroll_etl.connectors.probe``). Returns ``(ok, message)``;
+        the message names the host and what answered, never a secret."""
+        from payroll_etl.connectors.probe import probe
+        from payroll_etl.errors import PayrollError
+
+        credentials = None
+        try:
+            credentials = self.get_credentials()
+            return True, without_secrets(probe(self.connector_name(), credentials), credentials)
+        except PayrollError as exc:
+            return False, without_secrets(f"{type(exc).__name__}: {exc}", credentials)
+        except Exception as exc:  # noqa: BLE001 - the UI shows the message; never a traceback with secrets
+            return False, without_secrets(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                                          credentials)
+
+
+class LoketRestHook(PayrollSourceHook):
+    conn_type = "loket_rest"
+    hook_name = "Loket.nl REST (payroll)"
+
+
+class LoketSoapHook(PayrollSourceHook):
+    conn_type = "loket_soap"
+    hook_name = "Loket.nl SOAP webservice (payroll)"
+
+
+class NmbrsHook(PayrollSourceHook):
+    conn_type = "nmbrs"
+    hook_name = "Nmbrs SOAP (payroll)"

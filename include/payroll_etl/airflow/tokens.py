@@ -32,7 +32,7 @@ from payroll_etl.connectors.base import SourceCredentials
 
 log = logging.getLogger(__name__)
 TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
-ROTATING_CONNECTORS = {"loket_rest"}
+ROTATING_CONNECTORS = {"loket_rest", "nmbrs_rest"}
 
 
 class AirflowConnectionTokenStore:

@@ -10,6 +10,7 @@ _REGISTRY = {
     "loket_rest": "payroll_etl.connectors.loket_rest:LoketRestConnector",
     "loket_soap": "payroll_etl.connectors.loket_soap:LoketSoapConnector",
     "nmbrs": "payroll_etl.connectors.nmbrs:NmbrsConnector",
+    "nmbrs_rest": "payroll_etl.connectors.nmbrs_rest.connector:NmbrsRestConnector",
 }
 
 

@@ -37,7 +37,11 @@ class _Callback(HTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """The local OAuth redirect target; ``success``/``failure`` are the texts the person sees."""
+
     server: _Callback
+    success = SUCCESS
+    failure = FAILURE
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
         parts = urlsplit(self.path)
@@ -47,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
         self.server.params = params
         ok = "code" in params
-        text = SUCCESS if ok else FAILURE.format(reason=params.get("error", "geen code ontvangen"))
+        text = self.success if ok else self.failure.format(reason=params.get("error", "geen code ontvangen"))
         body = f"<!doctype html><html lang='nl'><body><p>{text}</p></body></html>".encode()
         self.send_response(200 if ok else 400)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -58,6 +62,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # the query holds the code: do not log it
         return
+
+
+def start_callback(port: int = 0, handler: type[_Handler] = _Handler) -> tuple[_Callback, str]:
+    """A one-shot callback server on 127.0.0.1:``port`` (0 = any free port) in a daemon thread.
+
+    Returns the server (``server.done`` is set and ``server.params`` filled on the redirect) and
+    its redirect URI ``http://127.0.0.1:PORT/callback``. The caller shuts it down.
+    """
+    server = _Callback(("127.0.0.1", port), handler)
+    server.done = threading.Event()
+    thread = threading.Thread(target=server.serve_forever, name="oauth-onboarding-callback", daemon=True)
+    thread.start()
+    return server, f"http://127.0.0.1:{server.server_port}/callback"
+
+
+def wait_for_code(server: _Callback, state: str, timeout: float, source: str, again: str) -> str:
+    """The authorization code from the redirect to ``server``; AuthenticationError on timeout, a foreign
+    ``state`` or a refusal (``source`` names the identity provider, ``again`` what the person does next)."""
+    if not server.done.wait(timeout):
+        raise AuthenticationError(f"No redirect from {source} within {int(timeout)} s; {again}")
+    params = server.params or {}
+    if params.get("state") != state:
+        raise AuthenticationError(f"The {source} redirect carried a different state; {again}")
+    if "code" not in params:
+        raise AuthenticationError(f"{source} did not grant access ({params.get('error', 'no code')}): log in again "
+                                  "and click 'Toestaan'")
+    return params["code"]
 
 
 def onboard(*, api_url: str, client_id: str, client_secret: str | None, store: TokenStore,
@@ -72,11 +103,7 @@ def onboard(*, api_url: str, client_id: str, client_secret: str | None, store: T
     from authlib.integrations.requests_client import OAuth2Session
 
     oauth = (oauth_url or f"{api_url.rstrip('/')}/oauth").rstrip("/")
-    server = _Callback(("127.0.0.1", port), _Handler)
-    server.done = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, name="loket-onboarding-callback", daemon=True)
-    thread.start()
-    redirect_uri = f"http://127.0.0.1:{server.server_port}/callback"
+    server, redirect_uri = start_callback(port)
     session = OAuth2Session(client_id, client_secret, scope="all", redirect_uri=redirect_uri,
                             token_endpoint_auth_method="client_secret_post")
     try:
@@ -85,16 +112,9 @@ def onboard(*, api_url: str, client_id: str, client_secret: str | None, store: T
                                     f"'Toestaan':\n\n  {u}\n", flush=True)))(url)
         if open_browser:
             webbrowser.open(url)
-        if not server.done.wait(timeout):
-            raise AuthenticationError(f"No redirect from Loket within {int(timeout)} s; run the first login again")
-        params = server.params or {}
-        if params.get("state") != state:
-            raise AuthenticationError("The Loket redirect carried a different state; run the first login again")
-        if "code" not in params:
-            raise AuthenticationError(f"Loket did not authorize the koppeling ({params.get('error', 'no code')}): "
-                                      "log in again and click 'Toestaan'")
+        code = wait_for_code(server, state, timeout, "Loket", "run the first login again")
         try:
-            token = session.fetch_token(f"{oauth}/token", code=params["code"], redirect_uri=redirect_uri)
+            token = session.fetch_token(f"{oauth}/token", code=code, redirect_uri=redirect_uri)
         except OAuthError as exc:
             raise AuthenticationError(f"Loket refused the authorization code ({exc.error})") from None
         tokens = {"access_token": token["access_token"], "refresh_token": token.get("refresh_token"),

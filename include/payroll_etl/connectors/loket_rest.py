@@ -39,7 +39,14 @@ from payroll_etl.connectors.base import (
     RawPage,
     SourceCredentials,
 )
-from payroll_etl.connectors.loket_tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
+from payroll_etl.connectors.loket_tokens import (
+    TOKEN_KEYS,
+    FileTokenStore,
+    MemoryTokenStore,
+    RotatingAccess,
+    TokenStore,
+)
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -100,7 +107,7 @@ def _relogin(employer: str | None) -> str:
             f"or already used. Redo the first login ('Eerste aanmelding'): make connect-loket EMPLOYER={key}")
 
 
-class LoketRestConnector(Connector):
+class LoketRestConnector(RotatingAccess, Connector):
     name: ClassVar[str] = "loket_rest"
 
     def __init__(self, api_url: str, client_id: str, client_secret: str | None, *, oauth_url: str | None = None,
@@ -137,6 +144,10 @@ class LoketRestConnector(Connector):
         extra = dict(credentials.extra or {})
         if not credentials.host or not re.match(r"^https?://", credentials.host):
             raise ConfigurationError("Loket REST connection: host must be the API base URL, e.g. https://api.loket.nl")
+        # Copied from the Loket developer portal: spaces and line breaks around them are never part of them.
+        for key in ("client_id", "client_secret"):
+            if isinstance(extra.get(key), str):
+                extra[key] = extra[key].strip()
         if not extra.get("client_id"):
             raise ConfigurationError("Loket REST connection: extra.client_id is missing")
         if token_store is None:
@@ -164,31 +175,6 @@ class LoketRestConnector(Connector):
     def token_url(self) -> str:
         return f"{self.oauth_url}/token"
 
-    def _usable(self, tokens: dict[str, Any]) -> bool:
-        expires_at = float(tokens.get("expires_at") or 0)
-        return bool(tokens.get("access_token")) and expires_at - self.refresh_skew > time.time()
-
-    def _adopt(self, tokens: dict[str, Any]) -> str:
-        self._access, self._expires_at = tokens["access_token"], float(tokens.get("expires_at") or 0)
-        return self._access
-
-    def access_token(self) -> str:
-        """A valid access token; refreshes ahead of expiry, serialized under the store lock."""
-        if self._access and self._expires_at - self.refresh_skew > time.time():
-            return self._access
-        with self.store.lock():
-            tokens = self.store.load()  # re-read inside the lock: another task may have rotated
-            if self._usable(tokens):
-                return self._adopt(tokens)
-            return self._adopt(self._refresh_locked(tokens))
-
-    def _after_401(self, failed: str) -> str:
-        with self.store.lock():
-            tokens = self.store.load()
-            if tokens.get("access_token") not in (None, failed) and self._usable(tokens):
-                return self._adopt(tokens)  # someone else refreshed meanwhile
-            return self._adopt(self._refresh_locked(tokens))
-
     def _refresh_locked(self, tokens: dict[str, Any]) -> dict[str, Any]:
         from authlib.integrations.base_client import OAuthError
         from authlib.integrations.requests_client import OAuth2Session
@@ -214,7 +200,9 @@ class LoketRestConnector(Connector):
                                           "client_secret in the connection") from None
             raise AuthenticationError(f"Loket token endpoint refused the request ({exc.error})") from None
         except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as exc:
-            raise TransientSourceError(f"Loket token endpoint unavailable ({type(exc).__name__})") from None
+            check_refused(exc, self.token_url, "Loket.nl REST token endpoint")
+            raise TransientSourceError(f"Loket token endpoint at {where(self.token_url)} unavailable "
+                                       f"({type(exc).__name__})") from None
         finally:
             oauth.close()
         if not issued.get("access_token"):
@@ -275,10 +263,11 @@ class LoketRestConnector(Connector):
             except requests.Timeout:
                 raise _Retryable("timeout") from None
             except requests.ConnectionError as exc:
-                raise _Retryable(f"connection error ({type(exc).__name__})") from None
+                check_refused(exc, url, "Loket.nl REST")
+                raise _Retryable(f"connection error to {where(url)} ({type(exc).__name__})") from None
             status = response.status_code
             if status == 401 and not refreshed:
-                token, refreshed = self._after_401(token), True
+                token, refreshed = self.after_401(token), True
                 continue
             if status == 401:
                 raise AuthenticationError(f"Loket rejected a freshly refreshed access token for {activity}; "

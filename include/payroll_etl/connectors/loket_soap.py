@@ -38,6 +38,7 @@ from payroll_etl.connectors.base import (
     RawPage,
     SourceCredentials,
 )
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -48,6 +49,7 @@ from payroll_etl.errors import (
 )
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
+from payroll_etl.quality.identifiers import IdentifierError, normalize_omgevingscode
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,11 @@ class LoketSoapConnector(Connector):
             raise ConfigurationError(f"Loket SOAP connection is missing {', '.join(missing)}")
         host = credentials.host if "://" in credentials.host else f"https://{credentials.host}"
         try:
-            return cls(host, str(credentials.login), str(credentials.password), str(extra["omgevingscode"]),
+            omgevingscode = normalize_omgevingscode(extra["omgevingscode"])
+        except IdentifierError as exc:
+            raise ConfigurationError(f"Loket SOAP connection: extra.omgevingscode: {exc}") from None
+        try:
+            return cls(host, str(credentials.login).strip(), str(credentials.password), omgevingscode,
                        path=str(extra.get("path", DEFAULT_PATH)), timeout=float(extra.get("timeout", 60.0)),
                        max_attempts=int(extra.get("max_attempts", 4)),
                        backoff_seconds=float(extra.get("backoff_seconds", 1.0)),
@@ -170,7 +176,8 @@ class LoketSoapConnector(Connector):
                             raise _Transient(f"HTTP {status}") from exc
                         raise ConfigurationError(f"Loket SOAP WSDL not found at {wsdl} (HTTP {status})") from exc
                     except (requests.ConnectionError, requests.Timeout) as exc:
-                        raise _Transient(type(exc).__name__) from exc
+                        check_refused(exc, wsdl, "Loket.nl SOAP")
+                        raise _Transient(f"{type(exc).__name__} to {where(wsdl)}") from exc
         except _Transient as exc:
             raise TransientSourceError(f"Loket SOAP WSDL at {wsdl} unreachable after "
                                        f"{self.max_attempts} attempts: {exc}") from exc
@@ -194,7 +201,8 @@ class LoketSoapConnector(Connector):
                             response = getattr(self._service, call.operation)(**params)
                     except (requests.ConnectionError, requests.Timeout) as exc:
                         self.calls += 1
-                        raise _Transient(type(exc).__name__) from exc
+                        check_refused(exc, self.endpoint, "Loket.nl SOAP")
+                        raise _Transient(f"{type(exc).__name__} to {where(self.endpoint)}") from exc
                     self.calls += 1
                     status = response.status_code
                     if sink is not None:

@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
@@ -118,6 +119,49 @@ class FileTokenStore:
                     fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
+
+
+class RotatingAccess:
+    """Access tokens from a :class:`TokenStore` whose refresh tokens rotate (Loket REST, Nmbrs REST).
+
+    A subclass sets ``store`` and ``refresh_skew`` (seconds before expiry at which a token counts as
+    expired) and implements ``_refresh_locked(tokens) -> tokens``, which spends the stored refresh
+    token and saves the new pair before returning it; it is only ever called under ``store.lock()``.
+    """
+
+    store: TokenStore
+    refresh_skew: float = 120.0
+    _access: str | None = None
+    _expires_at: float = 0.0
+
+    def _refresh_locked(self, tokens: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _usable(self, tokens: dict[str, Any]) -> bool:
+        expires_at = float(tokens.get("expires_at") or 0)
+        return bool(tokens.get("access_token")) and expires_at - self.refresh_skew > time.time()
+
+    def _adopt(self, tokens: dict[str, Any]) -> str:
+        self._access, self._expires_at = tokens["access_token"], float(tokens.get("expires_at") or 0)
+        return self._access
+
+    def access_token(self) -> str:
+        """A valid access token: the one in memory, the stored one, or a refreshed one (under the lock)."""
+        if self._access and self._expires_at - self.refresh_skew > time.time():
+            return self._access
+        with self.store.lock():
+            tokens = self.store.load()  # re-read inside the lock: another task may have rotated
+            if self._usable(tokens):
+                return self._adopt(tokens)
+            return self._adopt(self._refresh_locked(tokens))
+
+    def after_401(self, rejected: str) -> str:
+        """The API refused ``rejected``: adopt a token another task stored meanwhile, else refresh."""
+        with self.store.lock():
+            tokens = self.store.load()
+            if tokens.get("access_token") not in (None, rejected) and self._usable(tokens):
+                return self._adopt(tokens)
+            return self._adopt(self._refresh_locked(tokens))
 
 
 def store_from_spec(spec: str) -> TokenStore:

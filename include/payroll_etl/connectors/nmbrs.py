@@ -35,6 +35,7 @@ from payroll_etl.connectors.base import (
     RawPage,
     SourceCredentials,
 )
+from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -46,6 +47,12 @@ from payroll_etl.errors import (
 )
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod, calendar_tail, period_bounds, period_for_logical_date
+from payroll_etl.quality.identifiers import (
+    IdentifierError,
+    closest_names,
+    nmbrs_company_ref,
+    normalize_nmbrs_domain,
+)
 
 COMPANY = "CompanyService"
 EMPLOYEE = "EmployeeService"
@@ -198,10 +205,10 @@ class NmbrsConnector(Connector):
             raise ConfigurationError(
                 f"Nmbrs connection: the API token must be exactly {TOKEN_LENGTH} characters, got {len(token)} "
                 "(Nmbrs: click your user name > User profile > API token)")
-        domain = str((credentials.extra or {}).get("domain") or "").strip()
-        if not domain:
-            raise ConfigurationError("Nmbrs connection: extra.domain is empty (the part before .nmbrs.nl in the "
-                                     "browser's address bar, e.g. 'mycompany' for https://mycompany.nmbrs.nl)")
+        try:
+            domain = normalize_nmbrs_domain((credentials.extra or {}).get("domain"))
+        except IdentifierError as exc:
+            raise ConfigurationError(f"Nmbrs connection: extra.domain: {exc}") from None
         return cls(host, credentials.login.strip(), token, domain)
 
     def __repr__(self) -> str:
@@ -251,6 +258,7 @@ class NmbrsConnector(Connector):
         try:
             return zeep.Client(wsdl, transport=transport, settings=settings)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            check_refused(exc, wsdl, "Nmbrs SOAP")
             raise _Transient(f"could not load {wsdl}: {type(exc).__name__}") from None
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
@@ -325,7 +333,8 @@ class NmbrsConnector(Connector):
         except Fault as fault:
             raise self._fault_error(fault, operation, company_id, employee_id) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(f"{type(exc).__name__} on {operation}") from None
+            check_refused(exc, self.base_url, "Nmbrs SOAP")
+            raise _Transient(f"{type(exc).__name__} on {operation} to {where(self.base_url)}") from None
         except TransportError as exc:
             status = exc.status_code or 0
             if status >= 500 or status == 429:
@@ -392,14 +401,12 @@ class NmbrsConnector(Connector):
 
     def _resolve(self, employer: EmployerConfig, options: _Options) -> list[_Company]:
         """Companies named in ``source_ids``: exact (case/space/dot/comma sensitive) name or Company ID."""
-        from rapidfuzz import fuzz, process
-
         listed = self._call(options, "List_GetAll", "all") or []
         by_id = {int(c.ID): c for c in listed if c is not None and c.ID is not None}
         by_name = {c.Name: c for c in by_id.values() if c.Name is not None}
         out: list[_Company] = []
         for source_id in employer.source_ids:
-            text = str(source_id)
+            text = nmbrs_company_ref(source_id)
             company = by_name.get(text)
             if company is None and text.strip().isdigit():
                 company = by_id.get(int(text.strip()))
@@ -407,12 +414,12 @@ class NmbrsConnector(Connector):
                     out.append(_Company(int(text.strip()), text.strip(), None))
                     continue
             if company is None:
-                closest = process.extract(text, list(by_name), scorer=fuzz.WRatio, limit=3)
-                names = ", ".join(repr(name) for name, _score, _ in closest) or "(none)"
+                closest = closest_names(text, list(by_name))
+                names = ", ".join(f"{name!r} (Company ID {int(by_name[name].ID)})" for name in closest) or "(none)"
                 raise ConfigurationError(
                     f"employer {employer.employer}: Nmbrs company {text!r} not found among the {len(by_name)} "
                     f"companies this API user sees; closest names: {names}. Names are case, space, dot and comma "
-                    "sensitive: use the literal name or the Company ID")
+                    "sensitive: enter the literal name as Nmbrs shows it, or the Company ID")
             out.append(_Company(int(company.ID), company.Name, FREQUENCIES.get(str(company.LoonaangifteTijdvak))))
         return list({c.id: c for c in out}.values())
 
@@ -526,6 +533,20 @@ def source_period_of(current: Any, request: ExtractRequest, company_frequency: s
                               f"period {number} does not exist in {year} for a {frequency} payroll") from None
         return PayPeriod(frequency, year, number, start, end, tail)  # type: ignore[arg-type]
     return period_for_logical_date(request.logical_date, frequency, tail)  # type: ignore[arg-type]
+
+
+def company_not_found(employer: EmployerConfig, text: str, names: list[str], seen_by: str,
+                      alternatives: str) -> ConfigurationError:
+    """The error for a configured Nmbrs company that is not listed: the three closest names (rapidfuzz)
+    and the seed's rule that names are literal."""
+    from rapidfuzz import fuzz, process
+
+    closest = process.extract(text, names, scorer=fuzz.WRatio, limit=3)
+    found = ", ".join(repr(name) for name, _score, _ in closest) or "(none)"
+    return ConfigurationError(
+        f"employer {employer.employer}: Nmbrs company {text!r} not found among the {len(names)} companies "
+        f"{seen_by}; closest names: {found}. Names are case, space, dot and comma sensitive: use the literal name "
+        f"or {alternatives}")
 
 
 def _require_well_formed(content: bytes, ctx: _CallContext) -> None:
@@ -729,13 +750,7 @@ class _Landed:
             parser.issue("payroll_period", company, "Company_GetCurrentPeriod", "parse_period",
                          "not in the yyyy-p-type format (e.g. 2026-3-M, 2026-4-4W)")
             return
-        year, number = current[0], current[1]
-        try:
-            start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
-        except ValueError:
-            parser.issue("payroll_period", company, "period_number", "parse_period", "period number out of range")
-            return
-        _add_period(out, company, year, number, frequency, start, end)
+        add_period_row(out, company, frequency, current[0], current[1], tail, parser)
 
     def _employments(self, company: str, parser: Parser) -> dict[str, list[_Employment]]:
         out: dict[str, list[_Employment]] = {}
@@ -795,24 +810,7 @@ class _Landed:
             hours, fulltime = _schedule_hours(node, employee_id, parser)
             versions = [v for v in versions if v[0] != start] + [(start, hours, fulltime)]  # later entry wins
         versions.sort(key=lambda v: v[0])
-        for emp in employments:
-            if emp.start is None:
-                parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
-                continue
-            starts = [v for v in versions if v[0] <= emp.start][-1:] + [
-                v for v in versions if emp.start < v[0] and (emp.end is None or v[0] <= emp.end)]
-            if not starts:
-                starts = [(emp.start, None, None)]
-            for i, (start, hours, fulltime) in enumerate(starts):
-                valid_from = max(start, emp.start)
-                valid_to = starts[i + 1][0] - timedelta(days=1) if i + 1 < len(starts) else emp.end
-                factor = (hours / fulltime).quantize(Decimal("0.0001")) if hours is not None and fulltime else None
-                out.add("employment", {
-                    "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
-                    "employee_source_id": employee_id, "employment_number": None,
-                    "start_date": emp.start, "end_date": emp.end, "end_reason": None,
-                    "hours_per_week": hours, "fulltime_hours_per_week": fulltime, "part_time_factor": factor,
-                    "payroll_frequency": frequency, "payroll_administration_id": company})
+        add_employment_rows(out, company, employee_id, employments, versions, frequency, parser)
 
     def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
                      frequency: str, parser: Parser) -> None:
@@ -823,78 +821,23 @@ class _Landed:
             start = parser.date(_text(node, "StartDate"), "salary", sid, "valid_from")
             if start is not None:
                 parsed.append((start, sid, node))
-        parsed.sort(key=lambda p: (p[0], p[1]))
-        for i, (start, sid, node) in enumerate(parsed):
-            emp = _employment_on(employments, start)
-            if emp is None:
-                parser.issue("salary", sid, "employment_source_id", "parent", "no employment for this salary")
-                continue
+        versions = []
+        for start, sid, node in parsed:
             salary_type = (_text(node, "Type") or "").strip()
-            basis = SALARY_BASES.get(salary_type)
-            if basis is None:
-                name = SALARY_TYPE_NAMES.get(salary_type, "not in the WSDL's SalaryType enum")
-                parser.issue("salary", sid, "basis", "unknown_basis",
-                             f"Salary_V2 Type {salary_type or '(empty)'} ({name}) is not a gross full-time, "
-                             "part-time or hourly salary")
-            next_start = parsed[i + 1][0] if i + 1 < len(parsed) else None
-            out.add("salary", {
-                "source_id": sid, "valid_from": start,
-                "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
-                "employment_source_id": emp.id,
-                "gross_amount": parser.decimal(_text(node, "Value"), "salary", sid, "gross_amount"),
-                "frequency": "hour" if basis == "hourly" else frequency,
-                "basis": basis,
-                "holiday_allowance_pct": None, "component": "BASIS", "is_correction": False})
+            label = f"Salary_V2 Type {salary_type or '(empty)'} " \
+                    f"({SALARY_TYPE_NAMES.get(salary_type, 'not in the WSDL SalaryType enum')})"
+            versions.append(SalaryVersion(start, sid, _text(node, "Value"), SALARY_BASES.get(salary_type), label))
+        add_salary_rows(out, employments, versions, frequency, parser)
 
     def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[_Employment]],
                      frequency: str, parser: Parser, tail: str) -> None:
         runs = self.runs.get(company, {})
         for _company, run_id, report in (r for r in self.reports if r[0] == company):
-            employee_id = (_text(report, "employeeid") or "").strip()
-            year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
-            number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
-            if year is None or number is None:
-                continue
-            try:
-                start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
-            except ValueError:
-                parser.issue("payroll_result", run_id, "period", "parse_period", "period number out of range")
-                continue
-            emp = _employment_on(employments.get(employee_id, []), end) or _employment_on(
-                employments.get(employee_id, []), start)
             run = runs.get(run_id)
-            run_period = None
-            if run is not None:
-                run_period = f"{_text(run, 'Year')}{int(_text(run, 'PeriodEnd') or 0):02d}"
-            period_id = f"{year}{number:02d}"
-            _add_period(out, company, year, number, frequency, start, end)  # every period we load results for
-            for line in _children(_child(report, "lines"), "line"):
-                code = (_text(line, "code") or "").strip()
-                source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
-                amount_text = _report_decimal(_text(line, "value"))
-                if amount_text is None:
-                    continue  # "-": no amount for this wage code
-                if emp is None:
-                    parser.issue("payroll_result", source_id, "employment_source_id", "parent",
-                                 "no employment for this employee in the period")
-                    continue
-                out.add("payroll_result", {
-                    "source_id": source_id, "valid_from": start, "valid_to": None,
-                    "employment_source_id": emp.id, "period_id": period_id, "run_id": run_id,
-                    "run_sequence": parser.integer(_text(report, "runnumber"), "payroll_result", source_id,
-                                                   "run_sequence"),
-                    "run_period_id": run_period, "component": code,
-                    "amount": parser.decimal(amount_text, "payroll_result", source_id, "amount")})
+            run_period = f"{_text(run, 'Year')}{int(_text(run, 'PeriodEnd') or 0):02d}" if run is not None else None
+            add_report_rows(out, run_id, report, (_text(report, "employeeid") or "").strip(), employments,
+                            frequency, tail, run_period, parser, company=company)
 
-
-def _add_period(out: Normalized, company: str, year: int, number: int, frequency: str, start: date,
-                end: date) -> None:
-    """One ``payroll_period`` row per (company, year, number), whichever call named the period first."""
-    source_id = f"{company}:{year}-{number}"
-    if any(row["source_id"] == source_id for row in out.rows.get("payroll_period", ())):
-        return
-    out.add("payroll_period", {"source_id": source_id, "valid_from": start, "valid_to": end, "year": year,
-                               "period_number": number, "frequency": frequency, "start_date": start, "end_date": end})
 
 
 def _pick_address(nodes: list[Any]) -> Any | None:
@@ -929,6 +872,142 @@ def _schedule_hours(node: Any, employee_id: str, parser: Parser) -> tuple[Decima
     pct = parser.decimal(_text(node, "ParttimePercentage"), "employment", employee_id, "ParttimePercentage")
     fulltime = (hours * 100 / pct).quantize(Decimal("0.01")) if pct else None
     return hours, fulltime
+
+
+def add_period_row(out: Normalized, company: str, frequency: str, year: int, number: int, tail: str,
+                   parser: Parser) -> None:
+    """A pay period of the company as a ``payroll_period`` row (``company:YYYY-N``), bounds from
+    :func:`~payroll_etl.periods.period_bounds`; a number out of range is a record issue. The current
+    period and every period a run has results for get one row each (a second call is a no-op)."""
+    source_id = f"{company}:{year}-{number}"
+    if any(row["source_id"] == source_id for row in out.rows.get("payroll_period", ())):
+        return  # one row per period, whichever call named it first
+    try:
+        start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
+    except ValueError:
+        parser.issue("payroll_period", company, "period_number", "parse_period", "period number out of range")
+        return
+    out.add("payroll_period", {"source_id": source_id, "valid_from": start, "valid_to": end,
+                               "year": year, "period_number": number, "frequency": frequency,
+                               "start_date": start, "end_date": end})
+
+
+def add_employment_rows(out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+                        versions: list[tuple[date, Decimal | None, Decimal | None]], frequency: str | None,
+                        parser: Parser, end_reasons: dict[str, str | None] | None = None) -> None:
+    """Employment rows of one employee: one per (employment, schedule version), see :func:`employment_versions`.
+
+    ``versions``: (start, hours per week, full-time hours) sorted by start; ``end_reasons`` by
+    employment id where the API delivers them (REST), else ``end_reason`` stays None (SOAP).
+    """
+    for emp in employments:
+        if emp.start is None:
+            parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
+            continue
+        for valid_from, valid_to, hours, fulltime, factor in employment_versions(emp, versions):
+            out.add("employment", {
+                "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
+                "employee_source_id": employee_id, "employment_number": None,
+                "start_date": emp.start, "end_date": emp.end, "end_reason": (end_reasons or {}).get(emp.id),
+                "hours_per_week": hours, "fulltime_hours_per_week": fulltime, "part_time_factor": factor,
+                "payroll_frequency": frequency, "payroll_administration_id": company})
+
+
+@dataclass(frozen=True)
+class SalaryVersion:
+    """One salary record as either Nmbrs API states it: start, id, amount text, the basis the type states
+    (``fulltime`` | ``actual`` | ``hourly``; None for a type that is no gross salary, e.g. a net one) and
+    the type as the API names it, for the quarantine reason."""
+
+    start: date
+    id: str
+    value: object
+    basis: str | None
+    type_label: str
+
+
+def add_salary_rows(out: Normalized, employments: list[_Employment], versions: list[SalaryVersion],
+                    frequency: str | None, parser: Parser) -> None:
+    """Salary rows of one employee: each version closed the day before the next (by start, id) or at the
+    employment's end; component ``BASIS``, ``basis`` as the source states it (docs/benefits.md "Salary
+    basis"), an hourly wage with frequency ``hour``. A type that is no gross salary is a record issue
+    (``unknown_basis``: the row is quarantined, never guessed)."""
+    ordered = sorted(versions, key=lambda v: (v.start, v.id))
+    for i, version in enumerate(ordered):
+        emp = _employment_on(employments, version.start)
+        if emp is None:
+            parser.issue("salary", version.id, "employment_source_id", "parent", "no employment for this salary")
+            continue
+        if version.basis is None:
+            parser.issue("salary", version.id, "basis", "unknown_basis",
+                         f"{version.type_label} is not a gross full-time, part-time or hourly salary")
+        next_start = ordered[i + 1].start if i + 1 < len(ordered) else None
+        out.add("salary", {
+            "source_id": version.id, "valid_from": version.start,
+            "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
+            "employment_source_id": emp.id,
+            "gross_amount": parser.decimal(version.value, "salary", version.id, "gross_amount"),
+            "frequency": "hour" if version.basis == "hourly" else frequency, "basis": version.basis,
+            "holiday_allowance_pct": None, "component": "BASIS", "is_correction": False})
+
+
+def add_report_rows(out: Normalized, run_id: str, report: Any, employee_id: str,
+                    employments: dict[str, list[_Employment]], frequency: str, tail: str, run_period: str | None,
+                    parser: Parser, *, company: str | None = None) -> None:
+    """Payroll-result rows of one ``<report>`` of the run output (one employee, one period): a row per
+    wage code with an amount (``-`` = none), keyed ``run:employee:YYYYPP:code``. With ``company``, the
+    report's period also gets its ``payroll_period`` row (every period we load results for has one)."""
+    year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
+    number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
+    if year is None or number is None:
+        return
+    try:
+        start, end = period_bounds(frequency, year, number, tail)  # type: ignore[arg-type]
+    except ValueError:
+        parser.issue("payroll_result", run_id, "period", "parse_period", "period number out of range")
+        return
+    emps = employments.get(employee_id, [])
+    emp = _employment_on(emps, end) or _employment_on(emps, start)
+    period_id = f"{year}{number:02d}"
+    if company is not None:
+        add_period_row(out, company, frequency, year, number, tail, parser)
+    for line in _children(_child(report, "lines"), "line"):
+        code = (_text(line, "code") or "").strip()
+        source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
+        amount_text = _report_decimal(_text(line, "value"))
+        if amount_text is None:
+            continue  # "-": no amount for this wage code
+        if emp is None:
+            parser.issue("payroll_result", source_id, "employment_source_id", "parent",
+                         "no employment for this employee in the period")
+            continue
+        out.add("payroll_result", {
+            "source_id": source_id, "valid_from": start, "valid_to": None,
+            "employment_source_id": emp.id, "period_id": period_id, "run_id": run_id,
+            "run_sequence": parser.integer(_text(report, "runnumber"), "payroll_result", source_id, "run_sequence"),
+            "run_period_id": run_period, "component": code,
+            "amount": parser.decimal(amount_text, "payroll_result", source_id, "amount")})
+
+
+def employment_versions(emp: _Employment, versions: list[tuple[date, Decimal | None, Decimal | None]]
+                        ) -> list[tuple[date, date | None, Decimal | None, Decimal | None, Decimal | None]]:
+    """Split an employment by schedule versions (start, hours, full-time hours), sorted by start.
+
+    Returns (valid_from, valid_to, hours, fulltime, part-time factor) per version: the version in
+    force at the employment's start, then every later one up to its end; without any version one
+    row with unknown hours. The factor is hours / full-time hours, 4 decimals.
+    """
+    assert emp.start is not None
+    starts = [v for v in versions if v[0] <= emp.start][-1:] + [
+        v for v in versions if emp.start < v[0] and (emp.end is None or v[0] <= emp.end)]
+    if not starts:
+        starts = [(emp.start, None, None)]
+    out = []
+    for i, (start, hours, fulltime) in enumerate(starts):
+        valid_to = starts[i + 1][0] - timedelta(days=1) if i + 1 < len(starts) else emp.end
+        factor = (hours / fulltime).quantize(Decimal("0.0001")) if hours is not None and fulltime else None
+        out.append((max(start, emp.start), valid_to, hours, fulltime, factor))
+    return out
 
 
 def _employment_on(employments: list[_Employment], day: date) -> _Employment | None:

@@ -5,8 +5,10 @@
   run-level rules judge volume and completeness against the previous run.
 * ``suites``: evaluates the rules, quarantines rows failing an ``error`` rule, and validates each
   rule in Great Expectations as a custom expectation on a PII-free flag column, so neither GE nor
-  its Data Docs ever see a BSN, IBAN or birth date. A volume drop blocks the whole load.
-* ``index``: the per-day HTML index across employers; ``report``: ``make dq-report``;
+  its reports ever see a BSN, IBAN or birth date. A volume drop blocks the whole load.
+* ``pages``: the self-contained HTML (Jinja2, one shared stylesheet, inline SVG chart); ``index``:
+  the report files (run pages, per-day index); ``history``: per-employer history from the
+  warehouse; ``report``: ``make dq-report``;
   ``scan``: finds BSN-like numbers in reports and logs.
 
 Great Expectations is imported inside functions only (≈5 s import): never at DAG parse time.
@@ -64,6 +66,13 @@ class DQContext:
     def calendar(self) -> tuple[str, str]:
         """(frequency, four-weekly calendar) the period checks use: the source's, else the config's."""
         return self.stated_calendar or (self.employer.payroll_frequency, self.employer.four_week_tail)
+
+    # True when this connector never loaded this employer before (set by the pipeline): an empty
+    # extract then blocks the load instead of becoming the baseline (rules.first_run_checks).
+    first_run: bool = False
+    # On a first run: the employer's last known headcount under another connector (a migration),
+    # {"connector": str, "headcount": int, "as_of": "YYYY-MM-DD"}; None when there is none.
+    baseline: dict[str, Any] | None = None
 
 
 @dataclass

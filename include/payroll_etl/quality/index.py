@@ -1,102 +1,126 @@
-"""One HTML index page per run date across all employers, rebuilt after every validation.
+"""The data-quality report files under ``data/reports/``, rebuilt after every validation.
 
-Layout under ``data/reports/``::
+Layout::
 
-    index.html                                  list of days
-    index-YYYY-MM-DD.html                       every employer validated for that run date
-    datadocs/<connector>/<employer>/<run date>/index.html        GE Data Docs of that run
-    datadocs/<connector>/<employer>/<run date>/dq_summary.json   what the day index shows
+    index.html                                        run dates and employers (links)
+    index-YYYY-MM-DD.html                             the run-level index: every employer of that run date
+    runs/<connector>/<employer>/<run date>/index.html         one run: every suite, expectation, result
+    runs/<connector>/<employer>/<run date>/dq_summary.json    what the pages are rendered from
+    history/<connector>/<employer>.html               that employer's nights across runs, with a chart
+    static/dq.css                                     the only shared asset, written once
 
-The summaries hold check names, counts and (masked) source ids only: no personal data.
+Pages are self-contained (``quality.pages``): no external URL, no script. A night adds one HTML
+page and one JSON file (a few KB), nothing else. The summaries hold check names, counts and
+masked source ids only: no personal data.
 """
 
 from __future__ import annotations
 
-import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-SUMMARY_FILE = "dq_summary.json"
+from payroll_etl.quality.pages import ensure_static, render, root_of, write_text
 
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;
-vertical-align:top}th{background:#f3f3f3}.blocked{background:#f8d7da}.partial{background:#fff3cd}
-.warn{background:#fdfdea}.ok{background:#e8f5e9}code{font-size:90%}small{color:#666}
-"""
+SUMMARY_FILE = "dq_summary.json"
+RUNS_DIR = "runs"
+HISTORY_DIR = "history"
+
+
+def run_dir(report_dir: Path, connector: str, employer: str, run_date: str) -> Path:
+    """The folder of one run's report: ``runs/<connector>/<employer>/<run date>``."""
+    return report_dir / RUNS_DIR / connector / employer / run_date
+
+
+def history_page(report_dir: Path, connector: str, employer: str) -> Path:
+    """The employer's history page: ``history/<connector>/<employer>.html``."""
+    return report_dir / HISTORY_DIR / connector / f"{employer}.html"
+
+
+def day_page(report_dir: Path, day: str) -> Path:
+    """The run-level index of a run date: ``index-<day>.html``."""
+    return report_dir / f"index-{day}.html"
 
 
 def status_of(summary: dict[str, Any]) -> str:
+    """blocked | partial | warn | ok | unchanged (an incremental night with no rows: nothing validated)."""
     if summary.get("blocking"):
         return "blocked"
     if summary.get("quarantined"):
         return "partial"
-    if summary.get("failed_warn"):
+    if summary.get("failed_warn") or summary.get("failed_error"):
         return "warn"
+    if summary.get("nothing_to_validate"):
+        return "unchanged"
     return "ok"
 
 
 def load_summaries(report_dir: Path, day: str) -> list[dict[str, Any]]:
+    """Every employer's ``dq_summary.json`` of run date ``day``, with ``status`` and page links added."""
     summaries = []
-    for path in sorted((report_dir / "datadocs").glob(f"*/*/{day}/{SUMMARY_FILE}")):
+    for path in sorted((report_dir / RUNS_DIR).glob(f"*/*/{day}/{SUMMARY_FILE}")):
         try:
             summary = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        summary["_docs"] = os.path.relpath(path.parent / "index.html", report_dir)
-        summaries.append(summary)
-    return summaries
+        summaries.append(_decorate(summary, report_dir, path.parent / "index.html", day_page(report_dir, day)))
+    order = {"blocked": 0, "partial": 1, "warn": 2, "ok": 3, "unchanged": 4}
+    return sorted(summaries, key=lambda s: (order[s["status"]], s["employer"]))
 
 
-def _failed_list(summary: dict[str, Any]) -> str:
-    items = []
-    for row in summary.get("failed", []):
-        col = f":{row['column_name']}" if row.get("column_name") else ""
-        sample = f" <small>{html.escape(row['unexpected_sample'])}</small>" if row.get("unexpected_sample") else ""
-        items.append(f"<li><b>{html.escape(row['severity'])}</b> {html.escape(row['entity'])}."
-                     f"<code>{html.escape(row['check_name'] + col)}</code> × {row['unexpected_count']}{sample}</li>")
-    return f"<ul>{''.join(items)}</ul>" if items else "—"
+def _rel(target: Path, page: Path, report_dir: Path) -> str:
+    return root_of(page, report_dir) + str(target.relative_to(report_dir))
 
 
-def render_day(day: str, summaries: list[dict[str, Any]]) -> str:
-    rows = []
-    for s in sorted(summaries, key=lambda s: (status_of(s) != "blocked", status_of(s) != "partial", s["employer"])):
-        status = status_of(s)
-        quarantined = ", ".join(f"{e}: {n}" for e, n in sorted((s.get("quarantined") or {}).items())) or "—"
-        blocking = "<br>".join(html.escape(b) for b in s.get("blocking") or [])
-        rows.append(
-            f"<tr class='{status}'><td>{html.escape(s['employer'])}<br><small>{html.escape(s['connector'])}</small>"
-            f"</td><td>{html.escape(str(s.get('period')))}</td><td><b>{status}</b>"
-            f"{'<br>' + blocking if blocking else ''}</td><td>{s.get('checks')}</td>"
-            f"<td>{s.get('failed_error')}</td><td>{s.get('failed_warn')}</td><td>{html.escape(quarantined)}</td>"
-            f"<td>{_failed_list(s)}</td><td><a href='{html.escape(s['_docs'])}'>Data Docs</a><br>"
-            f"<small>{html.escape(str(s.get('checked_at')))}</small></td></tr>")
-    body = "".join(rows) or "<tr><td colspan='9'>No validations for this day.</td></tr>"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Payroll data quality {day}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>Payroll data quality — run date {day}</h1>"
-            f"<p><a href='index.html'>all days</a> · blocked = nothing loaded; partial = rows quarantined, the "
-            f"rest loaded; warn = loaded with warnings. See docs/data-quality.md.</p>"
-            f"<table><tr><th>Employer</th><th>Period</th><th>Status</th><th>Checks</th><th>Failed error</th>"
-            f"<th>Failed warn</th><th>Quarantined rows</th><th>Failed checks</th><th>Report</th></tr>{body}"
-            f"</table></body></html>")
+def _decorate(summary: dict[str, Any], report_dir: Path, run_page: Path, page: Path) -> dict[str, Any]:
+    rows = summary.get("rows") or {}
+    return {**summary, "status": status_of(summary), "rows_total": sum(rows.values()),
+            "quarantined_items": sorted((summary.get("quarantined") or {}).items()),
+            "blocking": summary.get("blocking") or [], "failed": summary.get("failed") or [],
+            "href": _rel(run_page, page, report_dir),
+            "history_href": _rel(history_page(report_dir, summary["connector"], summary["employer"]),
+                                 page, report_dir)}
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # concurrent validations of other employers: readers never see half a page
+def write_run_page(report_dir: Path, summary: dict[str, Any], chart: str = "") -> Path:
+    """``runs/.../<run date>/index.html`` and ``dq_summary.json`` of one validation. Returns the page.
+
+    ``chart``: the employer's history chart up to this night (``pages.history_chart``), added once the
+    run is in the warehouse (``history.write_history``); the validate step writes the page without it.
+    """
+    ensure_static(report_dir)
+    folder = run_dir(report_dir, summary["connector"], summary["employer"], summary["run_date"])
+    write_text(folder / SUMMARY_FILE, json.dumps(summary, indent=1, sort_keys=True, default=str))
+    page = folder / "index.html"
+    s = _decorate(summary, report_dir, page, page)
+    scope = summary.get("scope") or {}
+    quarantined = summary.get("quarantined") or {}
+    names = sorted(set(summary.get("rows") or {}) | set(scope) | set(quarantined))
+    s["entities"] = [{"entity": n, "rows": (summary.get("rows") or {}).get(n, 0), "scope": scope.get(n, "—"),
+                      "quarantined": quarantined.get(n, 0)} for n in names]
+    s["suites"] = summary.get("suites") or []
+    title = f"Data quality {summary['employer']} · run date {summary['run_date']}"
+    write_text(page, render("run", root_of(page, report_dir), title=title, s=s,
+                            history_href=s["history_href"], chart=chart))
+    return page
 
 
 def write_daily_index(report_dir: Path, day: str) -> Path:
     """Rebuild ``index-<day>.html`` from every employer's summary of that run date, and ``index.html``."""
-    report_dir.mkdir(parents=True, exist_ok=True)
-    page = report_dir / f"index-{day}.html"
-    _write(page, render_day(day, load_summaries(report_dir, day)))
+    ensure_static(report_dir)
+    page = day_page(report_dir, day)
+    write_text(page, render("day", "", title=f"Payroll data quality — run date {day}", day=day,
+                            summaries=load_summaries(report_dir, day)))
+    write_home(report_dir)
+    return page
+
+
+def write_home(report_dir: Path) -> Path:
+    """``index.html``: every run date (newest first) and every employer's history page."""
+    ensure_static(report_dir)
     days = sorted((p.name[len("index-"):-len(".html")] for p in report_dir.glob("index-*.html")), reverse=True)
-    links = "".join(f"<li><a href='index-{d}.html'>{d}</a></li>" for d in days)
-    _write(report_dir / "index.html",
-           f"<!doctype html><html><head><meta charset='utf-8'><title>Payroll data quality</title>"
-           f"<style>{_STYLE}</style></head><body><h1>Payroll data quality</h1><ul>{links}</ul></body></html>")
+    employers = [{"connector": p.parent.name, "employer": p.stem, "href": str(p.relative_to(report_dir))}
+                 for p in sorted((report_dir / HISTORY_DIR).glob("*/*.html"), key=lambda p: (p.stem, p.parent.name))]
+    page = report_dir / "index.html"
+    write_text(page, render("home", "", title="Payroll data quality", days=days, employers=employers))
     return page

@@ -1,9 +1,11 @@
 """Terminal summary of the latest runs per employer, from the warehouse (``make dq-report``).
 
-    python -m payroll_etl.quality.report [--url URL] [--employer KEY] [--runs N] [--details]
+    python -m payroll_etl.quality.report [--url URL] [--employer KEY] [--runs N] [--details] [--html]
 
 Reads ``load_run``, ``dq_result`` and ``quarantine`` only: check names, counts and masked
-samples, never personal data.
+samples, never personal data. A run that received no rows and ran no check (an incremental
+night without changes) is shown as "nothing changed, nothing to validate". ``--html`` also
+rebuilds every employer's history page under ``data/reports/`` from the warehouse.
 """
 
 from __future__ import annotations
@@ -58,7 +60,12 @@ def latest_runs(url: str, employer: str | None = None, runs: int = 1) -> list[di
     return picked
 
 
+def _nothing_to_validate(run: dict[str, Any]) -> bool:
+    return run["checks"] == 0 and not sum((run["rows"].get("received") or {}).values())
+
+
 def render(runs: list[dict[str, Any]], details: bool = False) -> str:
+    """The terminal table of ``latest_runs`` output; ``details`` adds one line per failed check."""
     if not runs:
         return "No runs in the warehouse yet."
     header = ("employer", "connector", "run date", "period", "status", "checks", "err", "warn", "quarantined")
@@ -68,13 +75,15 @@ def render(runs: list[dict[str, Any]], details: bool = False) -> str:
         n_warn = sum(1 for f in r["failed"] if f[3] == "warn")
         quarantined = ", ".join(f"{e} {n}" for e, n in r["quarantined"].items()) or "-"
         table.append((r["employer"], r["connector"], r["logical_date"], str(r["period"] or ""), r["status"],
-                      str(r["checks"]), str(n_err), str(n_warn), quarantined))
+                      "-" if _nothing_to_validate(r) else str(r["checks"]), str(n_err), str(n_warn), quarantined))
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for r in runs:
         if r["status"] in ("failed", "partial") and r["message"]:
             lines.append(f"{r['employer']} {r['logical_date']}: {r['message']}")
+        elif r["status"] == "success" and _nothing_to_validate(r):
+            lines.append(f"{r['employer']} {r['logical_date']}: nothing changed, nothing to validate")
         if details:
             for entity, check, column, severity, count, sample in r["failed"]:
                 col = f":{column}" if column else ""
@@ -91,13 +100,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--employer", default=None, help="only this employer key")
     parser.add_argument("--runs", type=int, default=1, help="latest N runs per employer (default 1)")
     parser.add_argument("--details", action="store_true", help="list every failed check with its masked sample")
+    parser.add_argument("--html", action="store_true",
+                        help="also rebuild the HTML history page of every employer under data/reports/")
     args = parser.parse_args(argv)
+    url = args.url or settings.warehouse_url()
     try:
-        runs = latest_runs(args.url or settings.warehouse_url(), args.employer, args.runs)
+        runs = latest_runs(url, args.employer, args.runs)
     except Exception as exc:  # noqa: BLE001 - a missing or unmigrated warehouse is a message, not a traceback
         print(f"cannot read the warehouse: {type(exc).__name__}", file=sys.stderr)
         return 1
     print(render(runs, args.details))
+    report_dir = settings.data_dir() / "reports"
+    if args.html:
+        from payroll_etl.quality.history import write_all_histories
+
+        write_all_histories(report_dir, url)
+    if (report_dir / "index.html").exists():
+        print(f"\nHTML reports (offline, no external resources): {(report_dir / 'index.html').resolve()}")
     return 0
 
 

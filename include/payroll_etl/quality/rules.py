@@ -480,6 +480,84 @@ def volume_checks(counts: dict[str, int], ctx: DQContext, settings: dict[str, An
     return checks
 
 
+# Why a first extract may come back empty, per connector: named in the blocking reason (issue 15 §4).
+EMPTY_CAUSES = {
+    "loket_rest": "a wrong Werkgever id in source_ids (another werkgever of the provider, one without staff), or "
+                  "the filter settings of the koppeling's Loket user for this werkgever hide every employment "
+                  "(Loket: the user's filter settings, GET /providers/user/filtersettings/{employerId})",
+    "loket_soap": "a wrong werkgever DataIdentity in source_ids, or the webservice user's team or authorisation "
+                  "does not give it the werkgever's Dienstverbanden",
+    "nmbrs": "a wrong company in source_ids (a similarly named company without staff), or the API user's "
+             "template restricts which employees it sees",
+}
+FIRST_EXTRACT_CHECK = "expect_first_extract_to_have_employees"
+HEADCOUNT_CHECK = "expect_headcount_near_last_known"
+
+
+@dataclass(frozen=True)
+class FirstRunCheck:
+    """A run-level check of a connector's first load of an employer (see :func:`first_run_checks`)."""
+
+    entity: str
+    check_name: str
+    severity: str
+    success: bool
+    current: int
+    expected: int  # fewest employees that pass
+    reason: str  # one line, free of personal data; empty when it passes
+
+
+def headcount(frame: Any, period_start: date, period_end: date) -> int:
+    """Distinct employees with an employment overlapping ``[period_start, period_end]`` (employment frame)."""
+    if frame is None or len(frame) == 0:
+        return 0
+    start = frame["start_date"].map(_pydate)
+    end = frame["end_date"].map(_pydate)
+    active = [(s is None or s <= period_end) and (e is None or e >= period_start) for s, e in zip(start, end)]
+    return int(frame.loc[active, "employee_source_id"].dropna().nunique())
+
+
+def first_run_checks(frames: dict[str, Any], ctx: DQContext, settings: dict[str, Any]) -> list[FirstRunCheck]:
+    """Checks of a connector's first load of an employer, when there is no previous run to compare with.
+
+    * An extract with no employee or no employment rows fails (error): a new employer always has
+      staff, so an empty answer means the source hid them (causes per connector: ``EMPTY_CAUSES``).
+    * After a migration (``ctx.baseline``: the last known headcount under another connector) the
+      headcount of this period may be at most ``max_drop_pct`` % lower; error when the baseline is
+      at least ``volume_min_previous_rows``, else warn. Skipped for periods ending before the
+      baseline's date (a backfill of older periods may legitimately have fewer people).
+    Only judged when employees and employments were fetched completely ("full").
+    """
+    if not ctx.first_run or ctx.scope.get("employment") != "full" or ctx.scope.get("employee") != "full":
+        return []
+    employees = len(frames["employee"]) if "employee" in frames else 0
+    employments = frames.get("employment")
+    rows = 0 if employments is None else len(employments)
+    ids = ", ".join(ctx.employer.source_ids)
+    causes = EMPTY_CAUSES.get(ctx.employer.connector, "a wrong source id, or the source user cannot see the staff")
+    if employees == 0 or rows == 0:
+        what = "no employees" if employees == 0 else "employees but no employments"
+        return [FirstRunCheck("employment", FIRST_EXTRACT_CHECK, ERROR, False, 0, 1,
+                              f"the first {ctx.employer.connector} extract of {ctx.employer.employer} (source ids "
+                              f"{ids}) returned {what}; likely causes: {causes}")]
+    checks = [FirstRunCheck("employment", FIRST_EXTRACT_CHECK, ERROR, True, employees, 1, "")]
+    base = ctx.baseline
+    if base and int(base.get("headcount") or 0) > 0 and ctx.period.end >= date.fromisoformat(str(base["as_of"])):
+        previous = int(base["headcount"])
+        max_drop = float(settings["max_drop_pct"])
+        minimum = math.ceil(previous * (1 - max_drop / 100.0))
+        current = headcount(employments, ctx.period.start, ctx.period.end)
+        severity = ERROR if previous >= int(settings["volume_min_previous_rows"]) else WARN
+        ok = current >= minimum
+        reason = "" if ok else (
+            f"the first {ctx.employer.connector} extract of {ctx.employer.employer} has {current} employees in "
+            f"period {ctx.period.id}, far fewer than the last known headcount {previous} ({base['connector']}, "
+            f"{base['as_of']}; more than max_drop_pct={max_drop:g} % less): the source answered partially; "
+            f"likely causes: {causes}")
+        checks.append(FirstRunCheck("employment", HEADCOUNT_CHECK, severity, ok, current, minimum, reason))
+    return checks
+
+
 def completeness(frames: dict[str, Any], ctx: DQContext) -> dict[str, tuple[list[str], list[str]]]:
     """entity -> (previously open source ids, those missing now), for employee/employment fetched "full".
 
@@ -500,5 +578,6 @@ def completeness(frames: dict[str, Any], ctx: DQContext) -> dict[str, tuple[list
     return out
 
 
-__all__ = ["DEFAULTS", "ENTITY_ORDER", "RowRule", "RuleEnv", "VolumeCheck", "completeness", "effective_settings",
-           "reference_date", "row_rules", "volume_checks"]
+__all__ = ["DEFAULTS", "EMPTY_CAUSES", "ENTITY_ORDER", "FIRST_EXTRACT_CHECK", "HEADCOUNT_CHECK", "FirstRunCheck",
+           "RowRule", "RuleEnv", "VolumeCheck", "completeness", "effective_settings",
+           "first_run_checks", "headcount", "reference_date", "row_rules", "volume_checks"]

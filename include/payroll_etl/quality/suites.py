@@ -1,4 +1,4 @@
-"""Running the rules: flags in pandas, expectations in Great Expectations, quarantine, Data Docs.
+"""Running the rules: flags in pandas, expectations in Great Expectations, quarantine, report pages.
 
 Why flag columns and not GE metrics on the raw columns: the BSN, IBAN and birth date never
 enter Great Expectations, so no unexpected-value list, Data Docs page or GE log line can show
@@ -7,14 +7,18 @@ and the quarantine needs the exact failing keys. Each rule is still a GE expecta
 subclass of ``ExpectColumnValuesToBeInSet`` (the GE 1.x way to define a custom expectation)
 named after the rule, with the rule's description, validated on its flag column. Volume is a
 built-in ``ExpectTableRowCountToBeBetween``.
+
+GE's validation results (suite, expectation type, description, statistics) are kept in the run's
+``dq_summary.json`` and rendered by ``quality.pages`` as self-contained HTML: GE's own Data Docs
+are not built (they need CDN assets and copy ~4 MB per run; see docs/data-quality.md).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import shutil
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from payroll_etl.parsing import RecordIssue
@@ -27,6 +31,7 @@ from payroll_etl.quality.rules import (
     RuleEnv,
     completeness,
     effective_settings,
+    first_run_checks,
     reference_date,
     row_rules,
     volume_checks,
@@ -152,13 +157,22 @@ def evaluate(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) 
     counts = {name: len(df) for name, df in frames.items()}
     volumes = volume_checks(counts, ctx, settings)
     missing = completeness(frames, ctx)
+    first_run = first_run_checks(frames, ctx, settings)
     frames.clear()  # Great Expectations only sees the flag frames: free the data (env.frames is this dict)
     del env
-    results, report_path = _run_great_expectations(ctx, evaluated, keys_by_entity, volumes, missing)
+    results, suites = _run_great_expectations(ctx, evaluated, keys_by_entity, volumes, missing)
     blocking = [f"{v.entity}: {VOLUME_CHECK} failed: {v.reason()}" for v in volumes
                 if not v.success and v.severity == ERROR]
-    outcome = DQOutcome(results, {e: rows for e, rows in quarantined.items() if rows}, blocking, report_path)
-    _write_run_summary(ctx, outcome, counts)
+    # First-run checks compare with no table of this run, so they are recorded directly (not in GE).
+    for check in first_run:
+        results.append(CheckResult(check.entity, check.check_name, None, check.severity, check.success,
+                                   check.current, 0 if check.success else max(check.expected - check.current, 0),
+                                   None if check.success else check.reason[:500]))
+    blocking = [f"{c.entity}: {c.check_name} failed: {c.reason}" for c in first_run
+                if not c.success and c.severity == ERROR] + blocking
+    outcome = DQOutcome(results, {e: rows for e, rows in quarantined.items() if rows}, blocking)
+    outcome.report_path = _write_run_summary(ctx, outcome, counts, suites, nothing_to_validate=(
+        not results and not issues and not sum(counts.values())))
     log.info("data quality %s/%s %s: %s", ctx.employer.connector, ctx.employer.employer, ctx.run_label,
              _one_line(outcome))
     return outcome
@@ -166,6 +180,8 @@ def evaluate(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) 
 
 def _one_line(outcome: DQOutcome) -> str:
     s = outcome.summary()
+    if not s["checks"] and not s["quarantined"]:
+        return "nothing changed, nothing to validate (no rows received)"
     blocked = f", BLOCKED: {s['blocking'][0]}" if s["blocking"] else ""
     return (f"{s['checks']} checks, {s['failed_error']} error and {s['failed_warn']} warn checks failed, "
             f"quarantined {s['quarantined'] or 'nothing'}{blocked}")
@@ -193,7 +209,12 @@ def _expectation_class(check_name: str) -> type:
 
 def _run_great_expectations(ctx: DQContext, evaluated: dict[str, list[tuple[RowRule, Any]]],
                             keys_by_entity: dict[str, list[tuple[str, str]]], volumes: list,
-                            missing: dict[str, tuple[list[str], list[str]]]):
+                            missing: dict[str, tuple[list[str], list[str]]]
+                            ) -> tuple[list[CheckResult], list[dict[str, Any]]]:
+    """Validate every entity's check frame in GE; returns the check results and, per suite, what the
+    run page shows (suite name, success, GE statistics, per expectation type/description/result)."""
+    if not any(evaluated.values()) and not volumes and not missing:
+        return [], []  # nothing received: no suite to run, and no 5 s GE import
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     import pandas as pd
@@ -206,21 +227,12 @@ def _run_great_expectations(ctx: DQContext, evaluated: dict[str, list[tuple[RowR
         context.variables.progress_bars = ProgressBarsConfig(globally=False)
     except Exception:  # noqa: BLE001 - cosmetic only
         pass
-    site_dir = ctx.report_dir / "datadocs" / ctx.employer.connector / ctx.employer.employer / ctx.run_label
-    if site_dir.exists():
-        shutil.rmtree(site_dir)  # a re-run of the same logical date replaces its report
-    site_dir.mkdir(parents=True, exist_ok=True)
-    site_name = "payroll_dq"
-    context.add_data_docs_site(site_name=site_name, site_config={
-        "class_name": "SiteBuilder",
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site_dir) + "/"},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    })
     source = context.data_sources.add_pandas("payroll")
     run_id = RunIdentifier(run_name=ctx.run_label, run_time=datetime.now(UTC))
     result_format = {"result_format": "SUMMARY", "unexpected_index_column_names": ["source_id", "valid_from"],
                      "partial_unexpected_count": 20}
     results: list[CheckResult] = []
+    suites: list[dict[str, Any]] = []
     failing_ids: dict[tuple[str, str, str | None], list[str]] = {}
 
     batches: list[tuple[str, Any, list[Any]]] = []  # (asset, check frame, expectations)
@@ -272,6 +284,10 @@ def _run_great_expectations(ctx: DQContext, evaluated: dict[str, list[tuple[RowR
             result_format=result_format))
         run = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
         for validation in run.run_results.values():
+            shown: list[dict[str, Any]] = []
+            suites.append({"name": suite.name, "success": bool(validation.success),
+                           "statistics": dict(validation.statistics), "results": shown,
+                           "blocking": False})
             for res in validation.results:
                 meta = res.expectation_config.meta or {}
                 stats = res.result or {}
@@ -282,39 +298,44 @@ def _run_great_expectations(ctx: DQContext, evaluated: dict[str, list[tuple[RowR
                     current = int(stats.get("observed_value", len(frame)) or 0)
                     previous = int(meta.get("previous", 0))
                     success = bool(res.success)
-                    results.append(CheckResult(entity, check, None, meta.get("severity", ERROR), success, current,
-                                               0 if success else max(previous - current, 0),
-                                               None if success else f"previous run: {previous} rows"))
-                    continue
-                unexpected = int(stats.get("unexpected_count", 0) or 0)
-                results.append(CheckResult(
-                    entity=entity, check_name=check, column=column, severity=meta.get("severity", ERROR),
-                    success=bool(res.success), element_count=int(stats.get("element_count", len(frame)) or 0),
-                    unexpected_count=unexpected,
-                    unexpected_sample=_sample(failing_ids.get((entity, check, column), [])) if unexpected else None))
-    context.build_data_docs(site_names=[site_name])
-    index = site_dir / "index.html"
-    return results, index if index.exists() else None
+                    result = CheckResult(entity, check, None, meta.get("severity", ERROR), success, current,
+                                         0 if success else max(previous - current, 0),
+                                         None if success else f"previous run: {previous} rows")
+                    suites[-1]["blocking"] |= not success and result.severity == ERROR
+                else:
+                    unexpected = int(stats.get("unexpected_count", 0) or 0)
+                    result = CheckResult(
+                        entity=entity, check_name=check, column=column, severity=meta.get("severity", ERROR),
+                        success=bool(res.success), element_count=int(stats.get("element_count", len(frame)) or 0),
+                        unexpected_count=unexpected,
+                        unexpected_sample=_sample(failing_ids.get((entity, check, column), [])) if unexpected
+                        else None)
+                results.append(result)
+                shown.append({**result.as_row(), "expectation_type": res.expectation_config.type,
+                              "description": res.expectation_config.description or ""})
+    return results, suites
 
 
 # ------------------------------------------------------------------------------- summaries
 
-def _write_run_summary(ctx: DQContext, outcome: DQOutcome, counts: dict[str, int]) -> None:
-    """dq_summary.json next to the run's Data Docs (PII-free), then the day's index page."""
-    import json
+def _write_run_summary(ctx: DQContext, outcome: DQOutcome, counts: dict[str, int], suites: list[dict[str, Any]],
+                       nothing_to_validate: bool) -> Path:
+    """The run's page and dq_summary.json (PII-free), then the day's run-level index. Returns the run page.
 
-    from payroll_etl.quality.index import SUMMARY_FILE, write_daily_index
+    A re-run of the same logical date overwrites both (same folder).
+    """
+    from payroll_etl.quality.index import write_daily_index, write_run_page
 
-    site_dir = ctx.report_dir / "datadocs" / ctx.employer.connector / ctx.employer.employer / ctx.run_label
-    site_dir.mkdir(parents=True, exist_ok=True)
     summary = {
         "connector": ctx.employer.connector, "employer": ctx.employer.employer, "run_date": ctx.run_label,
         "period": ctx.period.id, "checked_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "rows": counts, **outcome.summary(),
-        "failed": [r.as_row() for r in outcome.results if not r.success],
+        "rows": counts, "scope": ctx.scope, **outcome.summary(), "nothing_to_validate": nothing_to_validate,
+        "failed": [r.as_row() for r in outcome.results if not r.success], "suites": suites,
     }
-    (site_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, sort_keys=True, default=str))
+    summary.pop("report", None)
+    page = write_run_page(ctx.report_dir, summary)
     write_daily_index(ctx.report_dir, ctx.run_label)
+    return page
 
 
 __all__ = ["COMPLETENESS_CHECK", "EXTRA_ROW_RULES", "VOLUME_CHECK", "WARN", "evaluate", "row_rules", "safe_id"]

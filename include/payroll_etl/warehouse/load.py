@@ -592,13 +592,25 @@ def write_dq(db: Db, batch: LoadBatch) -> None:
 
 
 def _write_state(db: Db, batch: LoadBatch) -> None:
+    """Store the run's new watermarks, keeping the ones it started from in ``state_before``.
+
+    A re-run of the same run (same ``load_run_id``) keeps the original ``state_before``, so any
+    number of re-runs of one logical date all start from the same watermarks.
+    """
     if batch.state is None:
         return
-    db.execute(f"DELETE FROM source_state WHERE connector = {lit(batch.connector)} "
-               f"AND employer = {lit(batch.employer)}")
+    where = f"connector = {lit(batch.connector)} AND employer = {lit(batch.employer)}"
+    found = db.query(f"SELECT state, load_run_id, state_before FROM source_state WHERE {where}")
+    if not found:
+        before: str | None = "{}"
+    elif found[0][1] == batch.load_run_id:
+        before = found[0][2]
+    else:
+        before = found[0][0]
+    db.execute(f"DELETE FROM source_state WHERE {where}")
     _insert_rows(db, "source_state", [{
         "connector": batch.connector, "employer": batch.employer, "state": json.dumps(batch.state, sort_keys=True),
-        "load_run_id": batch.load_run_id, "updated_at": batch.recorded_at}])
+        "load_run_id": batch.load_run_id, "updated_at": batch.recorded_at, "state_before": before}])
 
 
 def load(url: str, batch: LoadBatch) -> dict[str, dict[str, int]]:
@@ -688,11 +700,23 @@ def newer_current_view(url: str, connector: str, employer: str, logical_date: da
     return rows[0][0] if rows and rows[0][0] is not None else None
 
 
-def previous_state(url: str, connector: str, employer: str) -> dict[str, Any]:
+def previous_state(url: str, connector: str, employer: str, load_run_id: str | None = None) -> dict[str, Any]:
+    """The source watermarks a run of (connector, employer) starts from; ``{}`` means a full extract.
+
+    Normally the state the latest loaded run left. When that latest run is ``load_run_id`` itself
+    (a re-run of the same logical date), the state *it* started from: a re-run replays its night
+    and reports the same rows and checks, instead of an incremental nothing that would replace
+    the night's ``dq_result`` and ``load_run.rows`` (docs/data-quality.md, "Re-runs").
+    """
     db = connect(url)
     try:
-        rows = db.query(f"SELECT state FROM source_state WHERE connector = {lit(connector)} "
-                        f"AND employer = {lit(employer)}")
+        rows = db.query(f"SELECT state, load_run_id, state_before FROM source_state "
+                        f"WHERE connector = {lit(connector)} AND employer = {lit(employer)}")
     finally:
         db.close()
-    return json.loads(rows[0][0]) if rows else {}
+    if not rows:
+        return {}
+    state, last_run, before = rows[0]
+    if load_run_id is not None and last_run == load_run_id and before is not None:
+        return json.loads(before)
+    return json.loads(state)

@@ -155,6 +155,8 @@ source_state = Table(
     Column("state", Text, nullable=False, comment="JSON watermarks (Loket version numbers, SOAP versions)"),
     Column("load_run_id", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("state_before", Text, nullable=True,
+           comment="JSON watermarks in effect before load_run_id's run: a re-run of that run starts from them"),
 )
 
 

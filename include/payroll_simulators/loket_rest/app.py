@@ -19,7 +19,6 @@ import json
 import re
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -32,7 +31,8 @@ from flask import Flask, Response, request
 from payroll_simulators.faults import FaultMiddleware, FaultSwitch
 from payroll_simulators.loket_rest import render
 from payroll_simulators.loket_rest.query import FilterError, compile_filter, order, paginate
-from payroll_simulators.world import REFERENCE_TODAY, Employment, HoursVersion, Werkgever, World, stable_id
+from payroll_simulators.server import SimClock
+from payroll_simulators.world import Employment, HoursVersion, Werkgever, World, stable_id
 
 ACCESS_TOKEN_SECONDS = 3599
 DEFAULT_PAGE_SIZE = 250
@@ -72,12 +72,45 @@ class Client:
 class User:
     username: str
     password: str
-    werkgever_keys: tuple[str, ...]
+    werkgever_keys: tuple[str, ...]  # world keys (bakkerij_de_vries) or werkgever ids
     rights: set[str] = field(default_factory=lambda: set(RIGHTS))
+    # Werkgevers (keys or ids) for which this user's own filter settings (Loket: the user's filter
+    # settings per werkgever) hide every employment: their employee and employment lists are empty.
+    filtered: tuple[str, ...] = ()
 
     @property
     def werkgever_ids(self) -> set[str]:
-        return {stable_id("werkgever", k) for k in self.werkgever_keys}
+        return {_werkgever_id(k) for k in self.werkgever_keys}
+
+    def hides_all(self, wg: Werkgever) -> bool:
+        return wg.id in {_werkgever_id(k) for k in self.filtered}
+
+
+def _werkgever_id(ref: str) -> str:
+    """A werkgever id from a world key or an id (ids are GUIDs)."""
+    return ref.lower() if re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", ref) else \
+        stable_id("werkgever", ref)
+
+
+def scenario_users(world: World) -> dict[str, User] | None:
+    """Users from the scenario's ``simulators.loket_rest.users`` (docs/simulators.md); None when absent."""
+    spec = (world.simulators.get("loket_rest") or {}).get("users")
+    if spec is None:
+        return None
+    users = [User(str(u["username"]), str(u["password"]), tuple(str(k) for k in u.get("werkgevers") or ()),
+                  set(u["rights"]) if "rights" in u else set(RIGHTS), tuple(str(k) for k in u.get("filtered") or ()))
+             for u in spec]
+    return {u.username: u for u in users}
+
+
+def scenario_clients(world: World) -> dict[str, Client] | None:
+    """API clients from ``simulators.loket_rest.clients``; None when absent."""
+    spec = (world.simulators.get("loket_rest") or {}).get("clients")
+    if spec is None:
+        return None
+    return {str(c["client_id"]): Client(str(c["client_id"]), str(c["secret"]),
+                                        set(c["activities"]) if "activities" in c else set(ALL_ACTIVITIES),
+                                        bool(c.get("password_grant", False))) for c in spec}
 
 
 def demo_clients() -> dict[str, Client]:
@@ -94,19 +127,6 @@ def demo_users() -> dict[str, User]:
         User("multi@example.nl", "multi", TENANT_1 + TENANT_2),
         User("beperkt@example.nl", "beperkt", TENANT_1, set(RIGHTS) - {"Raadplegen beloningen"}),
     )}
-
-
-class SimClock:
-    """Wall clock plus an offset that tests move forward (token expiry)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
 
 @dataclass
@@ -160,15 +180,15 @@ class LoketSimulator:
 
     def __init__(self, world: World, clock: Callable[[], float] | None = None, *, rotation: bool = True,
                  auto_approve: str | None = None, max_page_size: int = MAX_PAGE_SIZE,
-                 today: date = REFERENCE_TODAY):
+                 today: date | None = None):
         self.world = world
         self.clock = clock or SimClock()
         self.oauth = OAuthState(self.clock, rotation)
-        self.clients = demo_clients()
-        self.users = demo_users()
+        self.clients = scenario_clients(world) or demo_clients()
+        self.users = scenario_users(world) or demo_users()
         self.auto_approve = auto_approve
         self.max_page_size = max_page_size
-        self.today = today
+        self.today = today or world.today
         self.switch = FaultSwitch()
         self.world_lock = threading.RLock()
         self.flask = _build_flask(self)
@@ -468,6 +488,10 @@ def _build_flask(sim: LoketSimulator) -> Flask:
         except ValueError as exc:
             raise Problem(400, "referenceDate is not a valid date") from exc
 
+    def visible(user: User, wg: Werkgever) -> list[Employment]:
+        """The werkgever's employments this user's filter settings let through."""
+        return [] if user.hides_all(wg) else wg.employments
+
     def employer_version(wg: Werkgever) -> int:
         return max((sim.world.record_versions.get(e.id, 0) for e in wg.employments), default=0)
 
@@ -504,7 +528,7 @@ def _build_flask(sim: LoketSimulator) -> Flask:
         wg = werkgever(user, employer_id)
         version, _ = _negotiate(("2018-12-31", "2021-03-29"))
         with sim.world_lock:
-            items = [render.employee(p, version) for p in wg.persons]
+            items = [render.employee(p, version) for p in wg.persons if not user.hides_all(wg)]
         return listing(items, ("2018-12-31", "2021-03-29"))
 
     @app.get(f"{base}/employees/<employee_id>")
@@ -525,7 +549,7 @@ def _build_flask(sim: LoketSimulator) -> Flask:
         _, user = caller("GetEmploymentsByEmployerId")
         wg = werkgever(user, employer_id)
         with sim.world_lock:
-            items = [render.employment(sim.world, wg, e) for e in wg.employments]
+            items = [render.employment(sim.world, wg, e) for e in visible(user, wg)]
         return listing(items, ("2019-12-16",))
 
     @app.get(f"{base}/employees/<employee_id>/employments")
@@ -542,7 +566,7 @@ def _build_flask(sim: LoketSimulator) -> Flask:
         wg = werkgever(user, employer_id)
         with sim.world_lock:
             items = [{"id": e.id, "lastModifiedVersionNumber": sim.world.record_versions.get(e.id, 0)}
-                     for e in wg.employments]
+                     for e in visible(user, wg)]
         return listing(items)
 
     @app.get(f"{base}/employees/employments/<employment_id>/wages")
@@ -562,7 +586,7 @@ def _build_flask(sim: LoketSimulator) -> Flask:
         _, user = caller("GetActualWagesByEmployerId")
         wg, day = werkgever(user, employer_id), reference_date()
         with sim.world_lock:
-            items = [{"employmentId": e.id, "wage": w} for e in wg.employments
+            items = [{"employmentId": e.id, "wage": w} for e in visible(user, wg)
                      if (w := render.actual(render.wages(wg, e), day)) is not None]
         return listing(items)
 
@@ -571,7 +595,7 @@ def _build_flask(sim: LoketSimulator) -> Flask:
         _, user = caller("GetActualWorkingHoursByEmployerId")
         wg, day = werkgever(user, employer_id), reference_date()
         with sim.world_lock:
-            items = [{"employmentId": e.id, "workingHours": h} for e in wg.employments
+            items = [{"employmentId": e.id, "workingHours": h} for e in visible(user, wg)
                      if (h := render.actual(render.working_hours(e), day)) is not None]
         return listing(items)
 

@@ -582,5 +582,17 @@ class LoketSoapApp:
 
 def create_app(world: World, users: Iterable[SimUser] | None = None) -> LoketSoapApp:
     """The simulator as a WSGI app; ``app.switch`` is its fault switch."""
-    return LoketSoapApp(world, DEFAULT_USERS if users is None else users)
+    if users is None:
+        users = scenario_users(world) or DEFAULT_USERS
+    return LoketSoapApp(world, users)
+
+
+def scenario_users(world: World) -> list[SimUser] | None:
+    """Webservice users from the scenario's ``simulators.loket_soap.users`` (docs/simulators.md); None when absent."""
+    spec = (world.simulators.get("loket_soap") or {}).get("users")
+    if spec is None:
+        return None
+    return [SimUser(str(u["username"]), str(u["password"]), str(u["omgevingscode"]),
+                    tuple(str(k) for k in u.get("werkgevers") or ()), frozenset(u.get("denied") or ()))
+            for u in spec]
 

@@ -31,11 +31,16 @@ from lxml import etree
 from payroll_simulators.faults import FaultMiddleware, FaultSwitch
 from payroll_simulators.nmbrs.schema import WSDL_DIR, Schema
 from payroll_simulators.world import (
+    NMBRS_RUN_ID_BASE,
     REFERENCE_TODAY,
     Employment,
     Person,
     Werkgever,
     World,
+    nmbrs_employee_id,
+    nmbrs_employment_id,
+    nmbrs_run_id,
+    nmbrs_salary_id,
     stable_id,
     werkgever_bounds,
     werkgever_periods,
@@ -65,10 +70,18 @@ DEMO_DOMAIN = "demo"
 # Wage codes the simulator's reports use for the world's result components.
 WAGE_CODES = {"BRUTO_LOON": (1000, "Salaris"), "RESERVERING_VAKANTIEGELD": (2400, "Reservering vakantiegeld")}
 PLACEHOLDER_CODE = (3100, "Inhouding pensioenpremie")  # reported as "-" (no amount), like the real reports
-RUN_ID_BASE = 700_000
+RUN_ID_BASE = NMBRS_RUN_ID_BASE
 TITLES = {1001: "Invalid Authentication", 1002: "Unauthorized Access", 2003: "Unauthorized Access",
           2004: "Unauthorized Access", 2006: "Invalid Period", 9999: "Unkown"}
 GENDER = {"M": "male", "V": "female"}
+# SVW_GetCurrent groups: scenario key -> (group element, {child element: scenario field}).
+SVW_GROUPS = {
+    "cao": ("CAO", {"CAOId": "id", "CAOCode": "code", "CAODescription": "description"}),
+    "risk_group": ("RiskGroup", {"RiskGroupId": "id", "RiskGroupCode": "code", "RiskGroupDescription": "description"}),
+    "sector": ("Sector", {"SectorId": "id", "SectorCode": "code", "SectorDescription": "description"}),
+    "wage_cost_benefit": ("WageCostBenefit", {"WageCostBenefitCode": "code", "EndPeriod": "end_period",
+                                              "EndYear": "end_year"}),
+}
 HALF_CALLS = {"List_GetByCompany", "Employment_GetAll_AllEmployeesByCompany", "Salary_GetAll_AllEmployeesByCompany"}
 
 
@@ -95,6 +108,21 @@ def default_users() -> list[SimUser]:
         SimUser("limited@example.nl", "00112233445566778899aabbccddeeff", DEMO_DOMAIN,
                 ("transport_oost", "schoonmaak_west"), SEED_CALLS - {"Schedule_GetList"}),
     ]
+
+
+def scenario_users(world: World) -> list[SimUser] | None:
+    """API users from the scenario's ``simulators.nmbrs.users`` (docs/simulators.md); None when absent."""
+    spec = (world.simulators.get("nmbrs") or {}).get("users")
+    if spec is None:
+        return None
+    users = []
+    for u in spec:
+        enabled = frozenset(u["enabled_calls"]) if "enabled_calls" in u else SEED_CALLS
+        users.append(SimUser(str(u["username"]), str(u["token"]), str(u["domain"]),
+                             tuple(str(c) for c in u.get("companies") or ()),
+                             enabled - frozenset(u.get("disabled_calls") or ()),
+                             frozenset(int(e) for e in u.get("denied_employees") or ())))
+    return users
 
 
 class SoapFault(Exception):
@@ -133,13 +161,13 @@ class NmbrsSimulator:
 
     @staticmethod
     def employee_id(wg: Werkgever, person: Person) -> int:
-        return 500_000 + (wg.number - 100_000) * 1_000 + person.employee_number
+        return nmbrs_employee_id(wg, person)
 
     def employment_id(self, wg: Werkgever, emp: Employment) -> int:
-        return self.employee_id(wg, self.world.person(wg.id, emp.person_id)) * 10 + emp.number
+        return nmbrs_employment_id(self.world, wg, emp)
 
     def run_id(self, run_uuid: str) -> int:
-        return RUN_ID_BASE + next(i for i, r in enumerate(self.world.runs) if r.id == run_uuid)
+        return nmbrs_run_id(self.world, run_uuid)
 
     def current_period(self, wg: Werkgever) -> tuple[int, int]:
         """The company's current period: the one containing ``today`` (the first not yet run)."""
@@ -289,27 +317,8 @@ class NmbrsSimulator:
         run = runs[index]
         if self._int(params, "intYear") != run.year:
             return '<?xml version="1.0" encoding="utf-16"?>\r\n<reports />'
-        by_employee: dict[tuple[str, int, int], list[str]] = {}
-        for line in self.world.results:
-            if line.run_id != run.id:
-                continue
-            code, description = WAGE_CODES.get(line.component, (9000, line.component))
-            if wage_code is not None and code != wage_code:
-                continue
-            value = format(line.amount, "f").replace(".", ",")  # the reports use decimal commas
-            by_employee.setdefault((line.employment_id, line.year, line.period), []).append(
-                f"<line><code>{code}</code><description>{escape(description)}</description><value>{value}</value></line>")
-        reports = []
-        employments = {e.id: e for e in wg.employments}
-        for (employment_id, year, period), lines in by_employee.items():
-            if wage_code is None:
-                lines.append(f"<line><code>{PLACEHOLDER_CODE[0]}</code><description>{PLACEHOLDER_CODE[1]}"
-                             "</description><value>-</value></line>")
-            person = self.world.person(wg.id, employments[employment_id].person_id)
-            reports.append(f"<report><employeeid>{self.employee_id(wg, person)}</employeeid><period>{period}</period>"
-                           f"<year>{year}</year><runnumber>{run.sequence}</runnumber>"
-                           f"<lines>{''.join(lines)}</lines></report>")
-        return '<?xml version="1.0" encoding="utf-16"?>\r\n<reports>' + "".join(reports) + "</reports>"
+        return wage_code_report(self.world, wg, run, lambda person: str(self.employee_id(wg, person)),
+                                None if wage_code is None else {wage_code})
 
     def op_Reports_GetWageCodesByRunCompany_v2(self, user: SimUser, params: dict) -> dict:
         return {"Reports_GetWageCodesByRunCompany_v2Result": self._report(user, params)}
@@ -350,7 +359,7 @@ class NmbrsSimulator:
             for emp in emps:
                 for k, wage in enumerate(sorted(emp.wages, key=lambda w: w.start)):
                     if wage.start <= as_of:  # "all salary, until the current period"
-                        salaries.append({"ID": self.employment_id(wg, emp) * 100 + k, "Value": wage.gross_amount,
+                        salaries.append({"ID": nmbrs_salary_id(self.world, wg, emp, k), "Value": wage.gross_amount,
                                          "Type": SALARY_TYPES[wage.basis],
                                          "StartDate": _dt(wage.start),
                                          "CreationDate": _dt(wage.start - timedelta(days=10))})
@@ -434,12 +443,31 @@ class NmbrsSimulator:
         return {"EmployeeContractItem": {"EmployeeId": self.employee_id(wg, p),
                                          "EmployeeContracts": {"EmployeeContract": contracts}}}
 
+    def svw_groups(self, wg: Werkgever) -> dict[str, dict[str, Any]]:
+        """The SVW groups of a company from ``simulators.nmbrs.svw`` (by werkgever key or id).
+
+        Every group is always there; a child without a value is None (written as ``xsi:nil``).
+        """
+        settings = (self.world.simulators.get("nmbrs") or {}).get("svw") or {}
+        given = next((v for k, v in settings.items() if k == wg.id or stable_id("werkgever", k) == wg.id), {}) or {}
+        out = {}
+        for key, (element, children) in SVW_GROUPS.items():
+            values = given.get(key) or {}
+            out[element] = {child: values.get(field_name) for child, field_name in children.items()}
+        return out
+
     def op_SVW_GetCurrent(self, user: SimUser, params: dict) -> dict:
-        wg, p, _ = self._employee(user, params)
+        wg, p, emps = self._employee(user, params)
+        start = min((e.start for e in emps), default=self.today)  # the settings apply since the first employment
+        year = start.year
+        number = next((n for n in range(1, werkgever_periods(wg, year) + 1)
+                       if werkgever_bounds(wg, year, n)[1] >= start), 1)
         return {"SVW_GetCurrentResult": {
-            "Id": self.employee_id(wg, p), "InvloedVerzekeringsplicht": "Geen invloed", "PremieKorting": 0,
-            "PremieKortingVerhoging": False, "CodeCao": 0, "Wao_Wia": True, "Ww": True, "Zw": True,
-            "CodeIabZvw": 0, "CodeZvw": "K", "RisicoGroep": 0, "Sector": 0}}
+            "Id": self.employee_id(wg, p), "CreateDate": _dt(start - timedelta(days=14)), "StartYear": year,
+            "StartPeriod": number, "InfluenceObligedInsuranced": "Geen invloed", "Wao_Wia": True, "Ww": True,
+            "Zw": True, "IncomeRelatedContributionZvw": None, "CodeZvw": "K", "EmploymentType": None,
+            "PhaseClassification": None, "EmploymentSequenceTaxId": emps[0].number if emps else None,
+            **self.svw_groups(wg)}}
 
     def op_WageComponentFixed_GetCurrent(self, user: SimUser, params: dict) -> dict:
         wg, p, _ = self._employee(user, params)
@@ -449,6 +477,37 @@ class NmbrsSimulator:
     def op_WageComponentVar_GetCurrent(self, user: SimUser, params: dict) -> dict:
         self._employee(user, params)
         return {"WageComponentVar_GetCurrentResult": {"WageComponent": []}}
+
+
+def wage_code_report(world: World, wg: Werkgever, run: Any, employee_ref: Callable[[Person], str],
+                     wage_codes: set[int] | None = None) -> str:
+    """The run output ("wage codes by run") as Nmbrs renders it: ``<reports><report>`` per employee and
+    period with ``<lines><line><code/><description/><value/></line>``, decimal commas, ``-`` for no amount.
+
+    ``employee_ref`` renders the employee id (SOAP: the integer EmployeeId; REST: the employee GUID);
+    ``wage_codes`` filters the lines (None = every code, plus the "-" placeholder line).
+    """
+    by_employee: dict[tuple[str, int, int], list[str]] = {}
+    for line in world.results:
+        if line.run_id != run.id:
+            continue
+        code, description = WAGE_CODES.get(line.component, (9000, line.component))
+        if wage_codes is not None and code not in wage_codes:
+            continue
+        value = format(line.amount, "f").replace(".", ",")  # the reports use decimal commas
+        by_employee.setdefault((line.employment_id, line.year, line.period), []).append(
+            f"<line><code>{code}</code><description>{escape(description)}</description><value>{value}</value></line>")
+    reports = []
+    employments = {e.id: e for e in wg.employments}
+    for (employment_id, year, period), lines in by_employee.items():
+        if wage_codes is None:
+            lines.append(f"<line><code>{PLACEHOLDER_CODE[0]}</code><description>{PLACEHOLDER_CODE[1]}"
+                         "</description><value>-</value></line>")
+        person = world.person(wg.id, employments[employment_id].person_id)
+        reports.append(f"<report><employeeid>{employee_ref(person)}</employeeid><period>{period}</period>"
+                       f"<year>{year}</year><runnumber>{run.sequence}</runnumber>"
+                       f"<lines>{''.join(lines)}</lines></report>")
+    return '<?xml version="1.0" encoding="utf-16"?>\r\n<reports>' + "".join(reports) + "</reports>"
 
 
 def _display_name(p: Person) -> str:
@@ -472,11 +531,11 @@ def _error_body(message: str) -> tuple[str, bytes]:
 def create_app(world: World, users: list[SimUser] | dict[str, SimUser] | None = None) -> Any:
     """The simulator as a WSGI app wrapped in FaultMiddleware (``app.switch``, ``app.simulator``)."""
     if users is None:
-        users = default_users()
+        users = scenario_users(world) or default_users()
     if isinstance(users, list):
         users = {u.username: u for u in users}
     switch = FaultSwitch()
-    simulator = NmbrsSimulator(world, dict(users), switch)
+    simulator = NmbrsSimulator(world, dict(users), switch, today=world.today)
     app = FaultMiddleware(simulator, switch, signature=_signature, error_body=_error_body)
     app.simulator = simulator
     return app

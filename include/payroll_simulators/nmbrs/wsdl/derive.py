@@ -9,7 +9,12 @@ at least two independent v3 clients agree on:
 * V1 namespace, SOAPAction and address ``/soap/v2.1/`` -> ``/soap/v3/``;
 * V2 every operation declares the ``AuthHeaderWithDomain`` header (v3 auth);
 * V3 ``List_GetByCompany(CompanyId, EmployeeType)`` instead of ``(CompanyId, active)``;
-* V4 ``Contract_GetCurrentPeriodResponse`` holds ``EmployeeContractItem`` directly.
+* V4 ``Contract_GetCurrentPeriodResponse`` holds ``EmployeeContractItem`` directly;
+* V5 ``SVWSettings`` in its v3 shape (the 2020 v3 change was made for the SVW calls): the v3 field
+  names (research/nmbrs-soap.md §3.2, from the S1 client's SVW data class, which reads every group)
+  with the nested groups ``CAO``, ``RiskGroup``, ``Sector`` and ``WageCostBenefit`` always present
+  (``minOccurs=1``) and their children ``nillable``, so "no value" is ``xsi:nil``, never a
+  missing element. Types follow the research's derived v3 file; they are not evidenced by Nmbrs.
 
 Everything not referenced by the kept operations is pruned, so zeep loads the WSDL fast.
 """
@@ -37,6 +42,44 @@ AUTH_HEADER_WITH_DOMAIN = f"""<s:schema xmlns:s="{XS}" xmlns:tns="x">
   <s:complexType name="AuthHeaderWithDomain"><s:complexContent mixed="false"><s:extension base="tns:AuthHeader">
     <s:sequence><s:element minOccurs="0" maxOccurs="1" name="Domain" type="s:string"/></s:sequence>
   </s:extension></s:complexContent></s:complexType></s:schema>"""
+_REQ = 'minOccurs="1" maxOccurs="1"'
+_NIL = f'{_REQ} nillable="true"'
+SVW_V3 = f"""<s:schema xmlns:s="{XS}" xmlns:tns="x">
+  <s:complexType name="SVWSettings"><s:sequence>
+    <s:element {_REQ} name="Id" type="s:int"/>
+    <s:element {_REQ} name="CreateDate" type="s:dateTime"/>
+    <s:element {_REQ} name="StartYear" type="s:int"/>
+    <s:element {_REQ} name="StartPeriod" type="s:int"/>
+    <s:element minOccurs="0" maxOccurs="1" name="InfluenceObligedInsuranced" type="s:string"/>
+    <s:element {_REQ} name="Wao_Wia" type="s:boolean"/>
+    <s:element {_REQ} name="Ww" type="s:boolean"/>
+    <s:element {_REQ} name="Zw" type="s:boolean"/>
+    <s:element minOccurs="0" maxOccurs="1" name="IncomeRelatedContributionZvw" type="s:string"/>
+    <s:element minOccurs="0" maxOccurs="1" name="CodeZvw" type="s:string"/>
+    <s:element {_NIL} name="EmploymentType" type="s:int"/>
+    <s:element {_NIL} name="PhaseClassification" type="s:int"/>
+    <s:element {_NIL} name="EmploymentSequenceTaxId" type="s:int"/>
+    <s:element {_REQ} name="CAO" type="tns:SVW_CAO"/>
+    <s:element {_REQ} name="RiskGroup" type="tns:RiskGroup"/>
+    <s:element {_REQ} name="Sector" type="tns:Sector"/>
+    <s:element {_REQ} name="WageCostBenefit" type="tns:SVW_WageCostBenefit"/>
+  </s:sequence></s:complexType>
+  <s:complexType name="SVW_CAO"><s:sequence>
+    <s:element {_NIL} name="CAOId" type="s:int"/><s:element {_NIL} name="CAOCode" type="s:int"/>
+    <s:element {_NIL} name="CAODescription" type="s:string"/>
+  </s:sequence></s:complexType>
+  <s:complexType name="RiskGroup"><s:sequence>
+    <s:element {_NIL} name="RiskGroupId" type="s:int"/><s:element {_NIL} name="RiskGroupCode" type="s:int"/>
+    <s:element {_NIL} name="RiskGroupDescription" type="s:string"/>
+  </s:sequence></s:complexType>
+  <s:complexType name="Sector"><s:sequence>
+    <s:element {_NIL} name="SectorId" type="s:int"/><s:element {_NIL} name="SectorCode" type="s:int"/>
+    <s:element {_NIL} name="SectorDescription" type="s:string"/>
+  </s:sequence></s:complexType>
+  <s:complexType name="SVW_WageCostBenefit"><s:sequence>
+    <s:element {_NIL} name="WageCostBenefitCode" type="s:int"/><s:element {_NIL} name="EndPeriod" type="s:int"/>
+    <s:element {_NIL} name="EndYear" type="s:int"/>
+  </s:sequence></s:complexType></s:schema>"""
 SOURCES = {"CompanyService": ("CompanyService-wsdl.xml", COMPANY_OPS),
            "EmployeeService": ("EmployeeService-wsdl.xml", EMPLOYEE_OPS)}
 
@@ -81,6 +124,14 @@ def derive(source: Path, service: str, ops: tuple[str, ...]) -> bytes:
         active.set("type", "s:int")
         result = elements["Contract_GetCurrentPeriodResponse"].find(".//s:element", NS)
         result.set("name", "EmployeeContractItem")
+        # V5: SVWSettings in the v3 shape (replaces the v2.1 definition, adds its group types).
+        for node in etree.fromstring(SVW_V3):
+            name = node.get("name")
+            if name in types:
+                types[name].getparent().replace(types[name], node)
+            else:
+                schema.append(node)
+            types[name] = node
     wanted_elements = {_local(e) for e in root.xpath("wsdl:message/wsdl:part/@element", namespaces=NS)}
     wanted_types: set[str] = set()
     todo = [elements[name] for name in wanted_elements]
@@ -99,7 +150,7 @@ def derive(source: Path, service: str, ops: tuple[str, ...]) -> bytes:
             schema.remove(child)
     banner = etree.Comment(
         f" Nmbrs SOAP v3 {service}: real v2.1 shapes (captured Feb 2020) trimmed to the seed's call set,"
-        " with the v3 changes V1-V4 of payroll_simulators/nmbrs/wsdl/derive.py. Test fixture, not from api.nmbrs.nl. ")
+        " with the v3 changes V1-V5 of payroll_simulators/nmbrs/wsdl/derive.py. Test fixture, not from api.nmbrs.nl. ")
     root.insert(0, banner)
     etree.indent(root, space="  ")
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
