@@ -523,7 +523,9 @@ def merge_past_view(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dic
       person's data is now, and their first version already reaches back to 1900-01-01;
     * effective-dated entities (employment, salary) gain only versions *older than every version we
       hold* of a record we already know: history a current view did not state. Such a version is
-      closed the day before the earliest known version, so no current answer changes;
+      closed at the end of the past view's pay period (what it knows), or the day before the earliest
+      known version if that comes first: the time between stays unknown, never filled with the old
+      value, so no answer in force after the backfilled period changes;
     * nothing is superseded; a record we never saw is not created (a current view, e.g. a
       ``full_refresh`` night, is what introduces records and their IN_DIENST mutation).
 
@@ -558,11 +560,14 @@ def merge_past_view(db: Db, entity: Entity, batch: LoadBatch, table: Any) -> dic
         con.register("c", current)
         (same,), = con.execute("SELECT count(*) FROM s JOIN c USING (source_id, valid_from) "
                                "WHERE s.row_hash = c.row_hash").fetchall()
+        # known to hold through the end of the past view's period, not beyond: what came between that
+        # and the earliest version we hold is unknown, not the old value carried forward
+        horizon = f"DATE '{batch.period.end.isoformat()}'"
         select = ", ".join(
-            "CASE WHEN s.valid_to IS NULL OR s.valid_to >= k.first_from THEN CAST(k.first_from - 1 AS DATE) "
-            "ELSE s.valid_to END AS valid_to" if c == "valid_to" else f's."{c}"' for c in cols)
+            f"LEAST(coalesce(s.valid_to, {horizon}), {horizon}, CAST(k.first_from - 1 AS DATE)) AS valid_to"
+            if c == "valid_to" else f's."{c}"' for c in cols)
         older = con.sql(f"SELECT {select} FROM s JOIN k USING (source_id) WHERE s.valid_from < k.first_from "
-                        f"ORDER BY s.source_id, s.valid_from").to_arrow_table()
+                        f"AND s.valid_from <= {horizon} ORDER BY s.source_id, s.valid_from").to_arrow_table()
     finally:
         con.close()
     if older.num_rows:
