@@ -146,20 +146,20 @@ def test_make_simulators_with_world_serves_that_world():
     env.pop("MAKEFLAGS", None)
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "-o", "install", "simulators", f"WORLD={SCENARIO.relative_to(ROOT)}",
-         "PORTS=loket_rest=0 loket_soap=0 nmbrs=0"],
+         "PORTS=loket_rest=0 loket_soap=0 nmbrs=0 nmbrs_rest=0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         urls, seen = {}, []
         assert proc.stdout is not None
         for line in proc.stdout:
             seen.append(line.rstrip())
-            found = re.match(r"^(loket_rest|loket_soap|nmbrs)\s+(http://127\.0\.0\.1:\d+)$", line.strip())
+            found = re.match(r"^(loket_rest|loket_soap|nmbrs_rest|nmbrs)\s+(http://127\.0\.0\.1:\d+)$", line.strip())
             if found:
                 urls[found.group(1)] = found.group(2)
             if line.strip() == "ready":
                 break
         assert f"world      {SCENARIO.relative_to(ROOT)}" in seen, seen
-        assert set(urls) == {"loket_rest", "loket_soap", "nmbrs"}, seen
+        assert set(urls) == {"loket_rest", "loket_soap", "nmbrs", "nmbrs_rest"}, seen
         assert _list_companies(urls["nmbrs"]) == ["MyCompany B.V.", "MyCompany Holding B.V.", "Lege B.V.",
                                                   "Acme B.V. (Nmbrs)"]
     finally:

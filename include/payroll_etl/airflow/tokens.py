@@ -63,7 +63,14 @@ class AirflowConnectionTokenStore:
 
         return session.scalar(select(Connection).where(Connection.conn_id == self.conn_id))
 
+    def _from_environment(self) -> bool:
+        """An ``AIRFLOW_CONN_<ID>`` variable defines this Connection: Airflow reads it before the metadata
+        DB, so its tokens (kept in memory as they rotate) win over a stale DB copy of the same id."""
+        return f"AIRFLOW_CONN_{self.conn_id.upper()}" in os.environ
+
     def load(self) -> dict[str, Any]:
+        if self._from_environment():
+            return dict(self._memory)
         with self._session() as session:
             conn = self._stored(session)
             if conn is None:
@@ -74,6 +81,10 @@ class AirflowConnectionTokenStore:
     def save(self, tokens: dict[str, Any]) -> None:
         new = {k: tokens[k] for k in TOKEN_KEYS if tokens.get(k) is not None}
         self._memory = new
+        if self._from_environment():
+            log.warning("connection %s comes from an environment variable: rotated tokens kept for this run only",
+                        self.conn_id)
+            return
         with self._session() as session, session.begin():
             conn = self._stored(session)
             if conn is None:
