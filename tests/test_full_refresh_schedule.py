@@ -56,8 +56,8 @@ def test_employer_config_types_the_setting(tmp_path):
         "  - {employer: gamma, connector: nmbrs, source_ids: [z], conn_id: e, full_refresh_every: 0}\n")
     cfg = load_config(path)
     assert [e.full_refresh_every for e in cfg.employers] == [7, "sunday", None]
-    path.write_text("employers:\n  - {employer: acme, connector: loket_soap, source_ids: [2c7da6bf-9a91-5716-ac68-2a7de1e12560], conn_id: c, "
-                    "full_refresh_every: weekly}\n")
+    path.write_text("employers:\n  - {employer: acme, connector: loket_soap, "
+                    "source_ids: [2c7da6bf-9a91-5716-ac68-2a7de1e12560], conn_id: c, full_refresh_every: weekly}\n")
     with pytest.raises(ConfigurationError, match=r"employers\[0\].*full_refresh_every"):
         load_config(path)
 
