@@ -308,6 +308,8 @@ def main() -> int:
               f"logs         {stack.logs}/<component>.log\n"
               "CLI          make airflow-cli ARGS=\"dags list\"\n"
               "backfill     make backfill EMPLOYER=<key> FROM=YYYY-MM-DD TO=YYYY-MM-DD\n"
+              "DAGs start paused (Airflow's default): unpause one (its toggle in the UI) before you trigger it;\n"
+              "a triggered run of a paused DAG stays queued.\n"
               "Ctrl-C stops everything.", flush=True)
         while True:
             stack.assert_alive()
