@@ -47,6 +47,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 sys.path.insert(0, str(ROOT / "tests"))
+# A Redis DB of its own (the distributed test flushes DB 13 when it starts and stops).
+os.environ.setdefault("PAYROLL_TEST_REDIS_DB", "12")
 from airflow_stack import PG_HOST, PG_PORT, AirflowStack, pg_admin  # noqa: E402
 
 CONNECTORS = ("loket_rest", "nmbrs", "loket_soap")
