@@ -224,10 +224,10 @@ def compare_warehouses(soak_url: str, clean_url: str) -> dict[str, Any]:
             out["differences"] += sum(diff.values())
         out["stuck_running"] = soak.execute("SELECT count(*) FROM load_run WHERE status = 'running'").fetchone()[0]
         out["load_runs"] = dict(soak.execute("SELECT status, count(*) FROM load_run GROUP BY 1").fetchall())
-        out["duplicate_mutations"] = soak.execute(
+        out["duplicate_mutations"] = int(soak.execute(
             "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM mutation GROUP BY connector, employer, "
             "mutation_type, mutation_key, ingangsdatum, coalesce(old_values, ''), new_values HAVING count(*) > 1) d"
-        ).fetchone()[0]
+        ).fetchone()[0])
     return out
 
 
