@@ -1,6 +1,6 @@
 """`make soak` at a tiny size: 4 employers (Loket REST, Nmbrs SOAP, Loket SOAP) over 2 nights on the
 Celery stack, faults of every kind injected, the worker SIGKILLed mid-task on the second night; the
-warehouse must then equal the clean run's. About 5 minutes on 2 cores (7 under heavy load).
+warehouse must then equal the clean run's. About 3 minutes on 2 cores (7 under heavy load).
 
 Under CI=true a missing PostgreSQL or Redis fails the test (require_services).
 """
