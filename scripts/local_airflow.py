@@ -98,6 +98,7 @@ class LocalAirflow:
     executor: str = "LocalExecutor"
     procs: list[Proc] = field(default_factory=list)
     sim_urls: dict[str, str] = field(default_factory=dict)
+    sim_world: Path | None = None  # a scenario file for the simulators (docs/simulators.md); None: the demo world
 
     def __post_init__(self) -> None:
         self.env = dict(self.env)
@@ -185,6 +186,8 @@ class LocalAirflow:
             self.sim_urls = {name: f"http://127.0.0.1:{port}" for name, port in SIM_PORTS.items()}
             return
         args = [sys.executable, "-m", "payroll_simulators"]
+        if self.sim_world is not None:
+            args += ["--world", str(self.sim_world)]
         for name, port in self.sim_ports.items():
             args += ["--port", f"{name}={port}"]
         proc = self.spawn("simulators", args)

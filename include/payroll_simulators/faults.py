@@ -6,6 +6,10 @@ Tests and the demo drive it over HTTP on the simulator's own port:
   "kind": "500|503|502_echo_auth|timeout|reset|429|429_no_retry_after|truncate|malformed|revoke_token|half|
   invalid_period|quota",
   "times": 1}``: the next ``times`` matching requests fail that way (``times: -1`` = until cleared).
+* ``POST /_sim/faults`` with ``{"kind": ..., "rate": 0.02, "seed": 7}`` (``match`` optional, default:
+  every request): each matching request fails that way with probability ``rate``, drawn from the
+  switch's random generator (reseeded by ``seed``), until cleared; ``hits`` counts the failures.
+  Used by the soak (scripts/soak.py, docs/operations.md "Soak under faults").
 * ``DELETE /_sim/faults``: clear all faults.  ``GET /_sim/faults``: list them, with hit counts.
 * ``POST /_sim/latency`` with ``{"seconds": 0.05}``: add latency to every request.
 * ``GET /_sim/calls``: request counts per ``METHOD PATH`` (or SOAP operation), for call-count tests.
@@ -21,6 +25,7 @@ applied here, around any app.
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import threading
@@ -40,9 +45,14 @@ class Fault:
     times: int = 1
     hits: int = 0
     seconds: float = 5.0  # for "timeout"
+    rate: float | None = None  # probabilistic mode: fail each matching request with this probability
 
-    def applies(self, signature: str) -> bool:
-        return (self.times < 0 or self.hits < self.times) and re.search(self.match, signature) is not None
+    def applies(self, signature: str, rng: random.Random | None = None) -> bool:
+        if re.search(self.match, signature) is None:
+            return False
+        if self.rate is not None:
+            return (rng or random).random() < self.rate
+        return self.times < 0 or self.hits < self.times
 
 
 @dataclass
@@ -51,21 +61,29 @@ class FaultSwitch:
     latency: float = 0.0
     calls: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def take(self, signature: str, kinds: set[str] | None = None) -> Fault | None:
         """Consume the first fault that matches ``signature`` (and one of ``kinds``, if given)."""
         with self.lock:
             for fault in self.faults:
-                if (kinds is None or fault.kind in kinds) and fault.applies(signature):
+                if (kinds is None or fault.kind in kinds) and fault.applies(signature, self.rng):
                     fault.hits += 1
                     return fault
         return None
 
-    def add(self, match: str, kind: str, times: int = 1, seconds: float = 5.0) -> None:
+    def add(self, match: str, kind: str, times: int = 1, seconds: float = 5.0, rate: float | None = None,
+            seed: int | None = None) -> None:
+        """Register a fault: the next ``times`` matching requests, or (``rate`` in 0..1) each matching
+        request with that probability, drawn from ``rng`` (reseeded with ``seed`` when given)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; known: {sorted(FAULT_KINDS)}")
+        if rate is not None and not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be between 0 and 1, got {rate}")
         with self.lock:
-            self.faults.append(Fault(match, kind, times, seconds=seconds))
+            if seed is not None:
+                self.rng.seed(seed)
+            self.faults.append(Fault(match, kind, times, seconds=seconds, rate=rate))
 
     def clear(self) -> None:
         with self.lock:
@@ -175,8 +193,12 @@ class FaultMiddleware:
         if path == "/_sim/faults":
             if method == "POST":
                 try:
-                    self.switch.add(payload["match"], payload["kind"], int(payload.get("times", 1)),
-                                    float(payload.get("seconds", 5.0)))
+                    rate = payload.get("rate")
+                    match = payload.get("match", "") if rate is not None else payload["match"]
+                    self.switch.add(match, payload["kind"], int(payload.get("times", 1)),
+                                    float(payload.get("seconds", 5.0)),
+                                    rate=None if rate is None else float(rate),
+                                    seed=None if payload.get("seed") is None else int(payload["seed"]))
                 except (KeyError, ValueError) as exc:
                     return _json(start_response, "400 Bad Request", {"error": str(exc)})
                 return _json(start_response, "201 Created", {"ok": True})

@@ -9,6 +9,7 @@ through the landing and staging files (see ``payroll_etl.pipeline``).
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -171,11 +172,27 @@ def _timetable(cron: str, tz: str, frequency: str, tail: str) -> PayPeriodTimeta
     return PayPeriodTimetable(cron, timezone=tz, frequency=frequency, tail=tail)
 
 
+def retry_delay() -> timedelta:
+    """The first task retry's delay (doubling from there, at most 30 min): 2 minutes, or
+    ``PAYROLL_RETRY_DELAY_SECONDS`` (read at parse time; the soak, scripts/soak.py, uses a few seconds).
+    Raises ValueError naming the variable when it is not a non-negative number."""
+    raw = os.environ.get("PAYROLL_RETRY_DELAY_SECONDS")
+    if not raw:
+        return timedelta(minutes=2)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ValueError(f"PAYROLL_RETRY_DELAY_SECONDS must be a number of seconds >= 0, got {raw!r}")
+    return timedelta(seconds=seconds)
+
+
 def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
     default_args = {
         "owner": "data-platform",
         "retries": 3,
-        "retry_delay": timedelta(minutes=2),
+        "retry_delay": retry_delay(),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=30),
         "retry_policy": retry_policy(),
