@@ -183,8 +183,10 @@ def test_validate_log_names_the_report_pages(reports: Reports) -> None:
 
 def test_make_dq_report(reports: Reports) -> None:
     """The README's `make dq-report`: its recipe, run with the warehouse and data dir of these nights."""
-    dry = subprocess.run(["make", "-n", "dq-report"], cwd=ROOT, capture_output=True, text=True, check=True)
-    recipe = dry.stdout.strip().splitlines()[-1].split()
+    quiet = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # `make test`
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "dq-report"], cwd=ROOT, capture_output=True,
+                         text=True, check=True, env=quiet)
+    recipe = next(line for line in dry.stdout.splitlines() if "payroll_etl.quality.report" in line).split()
     assert recipe[1:] == ["-m", "payroll_etl.quality.report"] and recipe[0].endswith("python"), dry.stdout
     env = {**os.environ, "PAYROLL_WAREHOUSE_URL": reports.url, "PAYROLL_DATA_DIR": str(reports.base / "data"),
            "PYTHONPATH": str(ROOT / "include")}
