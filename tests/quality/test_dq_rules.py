@@ -135,3 +135,15 @@ def test_scanner(tmp_path: Path) -> None:
     assert [(Path(f.path).name, f.line) for f in findings] == [("a.html", 1)]
     assert "249566758" not in str(findings[0])  # a finding never repeats the number
     assert len(scan_rows([("x", 999999990), ("y", None)])) == 1
+
+
+def test_pii_scan_ignores_uuids_but_not_a_bsn_beside_one():
+    """A task-instance UUID whose hex group holds nine digits passing the 11-proef is no BSN (the privacy
+    scan of Airflow's console once failed on one); a real BSN next to it is still found."""
+    from payroll_etl.quality.scan import elfproef, find_bsn_like
+
+    digits = "123456782"
+    assert elfproef(digits)
+    line = f"Pushing xcom ti=RuntimeTaskInstance(id=UUID('01a2bcfb-1ce2-1234-b12c-a{digits}bc'), task_id='load')"
+    assert find_bsn_like(line) == []
+    assert find_bsn_like(line + f" bsn={digits}") == [digits]
