@@ -53,8 +53,11 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# ruff, the type checker on payroll_etl ([tool.mypy]) and the import contracts ([tool.importlinter]).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # make simulators [WORLD=scenario.yaml] [PORTS="nmbrs=9083 ..."]: serve a scenario file (docs/simulators.md)
 simulators: install

@@ -1,7 +1,10 @@
 """Errors with messages safe to log: they name employer, entity, record and field, never values.
 
-The Airflow layer maps these to retry decisions: ``TransientSourceError`` retries with backoff;
-everything else fails the task at once (no point retrying a wrong password).
+The retry decision lives here, once: a class says ``retryable = True`` or it is not retried.
+:func:`is_retryable` answers for any exception; the connectors' transports and the Airflow retry
+policy (``payroll_etl.airflow.dag_factory``) both derive from it. ``TransientSourceError`` and
+``WarehouseError`` retry with backoff; everything else fails the task at once (no point retrying a
+wrong password, and a ``ValueError`` is a bug, not weather).
 """
 
 from __future__ import annotations
@@ -67,3 +70,21 @@ class PeriodAlreadyLoaded(PayrollError):
     E.g. a backfill run for a period a nightly or manual run of another day already loaded. The
     Airflow tasks are marked skipped and the run gets a note saying so (airflow/run_policy.py).
     """
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True when retrying the same call or task may succeed: only a ``PayrollError`` whose class says
+    ``retryable``. Anything else (our own bugs, ``ValueError`` from a bad Connection extra) is not."""
+    return isinstance(exc, PayrollError) and type(exc).retryable
+
+
+def not_retryable_classes() -> list[type[PayrollError]]:
+    """Every ``PayrollError`` subclass that is never retried (for Airflow's ``ExceptionRetryPolicy``)."""
+    seen: list[type[PayrollError]] = []
+    stack: list[type[PayrollError]] = [PayrollError]
+    while stack:
+        cls = stack.pop()
+        if not cls.retryable and cls not in seen:
+            seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen

@@ -1,0 +1,194 @@
+"""The code's shape, enforced: module and function sizes, no import cycles, package contracts.
+
+Issue 14 ("a fourth source should be a folder, not surgery"): no module of ``payroll_etl`` over
+about 350 lines, no function over about 60 (migrations aside), zero import cycles, ``payroll_etl``
+imports ``airflow`` only from its Airflow glue (``payroll_etl.airflow``), never the simulators, and
+the simulators import nothing from ``payroll_etl``. Imports inside functions count (a deferred import
+is still a dependency); imports under ``if TYPE_CHECKING:`` do not.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INCLUDE = ROOT / "include"
+MAX_MODULE_LINES = 350
+MAX_FUNCTION_LINES = 60
+
+
+def _modules(package: str) -> dict[str, Path]:
+    """Dotted module name -> file, for every module of ``package`` under include/."""
+    out: dict[str, Path] = {}
+    for path in sorted((INCLUDE / package).rglob("*.py")):
+        parts = list(path.relative_to(INCLUDE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _is_migration(path: Path) -> bool:
+    return "migrations" in path.parts and "versions" in path.parts
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool, known: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Every module name ``tree`` imports, absolute.
+
+    ``from x import y`` yields ``x.y`` when that is one of the ``known`` modules, else ``x`` (and
+    ``x.y`` too, for names outside the package being checked).
+    """
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            stack.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = module.split(".") if is_package else module.split(".")[:-1]
+                base_parts = base_parts[: len(base_parts) - node.level + 1]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names = [f"{base}.{alias.name}" for alias in node.names]
+            if not known or not all(n in known for n in names):
+                yield base
+            yield from names
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _graph(package: str) -> dict[str, set[str]]:
+    """Module -> the modules of the same package it imports."""
+    modules = _modules(package)
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        known = frozenset(modules)
+        targets = {t for t in _imports(tree, name, path.name == "__init__.py", known) if t in modules}
+        targets.discard(name)
+        graph[name] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycle_finder_finds_a_cycle_and_accepts_a_tree():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_relative_imports_resolve_to_absolute_modules():
+    tree = ast.parse("from . import rules\nfrom ..errors import X\nimport payroll_etl.model\n")
+    found = set(_imports(tree, "payroll_etl.quality.suites", is_package=False))
+    assert {"payroll_etl.quality.rules", "payroll_etl.errors", "payroll_etl.model"} <= found
+
+
+@pytest.mark.parametrize("package", ["payroll_etl", "payroll_simulators"])
+def test_no_import_cycles(package):
+    cycles = _cycles(_graph(package))
+    assert not cycles, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def _external_imports(package: str) -> Iterator[tuple[str, str]]:
+    for name, path in _modules(package).items():
+        tree = ast.parse(path.read_text(), str(path))
+        for target in _imports(tree, name, path.name == "__init__.py"):
+            yield name, target
+
+
+def test_core_imports_airflow_only_from_its_airflow_glue():
+    offenders = sorted(
+        {
+            f"{module} imports {target}"
+            for module, target in _external_imports("payroll_etl")
+            if target.split(".")[0] == "airflow" and not module.startswith("payroll_etl.airflow")
+        }
+    )
+    assert not offenders, "\n".join(offenders)
+
+
+def test_core_never_imports_the_simulators():
+    offenders = sorted(
+        {f"{m} imports {t}" for m, t in _external_imports("payroll_etl") if t.split(".")[0] == "payroll_simulators"}
+    )
+    assert not offenders, "\n".join(offenders)
+
+
+def test_simulators_import_nothing_from_the_core():
+    offenders = sorted(
+        {f"{m} imports {t}" for m, t in _external_imports("payroll_simulators") if t.split(".")[0] == "payroll_etl"}
+    )
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_module_over_350_lines():
+    long = sorted(
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for path in _modules("payroll_etl").values()
+        if not _is_migration(path) and (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    )
+    assert not long, "modules over %d lines:\n%s" % (MAX_MODULE_LINES, "\n".join(long))
+
+
+def test_no_function_over_60_lines():
+    long = []
+    for path in _modules("payroll_etl").values():
+        if _is_migration(path):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                size = (node.end_lineno or node.lineno) - first + 1
+                if size > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {size} lines")
+    assert not long, "functions over %d lines:\n%s" % (MAX_FUNCTION_LINES, "\n".join(sorted(long)))
