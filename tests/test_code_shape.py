@@ -177,7 +177,7 @@ def test_no_module_over_350_lines():
         for path in _modules("payroll_etl").values()
         if not _is_migration(path) and (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     )
-    assert not long, "modules over %d lines:\n%s" % (MAX_MODULE_LINES, "\n".join(long))
+    assert not long, f"modules over {MAX_MODULE_LINES} lines:\n" + "\n".join(long)
 
 
 def test_no_function_over_60_lines():
@@ -191,4 +191,4 @@ def test_no_function_over_60_lines():
                 size = (node.end_lineno or node.lineno) - first + 1
                 if size > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {size} lines")
-    assert not long, "functions over %d lines:\n%s" % (MAX_FUNCTION_LINES, "\n".join(sorted(long)))
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(sorted(long))
