@@ -134,17 +134,18 @@ def _loket_rest_client_only(client: LoketTokens, timeout: float, has_refresh: bo
 
 
 def _loket_soap(credentials: SourceCredentials) -> str:
-    from payroll_etl.connectors.loket_soap import LoketSoapConnector, _Call
+    from payroll_etl.connectors.loket_soap import LoketSoapConnector
     from payroll_etl.connectors.transport.retry import tuning
+    from payroll_etl.connectors.transport.soap import SoapCall
 
     knobs = tuning(credentials.extra, "Loket SOAP connection extra")
     extra = {**(credentials.extra or {}), "max_attempts": 1,
              "timeout_seconds": min(float(knobs.get("timeout_seconds", TIMEOUT)), TIMEOUT)}
     client = LoketSoapConnector.from_credentials(replace(credentials, extra=extra))
     try:
-        client._token_value(None)  # GetUserToken: the login itself
-        listed = client._authed(_Call("List", "werkgever_list", "", {"entity_name": "Werkgever"}), None,
-                                EntityName="Werkgever") or []
+        client.client.token()  # GetUserToken: the login itself
+        listed = client.client.authed(SoapCall("List", "werkgever_list", "", {"entity_name": "Werkgever"}), None,
+                                      EntityName="Werkgever") or []
         return (f"Loket webservice {client.endpoint}: user {client.username!r} logged in; linked to "
                 f"{len(listed)} werkgever(s)")
     finally:

@@ -29,7 +29,7 @@ import requests
 from payroll_etl.connectors.base import LandingSink
 from payroll_etl.connectors.loket_rest.auth import LoketTokens
 from payroll_etl.connectors.loket_rest.settings import ACTIVITY_RIGHTS, DEFAULT_VERSION, PAGE_SIZE
-from payroll_etl.connectors.transport.http import HttpCall, HttpTransport, Reauthenticate, content_type
+from payroll_etl.connectors.transport.http import HttpCall, HttpTransport, Reauthenticate
 from payroll_etl.connectors.transport.retry import RetryPolicy
 from payroll_etl.errors import AuthenticationError, AuthorizationError, ConfigurationError, MalformedPayloadError
 
@@ -115,10 +115,8 @@ class LoketRestClient(HttpTransport):
         call = LoketCall(url, params, entity, source_id, dict(meta or {}),
                          f"Loket {entity} request {urlsplit(url).path}", activity=activity, version=version, sink=sink)
         response = self.request(call)
-        text = response.content.decode("utf-8", errors="replace")
-        sink.write(entity, text, url=response.url, source_id=source_id, status=response.status_code,
-                   content_type=content_type(response),
-                   meta={"activity": activity, "accept_version": version, **(meta or {})})
+        text = self.land(sink, entity, response, source_id=source_id,
+                         meta={"activity": activity, "accept_version": version, **(meta or {})})
         try:
             body = json.loads(text)
         except ValueError:

@@ -21,6 +21,5 @@ zeep is imported lazily: this package is imported at DAG-parse time.
 """
 
 from payroll_etl.connectors.loket_soap.connector import LoketSoapConnector
-from payroll_etl.connectors.transport.soap import SoapCall as _Call
 
-__all__ = ["LoketSoapConnector", "_Call"]
+__all__ = ["LoketSoapConnector"]

@@ -19,7 +19,6 @@ from payroll_etl.connectors.loket_soap.client import LoketSoapClient
 from payroll_etl.connectors.loket_soap.plan import Extraction
 from payroll_etl.connectors.loket_soap.settings import DEFAULT_PATH, Tuning
 from payroll_etl.connectors.transport.retry import RetryPolicy
-from payroll_etl.connectors.transport.soap import SoapCall
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
@@ -65,13 +64,6 @@ class LoketSoapConnector(Connector):
     def calls(self) -> int:
         """Operations sent so far (failed attempts too)."""
         return self.client.calls
-
-    # -- the probe (connectors/probe.py) and tests use these two -----------------------------
-    def _token_value(self, sink: LandingSink | None) -> str:
-        return self.client.token()
-
-    def _authed(self, call: SoapCall, sink: LandingSink | None, **params: Any) -> Any:
-        return self.client.authed(call, sink, **params)
 
     def extract(self, request: Request, sink: LandingSink) -> ExtractResult:
         """Every configured werkgever (``request.employer.source_ids``); state per werkgever
