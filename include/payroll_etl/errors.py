@@ -61,6 +61,8 @@ class DataQualityError(PayrollError):
 
 
 class WarehouseError(PayrollError):
+    """The warehouse database failed (connection lost, lock timeout): Airflow may retry the task."""
+
     retryable = True
 
 

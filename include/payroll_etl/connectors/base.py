@@ -15,11 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from payroll_etl.config import EmployerConfig
 from payroll_etl.parsing import Parser, RecordIssue
 from payroll_etl.periods import PayPeriod
+
+if TYPE_CHECKING:
+    from payroll_etl.connectors.transport.tokens import TokenStore
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class SourceCredentials:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     # Where rotating tokens are persisted (Loket REST refresh tokens); the Airflow layer attaches one
     # backed by the employer's Connection. None = keep them in memory for this run only.
-    token_store: Any = field(default=None, repr=False, compare=False)
+    token_store: TokenStore | None = field(default=None, repr=False, compare=False)
 
 
 class Connector(ABC):
