@@ -22,7 +22,7 @@ def connect(employer: str, port: int = 8765, on_url=None, open_browser: bool = F
     from payroll_etl.airflow.hooks import base_url
     from payroll_etl.airflow.tokens import AirflowConnectionTokenStore
     from payroll_etl.config import load_config
-    from payroll_etl.connectors.loket_onboarding import onboard
+    from payroll_etl.connectors.loket_rest.onboarding import onboard
 
     cfg = load_config().employer(employer, "loket_rest")
     conn = Connection.get_connection_from_secrets(cfg.conn_id)  # noqa: AIR311
