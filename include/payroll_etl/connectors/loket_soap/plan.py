@@ -45,7 +45,7 @@ class Extraction:
             self._check_tree(wg, sink)
 
         version = self.call(SoapCall("SelectVersion", "version", wg, {**base, "entity_name": "Werkgever"}), sink,
-                               EntityName="Werkgever", DataIdentity=wg)
+                            EntityName="Werkgever", DataIdentity=wg)
         if version is None:  # visible in List but not selectable, or unlinked since the last run
             raise ConfigurationError(f"Loket werkgever {wg} is not linked to webservice user {self.user!r}")
         versions["Werkgever"] = int(version)
@@ -58,7 +58,7 @@ class Extraction:
             versions[entity] = self._extract_entity(wg, entity, first, prev_versions.get(entity), sink, result)
 
         runs_version = self.call(SoapCall("ListVersion", "version", wg, {**base, "entity_name": "Verloning"}), sink,
-                                    EntityName="Verloning", ParentDataIdentity=wg)
+                                 EntityName="Verloning", ParentDataIdentity=wg)
         exported = list(prev.get("exported_runs", []))
         runs_changed = first or runs_version is None or int(runs_version) != prev_versions.get("Verloning")
         if request.backfill:
@@ -80,7 +80,7 @@ class Extraction:
 
     def _check_linked(self, wg: str, sink: LandingSink) -> None:
         listed = self.call(SoapCall("List", "werkgever_list", wg, {"entity_name": "Werkgever"}), sink,
-                              EntityName="Werkgever") or []
+                           EntityName="Werkgever") or []
         ids = [str(r.DataIdentity) for r in listed]
         if not ids:
             raise ConfigurationError(f"Loket webservice user {self.user!r} is linked to no werkgever: link it "
@@ -91,14 +91,14 @@ class Extraction:
 
     def _check_tree(self, wg: str, sink: LandingSink) -> None:
         children = self.call(SoapCall("GetChildNodes", "tree", wg, {"entity_name": "Werkgever"}), sink,
-                                EntityName="Werkgever") or []
+                             EntityName="Werkgever") or []
         missing = [e for e in TREE if e not in set(children)]
         if missing:
             raise AuthorizationError(f"Loket webservice user {self.user!r} does not see entities "
                                      f"{', '.join(missing)} under Werkgever")
         for entity in TREE[:2]:
             functions = self.call(SoapCall("GetNodeFunction", "tree", wg, {"entity_name": entity}), sink,
-                                     EntityName=entity) or []
+                                  EntityName=entity) or []
             lacking = [f for f in ("List", "Select") if f not in set(functions)]
             if lacking:
                 raise AuthorizationError(f"Loket webservice does not offer {', '.join(lacking)} on entity {entity} "
@@ -107,21 +107,21 @@ class Extraction:
     def _extract_entity(self, wg: str, entity: str, first: bool, prev_version: int | None, sink: LandingSink,
                         result: ExtractResult) -> int:
         version = self.call(SoapCall("ListVersion", "version", wg, {"werkgever": wg, "entity_name": entity}), sink,
-                               EntityName=entity, ParentDataIdentity=wg)
+                            EntityName=entity, ParentDataIdentity=wg)
         if version is None:
             raise ConfigurationError(f"Loket werkgever {wg} is not linked to webservice user {self.user!r}")
         version = int(version)
         if not first and version == prev_version:
             return version  # nothing changed: no List, no Select
         listed = self.call(SoapCall("List", LANDING[("List", entity)], wg, {"werkgever": wg, "entity_name": entity}),
-                              sink, EntityName=entity, ParentDataIdentity=wg) or []
+                           sink, EntityName=entity, ParentDataIdentity=wg) or []
         self._metadata(wg, entity, sink)
         for record in listed:
             identity = str(record.DataIdentity)
             if not first:
                 record_version = self.call(
                     SoapCall("SelectVersion", "version", wg, {"werkgever": wg, "entity_name": entity,
-                                                           "data_identity": identity}),
+                                                              "data_identity": identity}),
                     sink, EntityName=entity, DataIdentity=identity)
                 if record_version is not None and prev_version is not None and int(record_version) <= prev_version:
                     continue
@@ -133,11 +133,11 @@ class Extraction:
     def _select(self, wg: str, entity: str, identity: str, sink: LandingSink) -> None:
         self.call(SoapCall("Select", LANDING[("Select", entity)], wg,
                            {"werkgever": wg, "entity_name": entity, "data_identity": identity}),
-                     sink, EntityName=entity, DataIdentity=identity)
+                  sink, EntityName=entity, DataIdentity=identity)
 
     def _metadata(self, wg: str, entity: str, sink: LandingSink) -> None:
         self.call(SoapCall("GetMetaData", "metadata", wg, {"werkgever": wg, "entity_name": entity}), sink,
-                     EntityName=entity)
+                  EntityName=entity)
 
     def _export_runs(self, wg: str, periods: list[PayPeriod], skip: set[str], sink: LandingSink) -> list[str]:
         """Approved runs of ``periods``; exports those not in ``skip``. Returns the runs seen."""
@@ -145,7 +145,7 @@ class Extraction:
         for period in periods:
             runs = self.call(SoapCall("ListGoedgekeurdeLoonrunsPeriode", "verloningsrun", wg,
                                       {"werkgever": wg, "period": period.id}),
-                                sink, WerkgeverDataIdentity=wg, Jaar=period.year, Periode=period.number) or []
+                             sink, WerkgeverDataIdentity=wg, Jaar=period.year, Periode=period.number) or []
             for run in runs:
                 run_id = str(run.VerloningsRunDataIdentity)
                 seen.append(run_id)
@@ -153,5 +153,5 @@ class Extraction:
                     continue
                 self.call(SoapCall("ExportLoonresultatenPerRun", "loonresultaat", wg,
                                    {"werkgever": wg, "period": period.id, "run": run_id}),
-                             sink, VerloningsRunDataIdentity=run_id)
+                          sink, VerloningsRunDataIdentity=run_id)
         return seen
