@@ -167,7 +167,7 @@ class NmbrsRestConnector(Connector):
         mode = plan.hr_mode(request, state, options)
         if mode == "probe" and self._anything_new(client, cid, lists, plan.probe_from(state)):
             mode = "full"
-        new_state = {k: state[k] for k in ("created_watermark", "last_full") if k in state}
+        new_state: dict[str, Any] = {k: state[k] for k in ("created_watermark", "last_full") if k in state}
         if mode == "full":
             watermark = None
             for name in lists:

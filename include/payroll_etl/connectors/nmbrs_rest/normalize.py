@@ -34,17 +34,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import Normalized, RawPage
-from payroll_etl.connectors.nmbrs import (
-    SalaryVersion,
-    _children,
-    _Employment,
-    _postcode,
-    _text,
-    add_employment_rows,
-    add_period_row,
-    add_report_rows,
-    add_salary_rows,
-)
+from payroll_etl.connectors.nmbrs import rows as shared
+from payroll_etl.connectors.nmbrs._xml import _children, _text
+from payroll_etl.connectors.nmbrs.normalize import _postcode
+from payroll_etl.connectors.nmbrs.rows import Employment, SalaryVersion
 from payroll_etl.errors import MalformedPayloadError
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
@@ -163,15 +156,15 @@ class _Landed:
         year = parser.integer(current.get("year"), "payroll_period", company, "year")
         number = parser.integer(current.get("period"), "payroll_period", company, "period")
         if frequency is not None and year is not None and number is not None:
-            add_period_row(out, company, frequency, year, number, employer.four_week_tail, parser)
+            shared.add_period_row(out, company, frequency, year, number, employer.four_week_tail, parser)
 
-    def _employments(self, company: str, parser: Parser) -> dict[str, list[_Employment]]:
-        out: dict[str, list[_Employment]] = {}
+    def _employments(self, company: str, parser: Parser) -> dict[str, list[Employment]]:
+        out: dict[str, list[Employment]] = {}
         self.end_reasons: dict[str, str | None] = {}
         for employee_id, items in self.lists.get("employment", {}).get(company, {}).items():
             for item in items:
                 emp_id = str(item.get("employmentId") or "").lower()
-                out.setdefault(employee_id, []).append(_Employment(
+                out.setdefault(employee_id, []).append(Employment(
                     emp_id, employee_id, parser.date(item.get("startDate"), "employment", emp_id, "start_date"),
                     parser.date(item.get("endDate"), "employment", emp_id, "end_date")))
                 reason = (item.get("endContractReason") or {}).get("reason")
@@ -220,7 +213,7 @@ class _Landed:
     def _nested(self, entity: str, company: str, employee_id: str) -> list[dict[str, Any]]:
         return self.lists.get(entity, {}).get(company, {}).get(employee_id, [])
 
-    def _employment_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+    def _employment_rows(self, out: Normalized, company: str, employee_id: str, employments: list[Employment],
                          frequency: str | None, period: PayPeriod, parser: Parser) -> None:
         versions: list[tuple[date, Decimal | None, Decimal | None]] = []
         for schedule in self._nested("schedule", company, employee_id):
@@ -230,9 +223,10 @@ class _Landed:
             hours, fulltime = _schedule_hours(schedule, employee_id, parser)
             versions = [v for v in versions if v[0] != start] + [(start, hours, fulltime)]  # later entry wins
         versions.sort(key=lambda v: v[0])
-        add_employment_rows(out, company, employee_id, employments, versions, frequency, parser, self.end_reasons)
+        shared.add_employment_rows(out, company, employee_id, employments, versions, frequency, parser,
+                                   self.end_reasons)
 
-    def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+    def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[Employment],
                      frequency: str | None, parser: Parser) -> None:
         versions = []
         for salary in self._nested("salary", company, employee_id):
@@ -242,16 +236,17 @@ class _Landed:
                 kind = str(salary.get("type") or "")
                 versions.append(SalaryVersion(start, sid, salary.get("value"), SALARY_BASES.get(kind),
                                               f"salary type {kind or '(empty)'}"))
-        add_salary_rows(out, employments, versions, frequency, parser)
+        shared.add_salary_rows(out, employments, versions, frequency, parser)
 
-    def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[_Employment]],
+    def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[Employment]],
                      frequency: str, tail: str, parser: Parser) -> None:
         runs = self.runs.get(company, {})
         for _company, run_id, report in (r for r in self.reports if r[0] == company):
             run = runs.get(run_id)
             run_period = f"{run.get('year')}{int(run.get('periodEnd') or 0):02d}" if run else None
-            add_report_rows(out, run_id, report, (_text(report, "employeeid") or "").strip().lower(), employments,
-                            frequency, tail, run_period, parser, company=company)
+            employee_id = (_text(report, "employeeid") or "").strip().lower()
+            shared.add_report_rows(out, run_id, report, employee_id, employments, frequency, tail, run_period, parser,
+                                   company=company)
 
 
 def _period_key(record: dict[str, Any]) -> tuple[int, int]:
@@ -281,12 +276,9 @@ def _schedule_hours(schedule: dict[str, Any], employee_id: str, parser: Parser) 
                                 f"week1.hours{d}") for d in DAYS]
         week2 = [parser.decimal((schedule.get("week2") or {}).get(f"hours{d}"), "employment", employee_id,
                                 f"week2.hours{d}") for d in DAYS]
-        if any(v is None for v in week1):
+        hours = shared.pattern_hours(week1, week2)
+        if hours is None:
             return None, None
-        hours = sum(week1, Decimal(0))  # type: ignore[arg-type]
-        if all(v is not None for v in week2) and sum(week2, Decimal(0)) > 0:  # type: ignore[arg-type]
-            hours = (hours + sum(week2, Decimal(0))) / 2  # type: ignore[arg-type]
     hours = hours.quantize(Decimal("0.01"))
     pct = parser.decimal(schedule.get("parttimePercentage"), "employment", employee_id, "parttimePercentage")
-    fulltime = (hours * 100 / pct).quantize(Decimal("0.01")) if pct else None
-    return hours, fulltime
+    return hours, shared.fulltime_hours(hours, pct)
