@@ -51,6 +51,8 @@ class _Landed:
     reports: list[tuple[str, str, Any]] = field(default_factory=list)  # (company, run id, <report>)
 
     def add(self, page: RawPage) -> None:
+        """File one landed SOAP response by operation; a fault page is skipped. MalformedPayloadError names
+        the page URL when it is not well-formed XML, has no SOAP body or an unexpected shape."""
         from lxml import etree
 
         try:
@@ -114,6 +116,7 @@ class _Landed:
 
     # --------------------------------------------------------------- rows
     def rows(self, employer: EmployerConfig, period: PayPeriod, parser: Parser) -> Normalized:
+        """Canonical rows of every company with landed data; values that do not parse become record issues."""
         out = Normalized()
         for company in sorted(self.fetched):
             info = self.companies.get(company, {})

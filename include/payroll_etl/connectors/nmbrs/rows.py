@@ -18,6 +18,9 @@ from payroll_etl.periods import period_bounds
 
 @dataclass
 class Employment:
+    """One employment (dienstverband) of an employee as either Nmbrs API states it: id, employee id,
+    start and end date (None: open-ended or not stated)."""
+
     id: str
     employee_id: str
     start: date | None

@@ -72,6 +72,7 @@ class _Landed:
     reports: list[tuple[str, str, Any]] = field(default_factory=list)  # (company, run id, <report>)
 
     def add(self, page: RawPage) -> None:
+        """File one landed page (JSON list page or run output XML); MalformedPayloadError names the page URL."""
         if page.entity in NOT_CANONICAL:
             return
         if page.entity == "payroll_result":
@@ -124,6 +125,7 @@ class _Landed:
 
     # --------------------------------------------------------------------------------- rows
     def rows(self, employer: EmployerConfig, period: PayPeriod, parser: Parser) -> Normalized:
+        """Canonical rows of every company whose period page was landed; unknown values become record issues."""
         out = Normalized()
         for company in sorted(self.periods):
             frequency = self._frequency(company, employer, parser)

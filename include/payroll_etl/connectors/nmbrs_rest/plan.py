@@ -36,6 +36,8 @@ GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 @dataclass(frozen=True)
 class Company:
+    """A configured Nmbrs company: ``companyId`` (GUID, lower case) and its name."""
+
     id: str
     name: str
 
