@@ -25,7 +25,9 @@ os.environ.setdefault("PAYROLL_DATA_DIR", str(ROOT / "data"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import airflow_setup  # noqa: E402 - sets the Fernet key for this process and its airflow children
 
-SIM_PORTS = {"loket_rest": 8081, "loket_soap": 8082, "nmbrs": 8083, "nmbrs_rest": 8084}
+from payroll_etl.connectors.registry import CONNECTORS  # noqa: E402
+
+SIM_PORTS = {name: spec.simulator_port for name, spec in CONNECTORS.items()}  # from the connector registry
 
 
 def port_open(port: int) -> bool:

@@ -32,8 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from airflow_api import AirflowAPI, admin_credentials  # noqa: E402
 
+from payroll_etl.connectors.registry import CONNECTORS  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
-SIM_PORTS = {"loket_rest": 8081, "loket_soap": 8082, "nmbrs": 8083, "nmbrs_rest": 8084}  # the demo Connections' hosts
+# The demo Connections' hosts: each connector's simulator port, from the connector registry.
+SIM_PORTS = {name: spec.simulator_port for name, spec in CONNECTORS.items()}
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 # Stop order: nothing new is scheduled first, the API server (execution API of running tasks) last.
 STOP_ORDER = {"celery-worker": 0, "scheduler": 1, "triggerer": 2, "dag-processor": 2, "simulators": 4,

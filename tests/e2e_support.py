@@ -11,7 +11,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-SIM_HOSTS = {"loket_rest": "8081", "loket_soap": "8082", "nmbrs": "8083", "nmbrs_rest": "8084"}
+
+from payroll_etl.connectors.registry import CONNECTORS  # noqa: E402
+
+SIM_HOSTS = {name: str(spec.simulator_port) for name, spec in CONNECTORS.items()}  # from the connector registry
 
 
 @contextmanager

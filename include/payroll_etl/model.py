@@ -18,7 +18,8 @@ dates from the pay period in which a change appeared (see docs/warehouse.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 ColumnType = Literal["string", "date", "decimal", "int", "bool", "timestamp"]
 
@@ -50,8 +51,27 @@ class Entity:
     def col(self, name: str) -> Col:
         return next(c for c in self.columns if c.name == name)
 
+    @cached_property
+    def row_columns(self) -> frozenset[str]:
+        """The columns a connector fills in a row of this entity: all but :data:`PIPELINE_FILLED`."""
+        return frozenset(self.column_names) - frozenset(PIPELINE_FILLED)
 
-# Columns every canonical row carries (filled by the pipeline, not the connector).
+    def row(self, **values: Any) -> dict[str, Any]:
+        """A canonical row of this entity, as ``Connector.normalize`` returns it.
+
+        Every column of :attr:`row_columns` must be given (``None`` for no value), and nothing else:
+        a missing or misspelled column raises ``TypeError`` naming the entity and the columns (never
+        a value), instead of becoming NULL in the staging file. Types are not converted here.
+        """
+        if values.keys() != self.row_columns:
+            missing = sorted(self.row_columns - values.keys())
+            unknown = sorted(values.keys() - self.row_columns)
+            raise TypeError(f"{self.name} row: missing columns {missing}, unknown columns {unknown}")
+        return values
+
+
+# Columns every canonical row carries; the pipeline fills these, the connector the rest.
+PIPELINE_FILLED = ("connector", "employer")
 COMMON = (
     Col("connector", "string", False, doc="loket_rest | loket_soap | nmbrs"),
     Col("employer", "string", False, doc="our employer key from include/employers.yaml"),
@@ -166,6 +186,14 @@ PAYROLL_RESULT = Entity(
 ENTITIES: dict[str, Entity] = {
     e.name: e for e in (EMPLOYER, EMPLOYEE, EMPLOYMENT, SALARY, PAYROLL_PERIOD, PAYROLL_RESULT)
 }
+
+
+
+def row(entity: str, **values: Any) -> dict[str, Any]:
+    """``ENTITIES[entity].row(**values)``: a canonical row, every column checked (see :meth:`Entity.row`).
+    KeyError for an unknown entity name."""
+    return ENTITIES[entity].row(**values)
+
 
 # Columns that identify a version of a record within one employer.
 KEY_COLUMNS = ("connector", "employer", "source_id", "valid_from")

@@ -2,9 +2,10 @@
 
 Connection layout (one per employer, id from ``include/employers.yaml``):
 
-* ``conn_type``: the connector, ``loket_rest``, ``loket_soap`` or ``nmbrs`` (one hook class per
-  type below, registered as an Airflow provider by ``payroll_etl.airflow.provider`` so the UI's
-  Connections page offers the types and its **Test** button calls :meth:`PayrollSourceHook.test_connection`).
+* ``conn_type``: the connector, a name of the connector registry (``loket_rest``, ``loket_soap``,
+  ``nmbrs``, ``nmbrs_rest``; one hook class per type below, registered as an Airflow provider by
+  ``payroll_etl.airflow.provider`` so the UI's Connections page offers the types and its **Test**
+  button calls :meth:`PayrollSourceHook.test_connection`).
   Older connections of type ``http``/``generic`` name the connector in ``extra.connector`` instead.
 * ``host``/``port``/``schema``: the source's base URL (``https://api.loket.nl`` in production,
   ``http://127.0.0.1:8081`` for the simulator). A full URL in ``host`` is used as is.
@@ -19,8 +20,8 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from payroll_etl.config import CONNECTORS
 from payroll_etl.connectors.base import SourceCredentials
+from payroll_etl.connectors.registry import CONNECTORS
 
 SECRET_EXTRAS = ("client_secret", "access_token", "refresh_token", "token", "password")
 
@@ -88,7 +89,7 @@ class PayrollSourceHook(BaseHook):
         conn = self.get_connection(self.payroll_conn_id)
         return connector_of(conn.conn_type, dict(conn.extra_dejson or {}), self.payroll_conn_id)
 
-    def get_conn(self):
+    def get_conn(self) -> Any:
         """A connector client built from this Connection."""
         from payroll_etl.connectors import connector_class
 

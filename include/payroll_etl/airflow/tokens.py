@@ -25,17 +25,27 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import SourceCredentials
+from payroll_etl.connectors.registry import CONNECTORS
+from payroll_etl.connectors.transport.tokens import TOKEN_KEYS
+
+if TYPE_CHECKING:
+    from airflow.models.connection import Connection
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
-TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
-ROTATING_CONNECTORS = {"loket_rest", "nmbrs_rest"}
+# Connectors whose single-use refresh tokens are written back to the Connection (from the registry).
+ROTATING_CONNECTORS = frozenset(name for name, spec in CONNECTORS.items() if spec.rotating_tokens)
 
 
 class AirflowConnectionTokenStore:
+    """A :class:`~payroll_etl.connectors.transport.tokens.TokenStore` backed by Connection ``conn_id``
+    (see the module docstring); ``initial``: the tokens the run started from (the Connection extra)."""
+
     _thread_locks: dict[str, threading.RLock] = {}
     _guard = threading.Lock()
 
@@ -44,10 +54,10 @@ class AirflowConnectionTokenStore:
         self._memory = {k: v for k, v in (initial or {}).items() if k in TOKEN_KEYS and v is not None}
         with self._guard:
             self._tlock = self._thread_locks.setdefault(conn_id, threading.RLock())
-        self._engine = None
+        self._engine: Engine | None = None
 
     # -- metadata DB access ------------------------------------------------------------------
-    def _session(self):
+    def _session(self) -> Session:
         from sqlalchemy import create_engine
         from sqlalchemy.orm import Session
 
@@ -57,7 +67,7 @@ class AirflowConnectionTokenStore:
             self._engine = create_engine(conf.get("database", "sql_alchemy_conn"), pool_pre_ping=True)
         return Session(self._engine)
 
-    def _stored(self, session):
+    def _stored(self, session: Session) -> Connection | None:
         from airflow.models.connection import Connection
         from sqlalchemy import select
 

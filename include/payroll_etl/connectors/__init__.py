@@ -1,19 +1,21 @@
-"""Payroll source connectors. All implement :class:`payroll_etl.connectors.base.Connector`."""
+"""Payroll source connectors. All implement :class:`payroll_etl.connectors.base.Connector`.
+
+One folder per source (``loket_rest/``, ``loket_soap/``, ``nmbrs_rest/``, …) composed from the shared
+pieces in ``transport/``, ``xml.py`` and ``normalizers.py``; the sources are listed once, in
+:mod:`payroll_etl.connectors.registry`. Importing this package imports nothing else.
+"""
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from payroll_etl.connectors.base import Connector
-
-_REGISTRY = {
-    "loket_rest": "payroll_etl.connectors.loket_rest:LoketRestConnector",
-    "loket_soap": "payroll_etl.connectors.loket_soap:LoketSoapConnector",
-    "nmbrs": "payroll_etl.connectors.nmbrs:NmbrsConnector",
-    "nmbrs_rest": "payroll_etl.connectors.nmbrs_rest.connector:NmbrsRestConnector",
-}
+if TYPE_CHECKING:
+    from payroll_etl.connectors.base import Connector
 
 
 def connector_class(name: str) -> type[Connector]:
-    module, _, attr = _REGISTRY[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    """The :class:`~payroll_etl.connectors.base.Connector` subclass of connector ``name`` (imported on
+    first use, from the registry). KeyError for a name the registry does not list."""
+    from payroll_etl.connectors.registry import CONNECTORS
+
+    return CONNECTORS[name].connector_class()

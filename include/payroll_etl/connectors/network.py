@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from payroll_etl.connectors.registry import CONNECTORS
 from payroll_etl.errors import SourceUnreachableError
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# The demo simulators' default ports (`make simulators`).
-SIMULATOR_PORTS = {8081: "Loket.nl REST", 8082: "Loket.nl SOAP", 8083: "Nmbrs SOAP", 8084: "Nmbrs REST"}
+# The demo simulators' default ports (`make simulators`), from the connector registry.
+SIMULATOR_PORTS = {spec.simulator_port: spec.label for spec in CONNECTORS.values()}
 
 
 def where(url: str) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payroll_etl.connectors.base import SourceCredentials
 from payroll_etl.errors import (
@@ -32,6 +32,9 @@ from payroll_etl.errors import (
     MalformedPayloadError,
     TransientSourceError,
 )
+
+if TYPE_CHECKING:
+    from payroll_etl.connectors.loket_rest.auth import LoketTokens
 
 TIMEOUT = 20.0  # seconds per call: a person is waiting for the answer
 
@@ -60,28 +63,28 @@ def _loket_rest(credentials: SourceCredentials) -> str:
     from payroll_etl.connectors.loket_rest import API, DEFAULT_VERSION, LoketRestConnector
 
     client = LoketRestConnector.from_credentials(credentials)
-    client.timeout = min(client.timeout, TIMEOUT)
+    tokens = client.tokens
+    timeout = tokens.timeout_seconds = min(client.client.timeout_seconds, TIMEOUT)
     extra = credentials.extra or {}
     try:
         stored = {k: extra.get(k) for k in ("access_token", "refresh_token", "expires_at")}
-        if client._usable(stored):
+        if tokens._usable(stored):
             token, how = str(stored["access_token"]), "the stored access token"
         elif credentials.login and credentials.password:
             how = f"a password grant for {credentials.login}"
             try:
-                token = client._refresh_locked({})["access_token"]
+                token = tokens._refresh_locked({})["access_token"]
             except AuthenticationError as exc:
                 if "invalid_grant" in str(exc):
-                    raise AuthenticationError(f"Loket token endpoint {client.token_url} refused {how} "
+                    raise AuthenticationError(f"Loket token endpoint {tokens.token_url} refused {how} "
                                               "(invalid_grant): check the connection's login and password") from None
                 raise
         else:
-            return _loket_rest_client_only(client, has_refresh=bool(stored.get("refresh_token")))
+            return _loket_rest_client_only(tokens, timeout, has_refresh=bool(stored.get("refresh_token")))
         try:
-            response = client.http.get(f"{client.api_url}{API}/lastmodifiedversionnumbers", params={"pageSize": 1},
-                                       headers={"Authorization": f"Bearer {token}",
-                                                "Accept": f"application/json;version={DEFAULT_VERSION}"},
-                                       timeout=client.timeout)
+            response = client.client.session.get(
+                f"{client.api_url}{API}/lastmodifiedversionnumbers", params={"pageSize": 1}, timeout=timeout,
+                headers={"Authorization": f"Bearer {token}", "Accept": f"application/json;version={DEFAULT_VERSION}"})
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransientSourceError(f"Loket REST API {client.api_url} unreachable ({type(exc).__name__})") from None
         if response.status_code == 401:
@@ -103,14 +106,14 @@ def _loket_rest(credentials: SourceCredentials) -> str:
         client.close()
 
 
-def _loket_rest_client_only(client: Any, has_refresh: bool) -> str:
+def _loket_rest_client_only(client: LoketTokens, timeout: float, has_refresh: bool) -> str:
     """Without a usable access token: check the API client at the token endpoint with a dummy grant."""
     import requests
 
     form = {"grant_type": "refresh_token", "refresh_token": f"connection-test-{secrets.token_hex(8)}",
             "client_id": client.client_id, "client_secret": client.client_secret or ""}
     try:
-        response = requests.post(client.token_url, data=form, timeout=client.timeout)
+        response = requests.post(client.token_url, data=form, timeout=timeout)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise TransientSourceError(f"Loket token endpoint {client.token_url} unreachable "
                                    f"({type(exc).__name__})") from None
@@ -131,15 +134,18 @@ def _loket_rest_client_only(client: Any, has_refresh: bool) -> str:
 
 
 def _loket_soap(credentials: SourceCredentials) -> str:
-    from payroll_etl.connectors.loket_soap import LoketSoapConnector, _Call
+    from payroll_etl.connectors.loket_soap import LoketSoapConnector
+    from payroll_etl.connectors.transport.retry import tuning
+    from payroll_etl.connectors.transport.soap import SoapCall
 
+    knobs = tuning(credentials.extra, "Loket SOAP connection extra")
     extra = {**(credentials.extra or {}), "max_attempts": 1,
-             "timeout": min(float((credentials.extra or {}).get("timeout", TIMEOUT)), TIMEOUT)}
+             "timeout_seconds": min(float(knobs.get("timeout_seconds", TIMEOUT)), TIMEOUT)}
     client = LoketSoapConnector.from_credentials(replace(credentials, extra=extra))
     try:
-        client._token_value(None)  # GetUserToken: the login itself
-        listed = client._authed(_Call("List", "werkgever_list", "", {"entity_name": "Werkgever"}), None,
-                                EntityName="Werkgever") or []
+        client.client.token()  # GetUserToken: the login itself
+        listed = client.client.authed(SoapCall("List", "werkgever_list", "", {"entity_name": "Werkgever"}), None,
+                                      EntityName="Werkgever") or []
         return (f"Loket webservice {client.endpoint}: user {client.username!r} logged in; linked to "
                 f"{len(listed)} werkgever(s)")
     finally:

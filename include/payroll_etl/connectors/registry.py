@@ -31,7 +31,10 @@ class ConnectorSpec:
     """What the rest of the pipeline knows about one source.
 
     ``connector`` and ``options`` are ``"module:attribute"`` paths, imported on first use.
-    ``simulator_port`` is the port ``make simulators`` serves this source on (the demo Connections' host).
+    ``conn_type`` is the Airflow Connection type; ``rotating_tokens``: the source issues single-use
+    refresh tokens that must be written back to the Connection (``payroll_etl.airflow.tokens``).
+    ``simulator_port`` is the port ``make simulators`` serves this source on (the demo Connections' host);
+    ``label`` names the source in messages and in the Connections form ("Loket.nl REST").
     """
 
     name: str
@@ -40,6 +43,7 @@ class ConnectorSpec:
     conn_type: str
     rotating_tokens: bool
     simulator_port: int
+    label: str = ""
 
     def connector_class(self) -> type[Connector]:
         """The :class:`~payroll_etl.connectors.base.Connector` subclass (imports its module)."""
@@ -53,13 +57,13 @@ class ConnectorSpec:
 CONNECTORS: dict[str, ConnectorSpec] = {
     spec.name: spec
     for spec in (
-        ConnectorSpec("loket_rest", "payroll_etl.connectors.loket_rest:LoketRestConnector",
-                      "payroll_etl.connectors.options:LoketRestOptions", "loket_rest", True, 8081),
-        ConnectorSpec("loket_soap", "payroll_etl.connectors.loket_soap:LoketSoapConnector",
-                      "payroll_etl.connectors.options:LoketSoapOptions", "loket_soap", False, 8082),
+        ConnectorSpec("loket_rest", "payroll_etl.connectors.loket_rest.connector:LoketRestConnector",
+                      "payroll_etl.connectors.options:LoketRestOptions", "loket_rest", True, 8081, "Loket.nl REST"),
+        ConnectorSpec("loket_soap", "payroll_etl.connectors.loket_soap.connector:LoketSoapConnector",
+                      "payroll_etl.connectors.options:LoketSoapOptions", "loket_soap", False, 8082, "Loket.nl SOAP"),
         ConnectorSpec("nmbrs", "payroll_etl.connectors.nmbrs:NmbrsConnector",
-                      "payroll_etl.connectors.options:NmbrsOptions", "nmbrs", False, 8083),
+                      "payroll_etl.connectors.options:NmbrsOptions", "nmbrs", False, 8083, "Nmbrs SOAP"),
         ConnectorSpec("nmbrs_rest", "payroll_etl.connectors.nmbrs_rest.connector:NmbrsRestConnector",
-                      "payroll_etl.connectors.options:NmbrsRestOptions", "nmbrs_rest", True, 8084),
+                      "payroll_etl.connectors.options:NmbrsRestOptions", "nmbrs_rest", True, 8084, "Nmbrs REST"),
     )
 }

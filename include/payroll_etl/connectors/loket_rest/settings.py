@@ -1,0 +1,48 @@
+"""Constants of the Loket.nl REST connector: API paths and versions, rights per activity, code values, tuning.
+
+Sources: the Loket.nl REST API reference (``payrollPeriodType`` keys, ``grossWageType`` values,
+``payrollRunStatus`` 9 = approved) and the customer guide's list of rights ("rechten").
+"""
+
+from __future__ import annotations
+
+API = "/v2/providers/employers"
+# Resource versions we are written against (sent as Accept: application/json;version=…).
+VERSIONS = {"employee": "2021-03-29", "employment": "2019-12-16"}
+DEFAULT_VERSION = "2018-01-01"
+
+# Which Loket right ("recht", as the customer guide lists them) grants which activity.
+# Assumption: Loket does not publish this grouping; it follows the names of the rights.
+ACTIVITY_RIGHTS: dict[str, str] = {
+    "GetEmployersByUserId": "Raadplegen HRM",
+    "GetEmployerByEmployerId": "Raadplegen HRM",
+    "GetEmployerLastModifiedVersionNumbersByUser": "Raadplegen HRM",
+    "GetPayrollAdministrationsByEmployerId": "Raadplegen HRM",
+    "GetEmployeesByEmployerId": "Raadplegen HRM",
+    "GetEmployeeByEmployeeId": "Raadplegen HRM",
+    "GetCitizenServiceNumberByEmployeeId": "Beheren en raadplegen BSN",
+    "GetEmploymentsByEmployerId": "Raadplegen dienstverbanden",
+    "GetEmploymentLastModifiedVersionNumbersByEmployerId": "Raadplegen dienstverbanden",
+    "GetWorkingHoursByEmploymentId": "Raadplegen dienstverbanden",
+    "GetActualWorkingHoursByEmployerId": "Raadplegen dienstverbanden",
+    "GetWagesByEmploymentId": "Raadplegen beloningen",
+    "GetActualWagesByEmployerId": "Raadplegen beloningen",
+    "GetPayrollPeriodsByPayrollAdministrationId": "Raadplegen variabele gegevens",
+    "GetPayrollRunsByPayrollAdministrationId": "Raadplegen loonoutput beperkt",
+    "GetPayrollPeriodResultsByPayrollAdministrationIdAndPayrollPeriodId": "Raadplegen loonoutput beperkt",
+}
+# payrollPeriodType keys (spec): 1 month, 3 four-weekly, 4 weekly.
+PERIOD_TYPES = {1: "month", 3: "four_weeks", 4: "week"}
+# grossWageType values (spec example {"key": 2, "value": "hourly"}); Dutch labels as the Loket UI shows them.
+PERIODIC_WAGE_TYPES = frozenset({"periodic", "periodeloon", "periode", "periodiek"})
+HOURLY_WAGE_TYPES = frozenset({"hourly", "uurloon", "uur"})
+APPROVED = 9  # payrollRunStatus key of an approved run
+FILTER_CHUNK = 25  # ids per ``filter=id eq '…' or …``
+BASE_COMPONENT = "BASIS"
+GENDER_KEYS = {1: "M", 2: "V"}  # personalDetails.gender.key
+
+# Tuning defaults (Connection ``extra``; canonical knob names, see transport.retry.TUNING).
+DEFAULTS: dict[str, int | float] = {"timeout_seconds": 30.0, "max_attempts": 5, "max_throttled": 10,
+                                    "backoff_seconds": 1.0, "max_backoff_seconds": 60.0}
+PAGE_SIZE = 250
+REFRESH_SKEW = 120.0  # seconds before expiry at which an access token counts as expired
