@@ -1,8 +1,8 @@
-"""SOAP plumbing of the Nmbrs connector: zeep clients, landing, rate limit, retries, fault mapping.
+"""Nmbrs SOAP over :class:`~payroll_etl.connectors.transport.soap.SoapTransport`: the two services'
+zeep clients with the ``AuthHeaderWithDomain``, the fair-use rate limit, and the mapping of Nmbrs faults.
 
-Every raw response is handed to the landing sink before zeep interprets it (a 200 body that is not
-well-formed XML is refused, since zeep's parser would recover half the records). Calls are spaced
-to the fair-use rate across worker threads and counted per extract.
+The transport lands every raw response before zeep interprets it; a 200 body that is not
+well-formed XML is refused here (zeep's parser would recover half the records from it).
 
 Fault mapping (the Nmbrs code in the fault text, ``---> 1234: title``):
 
@@ -10,8 +10,9 @@ Fault mapping (the Nmbrs code in the fault text, ``---> 1234: title``):
 1001                     :class:`AuthenticationError` (e-mail, API token, domain)
 1002                     :class:`AuthorizationError`: the call is not enabled on the API template user
 2003 / 2004              :class:`AuthorizationError`: no access to the employee / company
+other code               :class:`PayrollError` naming service, operation, code and title
 server fault, no code    retried
-HTTP 5xx, 429, timeout   retried with exponential backoff, then :class:`TransientSourceError`
+HTTP 5xx, 429, timeout   retried (the shared retry policy), then :class:`TransientSourceError`
 200 that does not parse  :class:`MalformedPayloadError`
 =======================  ==================================================================
 """
@@ -20,13 +21,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
+import requests
+from requests.adapters import HTTPAdapter
+
+from payroll_etl.connectors import xml
 from payroll_etl.connectors.base import LandingSink
-from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.connectors.nmbrs.settings import (
     COMPANY,
     FAULT_CODE_RE,
@@ -36,30 +39,19 @@ from payroll_etl.connectors.nmbrs.settings import (
     SEED_CALLS,
     _Options,
 )
+from payroll_etl.connectors.transport.retry import Retry
+from payroll_etl.connectors.transport.soap import RETRY_STATUS, SoapCall, SoapTransport
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
     ConfigurationError,
     MalformedPayloadError,
     PayrollError,
-    TransientSourceError,
 )
 
 
-class _Transient(Exception):
-    """Internal: a transport failure worth retrying (5xx without an Nmbrs code, timeout, reset)."""
-
-
-@dataclass
-class _CallContext:
-    operation: str = ""
-    url: str = ""
-    company_id: str = ""
-    employee_id: int | None = None
-
-
 class _RateLimiter:
-    """Spaces call starts at least 1/rate seconds apart across all worker threads."""
+    """Spaces call starts at least 1/rate seconds apart across all worker threads (``rate`` in calls/s)."""
 
     def __init__(self, rate: float):
         self.interval = 1.0 / rate
@@ -67,6 +59,7 @@ class _RateLimiter:
         self.next_at = 0.0
 
     def wait(self) -> None:
+        """Block until this call may start."""
         with self.lock:
             now = time.monotonic()
             start = max(now, self.next_at)
@@ -77,33 +70,32 @@ class _RateLimiter:
 
 @dataclass
 class _Run:
-    """Bookkeeping for one extract: call counter and the thread-local call context."""
+    """One extract's landing sink (the transport counts its calls)."""
 
     sink: LandingSink
-    calls: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    local: threading.local = field(default_factory=threading.local)
 
 
-class NmbrsSoapClient:
+class NmbrsSoapClient(SoapTransport):
     """zeep clients for CompanyService and EmployeeService of one Nmbrs environment.
 
     ``base_url``: e.g. ``https://api.nmbrs.nl``; ``username``: the API user's e-mail; ``token``: its
-    32-character API token; ``domain``: the environment's subdomain. An extract sets ``_run``
-    (sink and call counter) before calling :meth:`_call`.
+    32-character API token; ``domain``: the environment's subdomain. An extract sets ``_run`` (its
+    sink) and calls :meth:`_call`; ``calls`` counts every operation sent.
     """
 
+    source: ClassVar[str] = "Nmbrs SOAP"
+    label: ClassVar[str] = "Nmbrs"
+
     def __init__(self, base_url: str, username: str, token: str, domain: str):
+        super().__init__(timeout_seconds=_Options().timeout, settings={"strict": False, "xml_huge_tree": True})
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._token = token
         self.domain = domain
-        self._clients: dict[str, Any] = {}
-        self._services: dict[str, Any] = {}
-        self._headers: dict[str, Any] = {}
+        self._services: dict[str, tuple[Any, Any, Any]] = {}  # service -> (zeep client, proxy, auth header)
         self._run: _Run | None = None
-        self._session: Any = None
         self._limiter = _RateLimiter(MAX_CALLS_PER_SECOND)
+        self._pool_size = 10
 
     def service_url(self, service: str) -> str:
         """The ``.asmx`` address of ``service`` (``CompanyService`` | ``EmployeeService``)."""
@@ -111,152 +103,103 @@ class NmbrsSoapClient:
 
     def close(self) -> None:
         """Close the HTTP session and forget the zeep clients (a later call loads the WSDLs again)."""
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        super().close()
         self._services.clear()
-        self._clients.clear()
 
-    def _service(self, service: str, options: _Options) -> Any:
-        """zeep service proxy for ``service``, WSDL loaded once, address pointing at ``base_url``."""
-        if service in self._services:
-            return self._services[service]
-        import requests
-        import zeep
-        from requests.adapters import HTTPAdapter
+    def use(self, options: _Options) -> None:
+        """Apply an extract's options: retry policy, rate limit, timeout (for WSDLs loaded from now on)
+        and a connection pool as large as the worker threads need."""
+        self.policy = options.policy
+        self.timeout_seconds = options.timeout
+        self._limiter = _RateLimiter(options.rate)
+        wanted = max(10, options.max_workers + 2)
+        if wanted > self._pool_size:
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=wanted)
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+            self._pool_size = wanted
 
-        connector = self
+    # ------------------------------------------------------------------ zeep plumbing
+    def _service(self, service: str) -> tuple[Any, Any, Any]:
+        """(zeep client, service proxy at ``base_url``, auth header) of ``service``; the WSDL is loaded once."""
+        if service not in self._services:
+            client = self.load_client(f"{self.service_url(service)}?WSDL")
+            namespace = NAMESPACE.format(service=service)
+            proxy = client.create_service(f"{{{namespace}}}{service}Soap", self.service_url(service))
+            header = client.get_element(f"{{{namespace}}}AuthHeaderWithDomain")(
+                Username=self.username, Token=self._token, Domain=self.domain)
+            self._services[service] = (client, proxy, header)
+        return self._services[service]
 
-        class CapturingTransport(zeep.Transport):
-            def post(self, address, message, headers):  # noqa: ANN001 - zeep's signature
-                connector._before_call()
-                response = super().post(address, message, headers)
-                connector._land(response)
-                return response
-
-        if self._session is None:
-            self._session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(10, options.max_workers + 2))
-            self._session.mount("http://", adapter)
-            self._session.mount("https://", adapter)
-        transport = CapturingTransport(session=self._session, timeout=options.timeout,
-                                       operation_timeout=options.timeout)
-        settings = zeep.Settings(strict=False, xml_huge_tree=True)
-        wsdl = f"{self.service_url(service)}?WSDL"
-        client = self._retrying(options, lambda: self._load_wsdl(zeep, wsdl, transport, settings), f"{service} WSDL")
-        namespace = NAMESPACE.format(service=service)
-        proxy = client.create_service(f"{{{namespace}}}{service}Soap", self.service_url(service))
-        header = client.get_element(f"{{{namespace}}}AuthHeaderWithDomain")(
-            Username=self.username, Token=self._token, Domain=self.domain)
-        self._clients[service], self._services[service], self._headers[service] = client, proxy, header
-        return proxy
-
-    def _load_wsdl(self, zeep: Any, wsdl: str, transport: Any, settings: Any) -> Any:
-        import requests
-
+    def load_client(self, wsdl: str) -> Any:
+        """The shared WSDL loading (retried); a document that is no WSDL is a :class:`ConfigurationError`."""
         try:
-            return zeep.Client(wsdl, transport=transport, settings=settings)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            check_refused(exc, wsdl, "Nmbrs SOAP")
-            raise _Transient(f"could not load {wsdl}: {type(exc).__name__}") from None
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            if status >= 500 or status == 429:
-                raise _Transient(f"could not load {wsdl}: HTTP {status}") from None
-            raise ConfigurationError(f"Nmbrs host {self.base_url} does not serve {wsdl} (HTTP {status}); "
-                                     "check the connection's host") from None
+            return super().load_client(wsdl)
+        except PayrollError:
+            raise
         except Exception as exc:  # lxml/zeep parse errors: not an Nmbrs WSDL
             raise ConfigurationError(f"Nmbrs host {self.base_url}: {wsdl} is not a usable WSDL "
                                      f"({type(exc).__name__})") from None
 
-    def _before_call(self) -> None:
-        run = self._run
-        if run is not None:
-            self._limiter.wait()
-            with run.lock:
-                run.calls += 1
+    def _call(self, operation: str, company_id: int | str, employee_id: int | None = None, **params: Any) -> Any:
+        """One SOAP call with landing, rate limit, retries and fault mapping; returns zeep's result.
 
-    def _land(self, response: Any) -> None:
-        """Hand the raw response body to the landing sink before zeep parses it."""
-        run = self._run
-        ctx: _CallContext | None = getattr(run.local, "ctx", None) if run else None
-        if run is None or ctx is None:
-            return
-        body = response.content.decode("utf-8", errors="replace") if response.content else ""
-        run.sink.write(LANDING_ENTITY.get(ctx.operation, "raw"), body, url=ctx.url, source_id=ctx.company_id,
-                       status=response.status_code, content_type="text/xml",
-                       meta={"operation": ctx.operation, "employee_id": ctx.employee_id})
-        if response.status_code == 200:
-            _require_well_formed(response.content, ctx)
+        The landed URL is ``{service}.asmx?op=…&EmployeeId=…&<params>``: :mod:`.normalize` reads the
+        employee and run ids back from it. Options are those of the last :meth:`use`."""
+        from zeep.exceptions import XMLSyntaxError
 
-    def _retrying(self, options: _Options, fn: Callable[[], Any], what: str) -> Any:
-        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-        retrying = Retrying(stop=stop_after_attempt(options.attempts),
-                            wait=wait_exponential(multiplier=options.retry_wait, max=30 * options.retry_wait),
-                            retry=retry_if_exception_type(_Transient), reraise=True)
-        try:
-            return retrying(fn)
-        except _Transient as exc:
-            raise TransientSourceError(f"Nmbrs {what} failed after {options.attempts} attempts: {exc}") from None
-
-    def _call(self, options: _Options, operation: str, company_id: int | str, employee_id: int | None = None,
-              **params: Any) -> Any:
-        """One SOAP call with landing, rate limit, retries and fault mapping."""
         service = SEED_CALLS[operation]
-        proxy = self._service(service, options)
+        client, proxy, header = self._service(service)
         query = {"op": operation, **({"EmployeeId": employee_id} if employee_id is not None else {}),
                  **{k: v for k, v in params.items() if k != "EmployeeId"}}
-        url = f"{self.service_url(service)}?{urlencode(query)}"
-        run = self._run
-        assert run is not None
-
-        def attempt() -> Any:
-            run.local.ctx = _CallContext(operation, url, str(company_id), employee_id)
-            try:
-                return getattr(proxy, operation)(**params, _soapheaders=[self._headers[service]])
-            finally:
-                run.local.ctx = None
-
-        return self._retrying(options, lambda: self._translate(attempt, operation, url, company_id, employee_id),
-                              f"call {operation}")
-
-    def _translate(self, fn: Callable[[], Any], operation: str, url: str, company_id: int | str,
-                   employee_id: int | None) -> Any:
-        import requests
-        from lxml.etree import XMLSyntaxError
-        from zeep.exceptions import Fault, TransportError, XMLParseError
-
+        call = SoapCall(operation, LANDING_ENTITY.get(operation, "raw"), str(company_id),
+                        {"employee_id": employee_id}, f"{self.service_url(service)}?{urlencode(query)}")
         try:
-            return fn()
-        except Fault as fault:
-            raise self._fault_error(fault, operation, company_id, employee_id) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            check_refused(exc, self.base_url, "Nmbrs SOAP")
-            raise _Transient(f"{type(exc).__name__} on {operation} to {where(self.base_url)}") from None
-        except TransportError as exc:
-            status = exc.status_code or 0
-            if status >= 500 or status == 429:
-                raise _Transient(f"HTTP {status} on {operation}") from None
-            if status == 200:
-                raise MalformedPayloadError(
-                    f"Nmbrs {operation} answered with XML that does not parse (url {url}); "
-                    "the raw response is kept in landing") from None
-            raise PayrollError(f"Nmbrs {operation}: HTTP {status} (url {url})") from None
-        except (XMLSyntaxError, XMLParseError, ValueError) as exc:
+            return self.invoke(client, proxy, call, self._run.sink if self._run else None, [header], **params)
+        except (ValueError, SyntaxError, XMLSyntaxError) as exc:  # a value or document zeep cannot read
             raise MalformedPayloadError(f"Nmbrs {operation} answered with an unexpected payload "
-                                        f"({type(exc).__name__}; url {url}); the raw response is kept in landing"
-                                        ) from None
+                                        f"({type(exc).__name__}; url {call.url}); the raw response is kept in "
+                                        "landing") from None
 
-    def _fault_error(self, fault: Any, operation: str, company_id: int | str, employee_id: int | None) -> Exception:
+    def list_companies(self, timeout_seconds: float) -> list[Any]:
+        """``List_GetAll`` once, not retried, nothing landed: the companies this API user sees (the
+        connection test). Raises what a call raises (1001: AuthenticationError, ...)."""
+        self.use(_Options(attempts=1, timeout=timeout_seconds))
+        self._run = None
+        return list(self._call("List_GetAll", "all") or [])
+
+    # ------------------------------------------------------------------ classification hooks
+    def before_send(self, call: SoapCall) -> None:
+        """The fair-use rate limit (``options.rate_limit``, at most 150 calls/s over all threads)."""
+        self._limiter.wait()
+
+    def check_status(self, status: int, response: requests.Response, call: SoapCall) -> None:
+        """429/502/503/504 are retried (shared rule); a 200 body must be well-formed XML."""
+        super().check_status(status, response, call)
+        if status == 200:
+            xml.parse(response.content, f"Nmbrs {call.operation} answer (url {call.url}; the raw response is kept "
+                                        "in landing)")
+
+    def check_transport_error(self, status: int, call: SoapCall, url: str) -> BaseException:
+        """A body zeep cannot read: 5xx/429 retried, 200 malformed, any other status a PayrollError."""
+        if status >= 500 or status == 429:
+            return Retry(f"HTTP {status} on {call.operation}")
+        if status == 200:
+            return MalformedPayloadError(f"Nmbrs {call.operation} answered with XML that does not parse (url {url}); "
+                                         "the raw response is kept in landing")
+        return PayrollError(f"Nmbrs {call.operation}: HTTP {status} (url {url})")
+
+    def check_fault(self, fault: Any, call: SoapCall, status: int) -> BaseException:
+        """The Nmbrs code in a fault -> the error taxonomy (table in the module docstring)."""
+        operation, service = call.operation, SEED_CALLS[call.operation]
         message = str(getattr(fault, "message", "") or "")
         match = FAULT_CODE_RE.search(message)
-        service = SEED_CALLS[operation]
         if match is None:
-            if str(getattr(fault, "code", "")).endswith("Server"):
-                return _Transient(f"server error without an Nmbrs code on {operation}")
+            if str(getattr(fault, "code", "")).endswith("Server") or status in RETRY_STATUS:
+                return Retry(f"server error without an Nmbrs code on {operation}")
             return PayrollError(f"Nmbrs {service}.{operation} fault: {message[:200]}")
         code, title = int(match.group(1)), match.group(2).strip()
+        company_id, employee_id = call.source_id, call.meta.get("employee_id")
         if code == 1001:
             return AuthenticationError(
                 f"Nmbrs refused the credentials on {operation} (1001 Invalid Authentication): check the API "
@@ -274,16 +217,3 @@ class NmbrsSoapClient:
             return AuthorizationError(f"Nmbrs API user has no access to company {company_id} on {operation} "
                                       "(2004 Unauthorized Access)")
         return PayrollError(f"Nmbrs {service}.{operation} fault {code}: {title[:200]}")
-
-
-def _require_well_formed(content: bytes, ctx: _CallContext) -> None:
-    """zeep's parser recovers from broken XML (a truncated body becomes half the records): refuse it."""
-    from lxml import etree
-
-    try:
-        etree.fromstring(content, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
-    except etree.XMLSyntaxError:
-        raise MalformedPayloadError(f"Nmbrs {ctx.operation} answered with XML that does not parse (url {ctx.url}); "
-                                    "the raw response is kept in landing") from None
-
-

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from functools import partial
 from typing import ClassVar
 
 from payroll_etl.config import EmployerConfig
@@ -30,7 +29,7 @@ from payroll_etl.connectors.base import (
 )
 from payroll_etl.connectors.nmbrs import plan
 from payroll_etl.connectors.nmbrs.auth import check_credentials
-from payroll_etl.connectors.nmbrs.client import NmbrsSoapClient, _RateLimiter, _Run
+from payroll_etl.connectors.nmbrs.client import NmbrsSoapClient, _Run
 from payroll_etl.connectors.nmbrs.normalize import _Landed
 from payroll_etl.connectors.nmbrs.settings import _Options
 from payroll_etl.parsing import Parser
@@ -58,9 +57,10 @@ class NmbrsConnector(NmbrsSoapClient, Connector):
         incremental on a nightly run) and the source period of the first company.
         """
         options = _Options.of(request.employer)
+        self.use(options)
         self._run = _Run(sink)
-        self._limiter = _RateLimiter(options.rate)
-        call = partial(self._call, options)
+        self.calls = 0
+        call = self._call
         try:
             companies = plan.resolve_companies(call, request.employer)
             seen = {str(k): set(v) for k, v in (request.state.get("runs_seen") or {}).items()}
@@ -75,9 +75,9 @@ class NmbrsConnector(NmbrsSoapClient, Connector):
                      "payroll_period": "full",
                      "payroll_result": "full" if request.backfill or request.full_refresh else "incremental"}
             state = {"runs_seen": {k: sorted(v) for k, v in seen.items()}}
-            return ExtractResult(calls=self._run.calls, state=state, scope=scope, period=source_period)
+            return ExtractResult(calls=self.calls, state=state, scope=scope, period=source_period)
         finally:
-            self._run.local.ctx = None
+            self._run = None
 
     @classmethod
     def normalize(cls, pages: Iterable[RawPage], employer: EmployerConfig, period: PayPeriod,

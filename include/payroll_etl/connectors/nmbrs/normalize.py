@@ -8,7 +8,6 @@ version, salary versions, and payroll results from the wage-code reports (:mod:`
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -16,20 +15,20 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors import normalizers, xml
 from payroll_etl.connectors.base import Normalized, RawPage
 from payroll_etl.connectors.nmbrs import rows as shared
-from payroll_etl.connectors.nmbrs._xml import _child, _children, _text
 from payroll_etl.connectors.nmbrs.plan import parse_current_period
 from payroll_etl.connectors.nmbrs.rows import Employment, SalaryVersion
 from payroll_etl.connectors.nmbrs.settings import (
     DAYS,
     FREQUENCIES,
-    GENDERS,
     SALARY_BASES,
     SALARY_TYPE_NAMES,
-    SOAP_ENV,
 )
 from payroll_etl.errors import MalformedPayloadError
+from payroll_etl.landing import ERRORS_ENTITY
+from payroll_etl.model import EMPLOYEE, EMPLOYER
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod, calendar_tail
 
@@ -53,37 +52,27 @@ class _Landed:
     def add(self, page: RawPage) -> None:
         """File one landed SOAP response by operation; a fault page is skipped. MalformedPayloadError names
         the page URL when it is not well-formed XML, has no SOAP body or an unexpected shape."""
-        from lxml import etree
-
-        try:
-            root = etree.fromstring(page.payload.encode("utf-8"),
-                                    etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
-        except etree.XMLSyntaxError:
-            raise MalformedPayloadError(f"landed Nmbrs page {page.url} is not well-formed XML") from None
-        body = root.find(f"{{{SOAP_ENV}}}Body")
-        response = body[0] if body is not None and len(body) else None
+        if page.entity == ERRORS_ENTITY:
+            return  # an answer of status 300 or more: evidence, no data
+        response = xml.soap_response(page.payload, f"landed Nmbrs page {page.url}")
         if response is None:
-            raise MalformedPayloadError(f"landed Nmbrs page {page.url} has no SOAP body")
-        if etree.QName(response).localname == "Fault":
             return  # a fault that was retried or that failed the run: kept in landing, no data
-        operation = etree.QName(response).localname.removesuffix("Response")
+        operation = xml.local(response).removesuffix("Response")
         query = parse_qs(urlsplit(page.url).query)
         employee = (query.get("EmployeeId") or [""])[0]
-        company = page.source_id
         result = response[0] if len(response) else None
         try:
-            self._dispatch(operation, company, employee, query, result)
+            self._dispatch(operation, page.source_id, employee, query, result)
         except (AttributeError, IndexError, TypeError, ValueError):
             raise MalformedPayloadError(f"landed Nmbrs page {page.url} ({operation}) has an unexpected shape"
                                         ) from None
 
-    def _dispatch(self, operation: str, company: str, employee: str, query: dict, result: Any) -> None:
-        from lxml import etree
-
+    def _dispatch(self, operation: str, company: str, employee: str, query: dict[str, list[str]],
+                  result: Any) -> None:
         if operation == "List_GetAll":
-            for node in _children(result, "Company") if result is not None else []:
-                self.companies[_text(node, "ID") or ""] = {
-                    "name": _text(node, "Name"), "tijdvak": _text(node, "LoonaangifteTijdvak")}
+            for node in xml.children(result, "Company") if result is not None else []:
+                self.companies[xml.text(node, "ID") or ""] = {
+                    "name": xml.text(node, "Name"), "tijdvak": xml.text(node, "LoonaangifteTijdvak")}
             return
         self.fetched.add(company)
         if operation == "Company_GetCurrentPeriod":
@@ -95,24 +84,21 @@ class _Landed:
             self.salaries[company] = _per_employee_items(result, "EmployeeSalaryItem", "EmployeeSalaries", "Salary_V2")
         elif operation == "PersonalInfo_GetCurrent":
             if result is not None:
-                self.personal.setdefault(company, {})[_text(result, "Id") or employee] = result
+                self.personal.setdefault(company, {})[xml.text(result, "Id") or employee] = result
         elif operation == "Address_GetListCurrent":
-            self.addresses[(company, employee)] = _children(result, "EmployeeAddress") if result is not None else []
+            self.addresses[(company, employee)] = xml.children(result, "EmployeeAddress") if result is not None else []
         elif operation == "BankAccount_GetListCurrent":
-            self.banks[(company, employee)] = _children(result, "BankAccount") if result is not None else []
+            self.banks[(company, employee)] = xml.children(result, "BankAccount") if result is not None else []
         elif operation == "Schedule_GetList":
-            self.schedules[(company, employee)] = _children(result, "Schedule") if result is not None else []
+            self.schedules[(company, employee)] = xml.children(result, "Schedule") if result is not None else []
         elif operation == "Run_GetList":
-            for node in _children(result, "RunInfo") if result is not None else []:
-                self.runs.setdefault(company, {})[_text(node, "ID") or ""] = node
+            for node in xml.children(result, "RunInfo") if result is not None else []:
+                self.runs.setdefault(company, {})[xml.text(node, "ID") or ""] = node
         elif operation.startswith("Reports_GetWageCodesByRunCompany"):
-            text = result.text if result is not None else None
-            if text and text.strip():
-                # XML inside a string, declared utf-16: drop the declaration and parse the text itself.
-                report_root = etree.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", text).strip())
-                run_id = (query.get("RunId") or [""])[0]
-                for report in _children(report_root, "report"):
-                    self.reports.append((company, run_id, report))
+            run_id = (query.get("RunId") or [""])[0]
+            for report in shared.run_output_reports(result.text if result is not None else None,
+                                                    f"Nmbrs run output of run {run_id}"):
+                self.reports.append((company, run_id, report))
 
     # --------------------------------------------------------------- rows
     def rows(self, employer: EmployerConfig, period: PayPeriod, parser: Parser) -> Normalized:
@@ -124,10 +110,10 @@ class _Landed:
             frequency = (current[2] if current else None) or FREQUENCIES.get(info.get("tijdvak") or "") \
                 or employer.payroll_frequency
             tail = calendar_tail(frequency, employer.four_week_tail, self._stated_periods(company, current, parser))
-            out.add("employer", {
-                "source_id": company, "valid_from": period.start, "valid_to": None,
-                "name": parser.string(info.get("name"), "employer", company, "name") or company,
-                "loonheffingennummer": None, "payroll_frequency": frequency})
+            out.add("employer", EMPLOYER.row(
+                source_id=company, valid_from=period.start, valid_to=None,
+                name=parser.string(info.get("name"), "employer", company, "name") or company,
+                loonheffingennummer=None, payroll_frequency=frequency))
             self._period_rows(out, company, current, frequency, parser, tail)
             employments = self._employments(company, parser)
             for employee_id, node in sorted(self.personal.get(company, {}).items()):
@@ -142,14 +128,14 @@ class _Landed:
         """Every (year, period number) the landed answers state: current period, runs, wage-code reports."""
         stated = [current[:2]] if current else []
         for run in self.runs.get(company, {}).values():
-            year = parser.integer(_text(run, "Year"), "payroll_result", _text(run, "ID") or "", "Year")
+            year = parser.integer(xml.text(run, "Year"), "payroll_result", xml.text(run, "ID") or "", "Year")
             for name in ("PeriodStart", "PeriodEnd"):
-                number = parser.integer(_text(run, name), "payroll_result", _text(run, "ID") or "", name)
+                number = parser.integer(xml.text(run, name), "payroll_result", xml.text(run, "ID") or "", name)
                 if year is not None and number is not None:
                     stated.append((year, number))
         for _company, run_id, report in (r for r in self.reports if r[0] == company):
-            year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
-            number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
+            year = parser.integer(xml.text(report, "year"), "payroll_result", run_id, "year")
+            number = parser.integer(xml.text(report, "period"), "payroll_result", run_id, "period")
             if year is not None and number is not None:
                 stated.append((year, number))
         return stated
@@ -168,10 +154,10 @@ class _Landed:
     def _employments(self, company: str, parser: Parser) -> dict[str, list[Employment]]:
         out: dict[str, list[Employment]] = {}
         for employee_id, node in self.employments.get(company, []):
-            emp_id = _text(node, "EmploymentId") or ""
+            emp_id = xml.text(node, "EmploymentId") or ""
             out.setdefault(employee_id, []).append(Employment(
-                emp_id, employee_id, parser.date(_text(node, "StartDate"), "employment", emp_id, "start_date"),
-                parser.date(_text(node, "EndDate"), "employment", emp_id, "end_date")))
+                emp_id, employee_id, parser.date(xml.text(node, "StartDate"), "employment", emp_id, "start_date"),
+                parser.date(xml.text(node, "EndDate"), "employment", emp_id, "end_date")))
         for emps in out.values():
             emps.sort(key=lambda e: e.start or date.min)
         return out
@@ -183,41 +169,40 @@ class _Landed:
         bank = self.banks.get((company, employee_id))
         iban = None
         if bank:
-            chosen = next((b for b in bank if _text(b, "Type") == "Bankrekening1"), bank[0])
-            iban = parser.string(_text(chosen, "IBAN"), e, employee_id, "iban")
-        house = " ".join(p for p in (_text(address, "HouseNumber"), _text(address, "HouseNumberAddition")) if p) \
+            chosen = next((b for b in bank if xml.text(b, "Type") == "Bankrekening1"), bank[0])
+            iban = parser.string(xml.text(chosen, "IBAN"), e, employee_id, "iban")
+        house = " ".join(p for p in (xml.text(address, "HouseNumber"), xml.text(address, "HouseNumberAddition")) if p) \
             if address is not None else None
-        gender = _text(node, "Gender")
-        out.add(e, {
-            "source_id": employee_id, "valid_from": period.start, "valid_to": None,
-            "employer_source_id": company,
-            "employee_number": parser.string(_text(node, "EmployeeNumber") or _text(node, "Number"), e, employee_id,
-                                             "employee_number"),
-            "bsn": parser.string(_text(node, "BSN"), e, employee_id, "bsn"),
-            "initials": parser.string(_text(node, "Initials"), e, employee_id, "initials"),
-            "first_name": parser.string(_text(node, "FirstName"), e, employee_id, "first_name"),
-            "prefix": parser.string(_text(node, "Prefix"), e, employee_id, "prefix"),
-            "last_name": parser.string(_text(node, "LastName"), e, employee_id, "last_name"),
-            "birth_date": parser.date(_text(node, "Birthday"), e, employee_id, "birth_date"),
-            "gender": GENDERS.get(gender or "", "U") if gender else None,
-            "street": parser.string(_text(address, "Street"), e, employee_id, "street") if address is not None
+        gender = xml.text(node, "Gender")
+        out.add(e, EMPLOYEE.row(
+            source_id=employee_id, valid_from=period.start, valid_to=None, employer_source_id=company,
+            employee_number=parser.string(xml.text(node, "EmployeeNumber") or xml.text(node, "Number"), e,
+                                          employee_id, "employee_number"),
+            bsn=parser.string(xml.text(node, "BSN"), e, employee_id, "bsn"),
+            initials=parser.string(xml.text(node, "Initials"), e, employee_id, "initials"),
+            first_name=parser.string(xml.text(node, "FirstName"), e, employee_id, "first_name"),
+            prefix=parser.string(xml.text(node, "Prefix"), e, employee_id, "prefix"),
+            last_name=parser.string(xml.text(node, "LastName"), e, employee_id, "last_name"),
+            birth_date=parser.date(xml.text(node, "Birthday"), e, employee_id, "birth_date"),
+            gender=(normalizers.gender(gender) or "U") if gender else None,
+            street=parser.string(xml.text(address, "Street"), e, employee_id, "street") if address is not None
             else None,
-            "house_number": parser.string(house, e, employee_id, "house_number"),
-            "postcode": _postcode(_text(address, "PostalCode")) if address is not None else None,
-            "city": parser.string(_text(address, "City"), e, employee_id, "city") if address is not None else None,
-            "country": parser.string(_text(address, "CountryISOCode"), e, employee_id, "country")
+            house_number=parser.string(house, e, employee_id, "house_number"),
+            postcode=normalizers.postcode(xml.text(address, "PostalCode")) if address is not None else None,
+            city=parser.string(xml.text(address, "City"), e, employee_id, "city") if address is not None else None,
+            country=parser.string(xml.text(address, "CountryISOCode"), e, employee_id, "country")
             if address is not None else None,
-            "civil_status": parser.string(_text(node, "BurgerlijkeStaat"), e, employee_id, "civil_status"),
-            "date_of_death": parser.date(_text(node, "DeceasedDate"), e, employee_id, "date_of_death"),
-            "iban": iban,
-        })
+            civil_status=parser.string(xml.text(node, "BurgerlijkeStaat"), e, employee_id, "civil_status"),
+            date_of_death=parser.date(xml.text(node, "DeceasedDate"), e, employee_id, "date_of_death"),
+            iban=iban,
+        ))
 
     def _employment_rows(self, out: Normalized, company: str, employee_id: str, employments: list[Employment],
                          frequency: str, parser: Parser) -> None:
         """One row per (employment, schedule version): hours and part-time factor from Schedule_GetList."""
         versions: list[tuple[date, Decimal | None, Decimal | None]] = []
         for node in self.schedules.get((company, employee_id), []):
-            start = parser.date(_text(node, "StartDate"), "employment", employee_id, "schedule_start")
+            start = parser.date(xml.text(node, "StartDate"), "employment", employee_id, "schedule_start")
             if start is None:
                 continue
             hours, fulltime = _schedule_hours(node, employee_id, parser)
@@ -230,16 +215,16 @@ class _Landed:
         nodes = [n for emp, n in self.salaries.get(company, []) if emp == employee_id]
         parsed = []
         for node in nodes:
-            sid = _text(node, "ID") or ""
-            start = parser.date(_text(node, "StartDate"), "salary", sid, "valid_from")
+            sid = xml.text(node, "ID") or ""
+            start = parser.date(xml.text(node, "StartDate"), "salary", sid, "valid_from")
             if start is not None:
                 parsed.append((start, sid, node))
         versions = []
         for start, sid, node in parsed:
-            salary_type = (_text(node, "Type") or "").strip()
+            salary_type = (xml.text(node, "Type") or "").strip()
             label = f"Salary_V2 Type {salary_type or '(empty)'} " \
                     f"({SALARY_TYPE_NAMES.get(salary_type, 'not in the WSDL SalaryType enum')})"
-            versions.append(SalaryVersion(start, sid, _text(node, "Value"), SALARY_BASES.get(salary_type), label))
+            versions.append(SalaryVersion(start, sid, xml.text(node, "Value"), SALARY_BASES.get(salary_type), label))
         shared.add_salary_rows(out, employments, versions, frequency, parser)
 
     def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[Employment]],
@@ -247,37 +232,31 @@ class _Landed:
         runs = self.runs.get(company, {})
         for _company, run_id, report in (r for r in self.reports if r[0] == company):
             run = runs.get(run_id)
-            run_period = f"{_text(run, 'Year')}{int(_text(run, 'PeriodEnd') or 0):02d}" if run is not None else None
-            shared.add_report_rows(out, run_id, report, (_text(report, "employeeid") or "").strip(), employments,
+            run_period = None if run is None else \
+                f"{xml.text(run, 'Year')}{int(xml.text(run, 'PeriodEnd') or 0):02d}"
+            shared.add_report_rows(out, run_id, report, (xml.text(report, "employeeid") or "").strip(), employments,
                                    frequency, tail, run_period, parser, company=company)
 
 
 
 def _pick_address(nodes: list[Any]) -> Any | None:
-    homes = [n for n in nodes if _text(n, "Type") == "HomeAddress"]
+    homes = [n for n in nodes if xml.text(n, "Type") == "HomeAddress"]
     for candidates in (homes, nodes):
-        default = [n for n in candidates if _text(n, "Default") == "true"]
+        default = [n for n in candidates if xml.text(n, "Default") == "true"]
         if default or candidates:
             return (default or candidates)[0]
     return None
 
 
-def _postcode(text: str | None) -> str | None:
-    if not text:
-        return None
-    compact = re.sub(r"\s+", "", text).upper()
-    return f"{compact[:4]} {compact[4:]}" if re.fullmatch(r"\d{4}[A-Z]{2}", compact) else text.strip()
-
-
 def _schedule_hours(node: Any, employee_id: str, parser: Parser) -> tuple[Decimal | None, Decimal | None]:
     """Hours per week (the mean of a two-week cycle when week 2 is filled) and the full-time norm."""
-    week1 = [parser.decimal(_text(node, f"Hours{d}"), "employment", employee_id, f"Hours{d}") for d in DAYS]
-    week2 = [parser.decimal(_text(node, f"Hours{d}2"), "employment", employee_id, f"Hours{d}2") for d in DAYS]
+    week1 = [parser.decimal(xml.text(node, f"Hours{d}"), "employment", employee_id, f"Hours{d}") for d in DAYS]
+    week2 = [parser.decimal(xml.text(node, f"Hours{d}2"), "employment", employee_id, f"Hours{d}2") for d in DAYS]
     hours = shared.pattern_hours(week1, week2)
     if hours is None:
         return None, None
     hours = hours.quantize(Decimal("0.01"))
-    pct = parser.decimal(_text(node, "ParttimePercentage"), "employment", employee_id, "ParttimePercentage")
+    pct = parser.decimal(xml.text(node, "ParttimePercentage"), "employment", employee_id, "ParttimePercentage")
     return hours, shared.fulltime_hours(hours, pct)
 
 
@@ -285,7 +264,7 @@ def _per_employee_items(result: Any, item: str, array: str, leaf: str) -> list[t
     """(EmployeeId, leaf) pairs of a company-wide list; empty arrays may be absent or ``<X />``."""
     if result is None:
         return []
-    return [(_text(node, "EmployeeId") or "", leaf_node) for node in _children(result, item)
-            for leaf_node in (_children(_child(node, array), leaf) if _child(node, array) is not None else [])]
+    return [(xml.text(node, "EmployeeId") or "", leaf_node) for node in xml.children(result, item)
+            for leaf_node in (xml.children(xml.child(node, array), leaf) if xml.child(node, array) is not None else [])]
 
 

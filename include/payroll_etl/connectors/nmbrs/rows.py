@@ -5,13 +5,15 @@ salary versions and payroll results from the run output XML (``<reports><report>
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
+from payroll_etl.connectors import normalizers, xml
 from payroll_etl.connectors.base import Normalized
-from payroll_etl.connectors.nmbrs._xml import _child, _children, _text
+from payroll_etl.model import EMPLOYMENT, PAYROLL_PERIOD, PAYROLL_RESULT, SALARY
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import period_bounds
 
@@ -38,6 +40,14 @@ def _report_decimal(text: str | None) -> str | None:
         text = text.replace(".", "").replace(",", ".")
     return text
 
+
+
+def run_output_reports(text: str | None, what: str) -> list[Any]:
+    """The ``<report>`` elements of a run output document (``<reports><report>`` per employee and
+    period), which both APIs deliver as XML text declared UTF-16: the declaration is dropped and the
+    text parsed. ``[]`` for an empty document; MalformedPayloadError names ``what`` when it is no XML."""
+    body = re.sub(r"^\s*<\?xml[^>]*\?>", "", text or "").strip()
+    return xml.children(xml.parse(body, what), "report") if body else []
 
 
 def pattern_hours(week1: list[Decimal | None], week2: list[Decimal | None]) -> Decimal | None:
@@ -72,9 +82,9 @@ def add_period_row(out: Normalized, company: str, frequency: str, year: int, num
     except ValueError:
         parser.issue("payroll_period", company, "period_number", "parse_period", "period number out of range")
         return
-    out.add("payroll_period", {"source_id": source_id, "valid_from": start, "valid_to": end,
-                               "year": year, "period_number": number, "frequency": frequency,
-                               "start_date": start, "end_date": end})
+    out.add("payroll_period", PAYROLL_PERIOD.row(source_id=source_id, valid_from=start, valid_to=end, year=year,
+                                                 period_number=number, frequency=frequency, start_date=start,
+                                                 end_date=end))
 
 
 def add_employment_rows(out: Normalized, company: str, employee_id: str, employments: list[Employment],
@@ -90,12 +100,11 @@ def add_employment_rows(out: Normalized, company: str, employee_id: str, employm
             parser.issue("employment", emp.id, "start_date", "required", "employment has no start date")
             continue
         for valid_from, valid_to, hours, fulltime, factor in employment_versions(emp, versions):
-            out.add("employment", {
-                "source_id": emp.id, "valid_from": valid_from, "valid_to": valid_to,
-                "employee_source_id": employee_id, "employment_number": None,
-                "start_date": emp.start, "end_date": emp.end, "end_reason": (end_reasons or {}).get(emp.id),
-                "hours_per_week": hours, "fulltime_hours_per_week": fulltime, "part_time_factor": factor,
-                "payroll_frequency": frequency, "payroll_administration_id": company})
+            out.add("employment", EMPLOYMENT.row(
+                source_id=emp.id, valid_from=valid_from, valid_to=valid_to, employee_source_id=employee_id,
+                employment_number=None, start_date=emp.start, end_date=emp.end,
+                end_reason=(end_reasons or {}).get(emp.id), hours_per_week=hours, fulltime_hours_per_week=fulltime,
+                part_time_factor=factor, payroll_frequency=frequency, payroll_administration_id=company))
 
 
 @dataclass(frozen=True)
@@ -127,13 +136,12 @@ def add_salary_rows(out: Normalized, employments: list[Employment], versions: li
             parser.issue("salary", version.id, "basis", "unknown_basis",
                          f"{version.type_label} is not a gross full-time, part-time or hourly salary")
         next_start = ordered[i + 1].start if i + 1 < len(ordered) else None
-        out.add("salary", {
-            "source_id": version.id, "valid_from": version.start,
-            "valid_to": next_start - timedelta(days=1) if next_start else emp.end,
-            "employment_source_id": emp.id,
-            "gross_amount": parser.decimal(version.value, "salary", version.id, "gross_amount"),
-            "frequency": "hour" if version.basis == "hourly" else frequency, "basis": version.basis,
-            "holiday_allowance_pct": None, "component": "BASIS", "is_correction": False})
+        out.add("salary", SALARY.row(
+            source_id=version.id, valid_from=version.start,
+            valid_to=next_start - timedelta(days=1) if next_start else emp.end, employment_source_id=emp.id,
+            gross_amount=parser.decimal(version.value, "salary", version.id, "gross_amount"),
+            frequency="hour" if version.basis == "hourly" else frequency, basis=version.basis,
+            holiday_allowance_pct=None, component="BASIS", is_correction=False))
 
 
 def add_report_rows(out: Normalized, run_id: str, report: Any, employee_id: str,
@@ -142,8 +150,8 @@ def add_report_rows(out: Normalized, run_id: str, report: Any, employee_id: str,
     """Payroll-result rows of one ``<report>`` of the run output (one employee, one period): a row per
     wage code with an amount (``-`` = none), keyed ``run:employee:YYYYPP:code``. With ``company``, the
     report's period also gets its ``payroll_period`` row (every period we load results for has one)."""
-    year = parser.integer(_text(report, "year"), "payroll_result", run_id, "year")
-    number = parser.integer(_text(report, "period"), "payroll_result", run_id, "period")
+    year = parser.integer(xml.text(report, "year"), "payroll_result", run_id, "year")
+    number = parser.integer(xml.text(report, "period"), "payroll_result", run_id, "period")
     if year is None or number is None:
         return
     try:
@@ -153,25 +161,25 @@ def add_report_rows(out: Normalized, run_id: str, report: Any, employee_id: str,
         return
     emps = employments.get(employee_id, [])
     emp = _employment_on(emps, end) or _employment_on(emps, start)
-    period_id = f"{year}{number:02d}"
+    period_id = normalizers.period_id(year, number)
     if company is not None:
         add_period_row(out, company, frequency, year, number, tail, parser)
-    for line in _children(_child(report, "lines"), "line"):
-        code = (_text(line, "code") or "").strip()
+    for line in xml.children(xml.child(report, "lines"), "line"):
+        code = (xml.text(line, "code") or "").strip()
         source_id = f"{run_id}:{employee_id}:{period_id}:{code}"
-        amount_text = _report_decimal(_text(line, "value"))
+        amount_text = _report_decimal(xml.text(line, "value"))
         if amount_text is None:
             continue  # "-": no amount for this wage code
         if emp is None:
             parser.issue("payroll_result", source_id, "employment_source_id", "parent",
                          "no employment for this employee in the period")
             continue
-        out.add("payroll_result", {
-            "source_id": source_id, "valid_from": start, "valid_to": None,
-            "employment_source_id": emp.id, "period_id": period_id, "run_id": run_id,
-            "run_sequence": parser.integer(_text(report, "runnumber"), "payroll_result", source_id, "run_sequence"),
-            "run_period_id": run_period, "component": code,
-            "amount": parser.decimal(amount_text, "payroll_result", source_id, "amount")})
+        out.add("payroll_result", PAYROLL_RESULT.row(
+            source_id=source_id, valid_from=start, valid_to=None, employment_source_id=emp.id, period_id=period_id,
+            run_id=run_id,
+            run_sequence=parser.integer(xml.text(report, "runnumber"), "payroll_result", source_id, "run_sequence"),
+            run_period_id=run_period, component=code,
+            amount=parser.decimal(amount_text, "payroll_result", source_id, "amount")))
 
 
 def employment_versions(emp: Employment, versions: list[tuple[date, Decimal | None, Decimal | None]]
@@ -190,7 +198,7 @@ def employment_versions(emp: Employment, versions: list[tuple[date, Decimal | No
     out = []
     for i, (start, hours, fulltime) in enumerate(starts):
         valid_to = starts[i + 1][0] - timedelta(days=1) if i + 1 < len(starts) else emp.end
-        factor = (hours / fulltime).quantize(Decimal("0.0001")) if hours is not None and fulltime else None
+        factor = normalizers.part_time_factor(hours, fulltime)
         out.append((max(start, emp.start), valid_to, hours, fulltime, factor))
     return out
 

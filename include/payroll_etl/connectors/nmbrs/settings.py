@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors.transport.retry import RetryPolicy, tuning
 from payroll_etl.errors import ConfigurationError
 
 COMPANY = "CompanyService"
@@ -57,20 +58,20 @@ SALARY_BASES = {"1": "fulltime", "2": "actual", "3": "hourly"}
 SALARY_TYPE_NAMES = {"0": "None", "4": "Netto_Salaris_Partime_incl_looncomp",
                      "5": "Netto_Salaris_Partime_excl_looncomp", "6": "Netto_Uurloon_excl_looncomp",
                      "7": "Werkgerverslasten", "8": "Netto_Uurloon_incl_looncomp"}
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-GENDERS = {"male": "M", "female": "V", "undefined": "U"}
 FREQUENCIES = {"Month": "month", "Week4": "four_weeks"}
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Options:
     """Per-employer tuning from ``employers.yaml`` ``options`` (all optional).
 
     ``max_workers``: threads for the per-employee calls; ``rate_limit`` (calls/s, capped at the
-    fair-use 150); ``timeout`` (s); ``retry_attempts``; ``retry_wait`` (s, exponential base);
-    ``include``: optional per-employee calls (:data:`OPTIONAL_CALLS`); ``wage_codes``: restrict
-    the run reports to these codes.
+    fair-use 150); the shared tuning knobs (:data:`~payroll_etl.connectors.transport.retry.TUNING`:
+    ``timeout_seconds``, ``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``, default 30
+    × the backoff; the former names ``timeout``, ``retry_attempts``, ``retry_wait`` still read);
+    ``include``: optional per-employee calls (:data:`OPTIONAL_CALLS`); ``wage_codes``: restrict the
+    run reports to these codes.
     """
 
     max_workers: int = 8
@@ -78,23 +79,32 @@ class _Options:
     timeout: float = 120.0
     attempts: int = 5
     retry_wait: float = 1.0
+    max_wait: float | None = None
     include: tuple[str, ...] = ()
     wage_codes: tuple[int, ...] = ()
 
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy: ``attempts`` in all, waits ``retry_wait × 2^(n-1)`` s up to ``max_wait``."""
+        cap = self.max_wait if self.max_wait is not None else 30 * self.retry_wait
+        return RetryPolicy(max_attempts=self.attempts, backoff_seconds=self.retry_wait, max_backoff_seconds=cap)
+
     @classmethod
     def of(cls, employer: EmployerConfig) -> _Options:
-        """Parse ``employer.options``; an unknown ``include`` name raises :class:`ConfigurationError`."""
+        """Parse ``employer.options``; an unknown ``include`` name or a knob that is no number raises
+        :class:`ConfigurationError` naming the employer."""
         o = employer.options
         include = tuple(o.get("include", ()) or ())
         unknown = set(include) - set(OPTIONAL_CALLS)
         if unknown:
             raise ConfigurationError(f"employer {employer.employer}: options.include has unknown {sorted(unknown)}; "
                                      f"allowed: {sorted(OPTIONAL_CALLS)}")
+        knobs = tuning(o, f"employer {employer.employer}: options")
+        max_wait = knobs.get("max_backoff_seconds")
         return cls(max_workers=max(1, int(o.get("max_workers", 8))),
                    rate=min(float(o.get("rate_limit", MAX_CALLS_PER_SECOND)), MAX_CALLS_PER_SECOND),
-                   timeout=float(o.get("timeout", 120.0)), attempts=max(1, int(o.get("retry_attempts", 5))),
-                   retry_wait=float(o.get("retry_wait", 1.0)), include=include,
+                   timeout=float(knobs.get("timeout_seconds", 120.0)),
+                   attempts=max(1, int(knobs.get("max_attempts", 5))),
+                   retry_wait=float(knobs.get("backoff_seconds", 1.0)),
+                   max_wait=None if max_wait is None else float(max_wait), include=include,
                    wage_codes=tuple(int(c) for c in o.get("wage_codes", ()) or ()))
-
-
-Options = _Options

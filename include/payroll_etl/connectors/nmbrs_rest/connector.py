@@ -37,7 +37,6 @@ from payroll_etl.connectors.base import (
     RawPage,
     SourceCredentials,
 )
-from payroll_etl.connectors.loket_tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
 from payroll_etl.connectors.nmbrs_rest import normalize as normalize_module
 from payroll_etl.connectors.nmbrs_rest import plan
 from payroll_etl.connectors.nmbrs_rest.auth import Tokens
@@ -53,6 +52,7 @@ from payroll_etl.connectors.nmbrs_rest.settings import (
     Endpoint,
     Options,
 )
+from payroll_etl.connectors.transport.tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
 from payroll_etl.errors import ConfigurationError, MalformedPayloadError
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod

@@ -24,7 +24,6 @@ marital status) become record issues naming employer, entity, record and field.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,17 +32,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors import normalizers, xml
 from payroll_etl.connectors.base import Normalized, RawPage
 from payroll_etl.connectors.nmbrs import rows as shared
-from payroll_etl.connectors.nmbrs._xml import _children, _text
-from payroll_etl.connectors.nmbrs.normalize import _postcode
 from payroll_etl.connectors.nmbrs.rows import Employment, SalaryVersion
 from payroll_etl.errors import MalformedPayloadError
+from payroll_etl.model import EMPLOYEE, EMPLOYER
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
 
 FREQUENCIES = {"month": "month", "4-weeks": "four_weeks"}
-GENDERS = {"male": "M", "female": "V", "unknown": "U", "unspecified": "U"}
 MARITAL = {"married": "gehuwd", "unmarried": "ongehuwd", "registeredPartner": "geregistreerd partnerschap",
            "divorced": "gescheiden", "livingTogether": "samenwonend", "widowWidower": "weduwe/weduwnaar",
            "notSpecified": None}
@@ -108,19 +106,9 @@ class _Landed:
                 per_employee.setdefault(str(item["employeeId"]).lower(), []).extend(item.get(BULK[entity]) or [])
 
     def _report(self, page: RawPage) -> None:
-        from lxml import etree
-
         ref = parse_qs(urlsplit(page.url).fragment)
         company, run_id = (ref.get("companyId") or [page.source_id])[0].lower(), (ref.get("payrollRunId") or [""])[0]
-        text = re.sub(r"^\s*<\?xml[^>]*\?>", "", page.payload).strip()
-        if not text:
-            return
-        try:
-            root = etree.fromstring(text.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True,
-                                                                          huge_tree=True))
-        except etree.XMLSyntaxError:
-            raise MalformedPayloadError(f"landed Nmbrs REST run output {page.url} is not well-formed XML") from None
-        for report in _children(root, "report"):
+        for report in shared.run_output_reports(page.payload, f"landed Nmbrs REST run output {page.url}"):
             self.reports.append((company, run_id.lower(), report))
 
     # --------------------------------------------------------------------------------- rows
@@ -130,9 +118,10 @@ class _Landed:
         for company in sorted(self.periods):
             frequency = self._frequency(company, employer, parser)
             info = self.companies.get(company, {})
-            out.add("employer", {"source_id": company, "valid_from": period.start, "valid_to": None,
-                                 "name": parser.string(info.get("name"), "employer", company, "name") or company,
-                                 "loonheffingennummer": None, "payroll_frequency": frequency})
+            out.add("employer", EMPLOYER.row(
+                source_id=company, valid_from=period.start, valid_to=None,
+                name=parser.string(info.get("name"), "employer", company, "name") or company,
+                loonheffingennummer=None, payroll_frequency=frequency))
             self._period_row(out, company, frequency, employer, parser)
             employments = self._employments(company, parser)
             for employee_id in sorted(self.lists.get("personal_info", {}).get(company, {})):
@@ -191,26 +180,26 @@ class _Landed:
             if address else None
         gender = birth.get("gender")
         number = basic.get("employeeNumber")
-        out.add(e, {
-            "source_id": employee_id, "valid_from": period.start, "valid_to": None, "employer_source_id": company,
-            "employee_number": None if number is None else parser.string(str(number), e, employee_id,
-                                                                           "employee_number"),
-            "bsn": parser.string(bsns[-1].get("BSN"), e, employee_id, "bsn") if bsns else None,
-            "initials": parser.string(basic.get("initials"), e, employee_id, "initials"),
-            "first_name": parser.string(basic.get("firstName"), e, employee_id, "first_name"),
-            "prefix": parser.string(basic.get("prefix"), e, employee_id, "prefix"),
-            "last_name": parser.string(basic.get("lastName"), e, employee_id, "last_name"),
-            "birth_date": parser.date(birth.get("birthDate"), e, employee_id, "birth_date"),
-            "gender": GENDERS.get(gender, "U") if gender else None,
-            "street": parser.string(address.get("street"), e, employee_id, "street") if address else None,
-            "house_number": parser.string(house, e, employee_id, "house_number"),
-            "postcode": _postcode(address.get("postalCode")) if address else None,
-            "city": parser.string(address.get("city"), e, employee_id, "city") if address else None,
-            "country": parser.string(address.get("countryISOCode"), e, employee_id, "country") if address else None,
-            "civil_status": MARITAL.get(marital) if marital else None,
-            "date_of_death": parser.date(birth.get("deceasedOn"), e, employee_id, "date_of_death"),
-            "iban": parser.string(bank.get("IBAN"), e, employee_id, "iban") if bank else None,
-        })
+        out.add(e, EMPLOYEE.row(
+            source_id=employee_id, valid_from=period.start, valid_to=None, employer_source_id=company,
+            employee_number=None if number is None else parser.string(str(number), e, employee_id,
+                                                                        "employee_number"),
+            bsn=parser.string(bsns[-1].get("BSN"), e, employee_id, "bsn") if bsns else None,
+            initials=parser.string(basic.get("initials"), e, employee_id, "initials"),
+            first_name=parser.string(basic.get("firstName"), e, employee_id, "first_name"),
+            prefix=parser.string(basic.get("prefix"), e, employee_id, "prefix"),
+            last_name=parser.string(basic.get("lastName"), e, employee_id, "last_name"),
+            birth_date=parser.date(birth.get("birthDate"), e, employee_id, "birth_date"),
+            gender=(normalizers.gender(gender) or "U") if gender else None,
+            street=parser.string(address.get("street"), e, employee_id, "street") if address else None,
+            house_number=parser.string(house, e, employee_id, "house_number"),
+            postcode=normalizers.postcode(address.get("postalCode")) if address else None,
+            city=parser.string(address.get("city"), e, employee_id, "city") if address else None,
+            country=parser.string(address.get("countryISOCode"), e, employee_id, "country") if address else None,
+            civil_status=MARITAL.get(marital) if marital else None,
+            date_of_death=parser.date(birth.get("deceasedOn"), e, employee_id, "date_of_death"),
+            iban=parser.string(bank.get("IBAN"), e, employee_id, "iban") if bank else None,
+        ))
 
     def _nested(self, entity: str, company: str, employee_id: str) -> list[dict[str, Any]]:
         return self.lists.get(entity, {}).get(company, {}).get(employee_id, [])
@@ -246,7 +235,7 @@ class _Landed:
         for _company, run_id, report in (r for r in self.reports if r[0] == company):
             run = runs.get(run_id)
             run_period = f"{run.get('year')}{int(run.get('periodEnd') or 0):02d}" if run else None
-            employee_id = (_text(report, "employeeid") or "").strip().lower()
+            employee_id = (xml.text(report, "employeeid") or "").strip().lower()
             shared.add_report_rows(out, run_id, report, employee_id, employments, frequency, tail, run_period, parser,
                                    company=company)
 
