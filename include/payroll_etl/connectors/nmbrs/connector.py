@@ -18,15 +18,7 @@ from dataclasses import replace
 from typing import ClassVar
 
 from payroll_etl.config import EmployerConfig
-from payroll_etl.connectors.base import (
-    Connector,
-    ExtractRequest,
-    ExtractResult,
-    LandingSink,
-    Normalized,
-    RawPage,
-    SourceCredentials,
-)
+from payroll_etl.connectors import base
 from payroll_etl.connectors.nmbrs import plan
 from payroll_etl.connectors.nmbrs.auth import check_credentials
 from payroll_etl.connectors.nmbrs.client import NmbrsSoapClient, _Run
@@ -36,13 +28,13 @@ from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
 
 
-class NmbrsConnector(NmbrsSoapClient, Connector):
+class NmbrsConnector(NmbrsSoapClient, base.Connector):
     """The ``nmbrs`` connector: extract (SOAP calls, landed raw) and normalize (landed XML -> rows)."""
 
     name: ClassVar[str] = "nmbrs"
 
     @classmethod
-    def from_credentials(cls, credentials: SourceCredentials) -> NmbrsConnector:
+    def from_credentials(cls, credentials: base.SourceCredentials) -> NmbrsConnector:
         """A connector for the Connection; :class:`ConfigurationError` names a missing or malformed field."""
         login = check_credentials(credentials)
         return cls(login.base_url, login.username, login.token, login.domain)
@@ -50,7 +42,7 @@ class NmbrsConnector(NmbrsSoapClient, Connector):
     def __repr__(self) -> str:
         return f"NmbrsConnector(base_url={self.base_url!r}, domain={self.domain!r})"
 
-    def extract(self, request: ExtractRequest, sink: LandingSink) -> ExtractResult:
+    def extract(self, request: base.ExtractRequest, sink: base.LandingSink) -> base.ExtractResult:
         """Land every call of ``request`` for each configured company; state ``runs_seen`` per company id.
 
         Returns the number of SOAP calls, the state, the scope per entity (payroll results are
@@ -75,13 +67,13 @@ class NmbrsConnector(NmbrsSoapClient, Connector):
                      "payroll_period": "full",
                      "payroll_result": "full" if request.backfill or request.full_refresh else "incremental"}
             state = {"runs_seen": {k: sorted(v) for k, v in seen.items()}}
-            return ExtractResult(calls=self.calls, state=state, scope=scope, period=source_period)
+            return base.ExtractResult(calls=self.calls, state=state, scope=scope, period=source_period)
         finally:
             self._run = None
 
     @classmethod
-    def normalize(cls, pages: Iterable[RawPage], employer: EmployerConfig, period: PayPeriod,
-                  parser: Parser) -> Normalized:
+    def normalize(cls, pages: Iterable[base.RawPage], employer: EmployerConfig, period: PayPeriod,
+                  parser: Parser) -> base.Normalized:
         """Canonical rows from the landed pages (no network); MalformedPayloadError names the page URL."""
         data = _Landed()
         for page in pages:

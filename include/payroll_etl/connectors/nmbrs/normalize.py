@@ -229,13 +229,9 @@ class _Landed:
 
     def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[Employment]],
                      frequency: str, parser: Parser, tail: str) -> None:
-        runs = self.runs.get(company, {})
-        for _company, run_id, report in (r for r in self.reports if r[0] == company):
-            run = runs.get(run_id)
-            run_period = None if run is None else \
-                f"{xml.text(run, 'Year')}{int(xml.text(run, 'PeriodEnd') or 0):02d}"
-            shared.add_report_rows(out, run_id, report, (xml.text(report, "employeeid") or "").strip(), employments,
-                                   frequency, tail, run_period, parser, company=company)
+        run_periods = {run_id: f"{xml.text(run, 'Year')}{int(xml.text(run, 'PeriodEnd') or 0):02d}"
+                       for run_id, run in self.runs.get(company, {}).items()}
+        shared.add_company_results(out, company, self.reports, run_periods, employments, frequency, tail, parser)
 
 
 

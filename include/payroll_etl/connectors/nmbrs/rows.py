@@ -6,6 +6,7 @@ salary versions and payroll results from the run output XML (``<reports><report>
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -180,6 +181,20 @@ def add_report_rows(out: Normalized, run_id: str, report: Any, employee_id: str,
             run_sequence=parser.integer(xml.text(report, "runnumber"), "payroll_result", source_id, "run_sequence"),
             run_period_id=run_period, component=code,
             amount=parser.decimal(amount_text, "payroll_result", source_id, "amount")))
+
+
+def add_company_results(out: Normalized, company: str, reports: Iterable[tuple[str, str, Any]],
+                        run_periods: Mapping[str, str], employments: dict[str, list[Employment]], frequency: str,
+                        tail: str, parser: Parser, *, employee_ids: Callable[[str], str] = str) -> None:
+    """Payroll-result rows of ``company`` from the landed ``(company, run id, <report>)`` triples
+    (:func:`add_report_rows` per report); ``run_periods``: run id -> the run's own period id
+    (``YYYYPP`` of its last period); ``employee_ids`` normalises the report's ``employeeid`` to the
+    employee key of ``employments`` (REST ids are lower-case GUIDs)."""
+    for report_company, run_id, report in reports:
+        if report_company == company:
+            employee_id = employee_ids((xml.text(report, "employeeid") or "").strip())
+            add_report_rows(out, run_id, report, employee_id, employments, frequency, tail, run_periods.get(run_id),
+                            parser, company=company)
 
 
 def employment_versions(emp: Employment, versions: list[tuple[date, Decimal | None, Decimal | None]]

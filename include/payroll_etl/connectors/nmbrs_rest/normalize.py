@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from payroll_etl.config import EmployerConfig
-from payroll_etl.connectors import normalizers, xml
+from payroll_etl.connectors import normalizers
 from payroll_etl.connectors.base import Normalized, RawPage
 from payroll_etl.connectors.nmbrs import rows as shared
 from payroll_etl.connectors.nmbrs.rows import Employment, SalaryVersion
@@ -231,13 +231,10 @@ class _Landed:
 
     def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[Employment]],
                      frequency: str, tail: str, parser: Parser) -> None:
-        runs = self.runs.get(company, {})
-        for _company, run_id, report in (r for r in self.reports if r[0] == company):
-            run = runs.get(run_id)
-            run_period = f"{run.get('year')}{int(run.get('periodEnd') or 0):02d}" if run else None
-            employee_id = (xml.text(report, "employeeid") or "").strip().lower()
-            shared.add_report_rows(out, run_id, report, employee_id, employments, frequency, tail, run_period, parser,
-                                   company=company)
+        run_periods = {run_id: f"{run.get('year')}{int(run.get('periodEnd') or 0):02d}"
+                       for run_id, run in self.runs.get(company, {}).items()}
+        shared.add_company_results(out, company, self.reports, run_periods, employments, frequency, tail, parser,
+                                   employee_ids=str.lower)
 
 
 def _period_key(record: dict[str, Any]) -> tuple[int, int]:
