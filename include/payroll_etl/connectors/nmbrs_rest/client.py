@@ -44,7 +44,7 @@ from payroll_etl.connectors.nmbrs_rest.settings import (
     Options,
 )
 from payroll_etl.connectors.transport.http import HttpCall, HttpTransport, Reauthenticate
-from payroll_etl.connectors.transport.retry import Retry, RetryPolicy, retry_after_seconds
+from payroll_etl.connectors.transport.retry import Retry, retry_after_seconds
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -81,17 +81,15 @@ class NmbrsCall(HttpCall):
 class Client(HttpTransport):
     """One extract's HTTP session; ``calls`` counts every request sent to the API.
 
-    ``options`` give the timeout (s) and the retry policy (``retry_attempts``, ``max_throttled``,
-    ``retry_wait`` s, ``max_wait`` s); ``sleep`` is the wait between attempts (tests record it).
+    ``options`` give the timeout (s) and the retry policy (:attr:`~.settings.Options.policy`);
+    ``sleep`` is the wait between attempts (tests record it).
     """
 
     source: ClassVar[str] = "Nmbrs REST"
 
     def __init__(self, api_url: str, subscription_key: str, tokens: Tokens, options: Options, sink: LandingSink, *,
                  employer: str, sleep: Callable[[float], None] = time.sleep):
-        policy = RetryPolicy(max_attempts=options.retry_attempts, backoff_seconds=options.retry_wait,
-                             max_backoff_seconds=options.max_wait, max_throttled=options.max_throttled)
-        super().__init__(timeout_seconds=options.timeout, policy=policy, sleep=sleep)
+        super().__init__(timeout_seconds=options.timeout, policy=options.policy, sleep=sleep)
         self.api_url = api_url.rstrip("/")
         self._key = subscription_key
         self.tokens, self.options, self.sink, self.employer = tokens, options, sink, employer
