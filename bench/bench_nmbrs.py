@@ -1,4 +1,4 @@
-"""Calls per employee in a nightly Nmbrs run (the simulator counts them): see payroll_simulators.nmbrs.bench."""
+"""Calls per employee in a nightly Nmbrs run (the simulator counts them): see nmbrs_calls.py."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main() -> None:
-    from payroll_simulators.nmbrs import bench
+    import nmbrs_calls
 
-    bench.main()
+    nmbrs_calls.main()
 
 
 if __name__ == "__main__":

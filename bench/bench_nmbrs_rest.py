@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 EMPLOYEES = 500
 NIGHT = date(2026, 11, 23)
@@ -33,8 +34,9 @@ def _calls(base_url: str, reset: bool = False) -> dict[str, int]:
 
 def rest_calls(url: str, factory, employer, period, state, day: date) -> tuple[int, dict]:
     """API calls (``/api/...``, not the identity server) of one extract; returns (calls, new state)."""
+    from nmbrs_calls import MemorySink
+
     from payroll_etl.connectors.base import ExtractRequest
-    from payroll_simulators.nmbrs.bench import MemorySink
 
     _calls(url, reset=True)
     connector = factory()
@@ -49,6 +51,7 @@ def rest_calls(url: str, factory, employer, period, state, day: date) -> tuple[i
 
 def main() -> None:
     import requests
+    from nmbrs_calls import calls_per_employee
 
     from payroll_etl.config import EmployerConfig
     from payroll_etl.connectors.base import SourceCredentials
@@ -58,7 +61,6 @@ def main() -> None:
     from payroll_etl.connectors.nmbrs_rest.settings import DEFAULT_SCOPES
     from payroll_etl.periods import period_for
     from payroll_simulators.nmbrs.app import create_app as create_soap
-    from payroll_simulators.nmbrs.bench import calls_per_employee
     from payroll_simulators.nmbrs_rest.app import (
         DEMO_CLIENT_ID,
         DEMO_CLIENT_SECRET,

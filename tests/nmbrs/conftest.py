@@ -4,9 +4,11 @@ faults and call counters cleared before every test, and a small ``kit`` of helpe
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +18,11 @@ from payroll_etl.connectors.base import ExtractRequest, ExtractResult, SourceCre
 from payroll_etl.connectors.nmbrs import NmbrsConnector
 from payroll_etl.periods import PayPeriod, period_for
 from payroll_simulators.nmbrs.app import DEMO_DOMAIN, DEMO_TOKEN, DEMO_USERNAME, SimUser, create_app, default_users
-from payroll_simulators.nmbrs.bench import MemorySink
 from payroll_simulators.server import serve_in_thread
 from payroll_simulators.world import World, build_world
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # bench/nmbrs_calls.py
+from nmbrs_calls import MemorySink  # noqa: E402
 
 NIGHTLY = date(2026, 11, 23)  # the world's "today": the Nmbrs current period is 2026-11-M
 TRANSPORT_OOST = 100_071  # Company IDs the simulator gives the world's werkgevers

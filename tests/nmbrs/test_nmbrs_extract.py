@@ -119,7 +119,7 @@ def test_one_employer_with_two_companies(kit, world):
 
 
 def test_nightly_calls_per_employee_is_the_seed_minimum(kit, sim):
-    from payroll_simulators.nmbrs.bench import calls_per_employee
+    from nmbrs_calls import calls_per_employee
 
     ratio, calls, employees = calls_per_employee(kit.url, kit.employer())
     counted = {k: v for k, v in sim.switch.calls.items() if not k.startswith("GET ")}

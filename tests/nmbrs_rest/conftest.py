@@ -5,9 +5,11 @@ simulator's consent form) and builds connectors on a shared token store."""
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,7 +23,6 @@ from payroll_etl.connectors.nmbrs_rest.auth import consent
 from payroll_etl.connectors.nmbrs_rest.connector import NmbrsRestConnector
 from payroll_etl.connectors.nmbrs_rest.settings import BANK_SCOPE, DEFAULT_SCOPES
 from payroll_etl.periods import PayPeriod, period_for
-from payroll_simulators.nmbrs.bench import MemorySink
 from payroll_simulators.nmbrs_rest.app import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -32,6 +33,9 @@ from payroll_simulators.nmbrs_rest.app import (
 )
 from payroll_simulators.server import serve_in_thread
 from payroll_simulators.world import World, build_world
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # bench/nmbrs_calls.py
+from nmbrs_calls import MemorySink  # noqa: E402
 
 NIGHTLY = date(2026, 11, 23)  # the world's "today": the company's current period is 2026-11
 

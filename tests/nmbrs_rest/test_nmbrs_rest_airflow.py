@@ -124,6 +124,7 @@ def test_consent_rotation_written_back_and_lapse_asks_for_re_consent(airflow_db,
 def test_two_concurrent_runs_do_not_both_refresh(airflow_db, simulators, tmp_path):
     """Two extracts of the employer at once, each with the Connection-backed token store: one refresh."""
     from airflow.models.connection import Connection
+    from nmbrs_calls import MemorySink
 
     from payroll_etl.airflow.hooks import base_url
     from payroll_etl.airflow.tokens import credentials_with_token_store
@@ -131,7 +132,6 @@ def test_two_concurrent_runs_do_not_both_refresh(airflow_db, simulators, tmp_pat
     from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
     from payroll_etl.connectors.nmbrs_rest.connector import NmbrsRestConnector
     from payroll_etl.periods import period_for
-    from payroll_simulators.nmbrs.bench import MemorySink
 
     sim = simulators["nmbrs_rest"].url
     _create_connection(sim)

@@ -112,7 +112,7 @@ def test_timeout_is_retried_and_recovers(kit, sim):
 
 def test_truncated_json_fails_naming_the_page_and_keeps_the_raw_body(kit, sim):
     sim.switch.add(SALARIES, "truncate")
-    from payroll_simulators.nmbrs.bench import MemorySink
+    from nmbrs_calls import MemorySink
 
     sink = MemorySink()
     with pytest.raises(MalformedPayloadError, match=r"salaries page .*/employees/salaries.* not valid JSON"):

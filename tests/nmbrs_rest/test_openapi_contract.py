@@ -20,11 +20,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import yaml
+from nmbrs_calls import MemorySink
 from openapi_schema_validator import OAS30Validator
 
 from payroll_etl.connectors.loket_tokens import MemoryTokenStore
 from payroll_etl.periods import period_for
-from payroll_simulators.nmbrs.bench import MemorySink
 from payroll_simulators.nmbrs_rest.app import DEMO_SUBSCRIPTION_KEY
 from payroll_simulators.nmbrs_rest.render import company_id
 from payroll_simulators.world import stable_id

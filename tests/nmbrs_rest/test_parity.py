@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from nmbrs_calls import MemorySink
 
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest, RawPage, SourceCredentials
@@ -21,7 +22,6 @@ from payroll_etl.parsing import Parser
 from payroll_etl.periods import period_for
 from payroll_simulators.nmbrs.app import DEMO_DOMAIN, DEMO_TOKEN, DEMO_USERNAME
 from payroll_simulators.nmbrs.app import create_app as create_soap
-from payroll_simulators.nmbrs.bench import MemorySink
 from payroll_simulators.server import serve_in_thread
 from payroll_simulators.world import (
     World,

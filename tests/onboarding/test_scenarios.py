@@ -177,17 +177,12 @@ def test_make_simulators_refuses_a_broken_scenario_file(tmp_path):
 
 
 def test_the_simulators_import_nothing_from_payroll_etl():
-    """Scenario files and simulators stand alone (a support engineer needs no pipeline to serve a world).
-
-    ``nmbrs/bench.py`` is the one exception: it measures the Nmbrs *connector* against the simulator.
-    """
+    """Scenario files and simulators stand alone (a support engineer needs no pipeline to serve a world)."""
     import ast
 
     root = ROOT / "include" / "payroll_simulators"
     offenders = []
     for path in sorted(root.rglob("*.py")):
-        if path.relative_to(root).as_posix() == "nmbrs/bench.py":
-            continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []

@@ -153,12 +153,11 @@ def _loket_soap(credentials: SourceCredentials) -> str:
 
 
 def _nmbrs(credentials: SourceCredentials) -> str:
-    from payroll_etl.connectors.nmbrs import NmbrsConnector, _Options, _Run
+    from payroll_etl.connectors.nmbrs import NmbrsConnector
 
     client = NmbrsConnector.from_credentials(credentials)
-    client._run = _Run(_Discard())
     try:
-        companies = client._call(_Options(attempts=1, timeout=TIMEOUT), "List_GetAll", "all") or []
+        companies = client.list_companies(TIMEOUT)
     finally:
         client.close()
     return (f"Nmbrs {client.base_url}: API user {client.username} on domain {client.domain!r} authenticated; "

@@ -2,7 +2,7 @@
 
 * **First consent** (:func:`consent`, run by ``make connect-nmbrs EMPLOYER=…``): a person logs in to
   Nmbrs once and approves the scopes; the code is exchanged with the PKCE verifier (S256) and the
-  tokens go to a :class:`~payroll_etl.connectors.loket_tokens.TokenStore` (the Airflow layer: the
+  tokens go to a :class:`~payroll_etl.connectors.transport.tokens.TokenStore` (the Airflow layer: the
   employer's Connection). ``offline_access`` must be granted, or there is no refresh token.
 * **Nights** (:class:`Tokens`): an access token lives about an hour; the refresh token about 30
   days and is **single-use**: every refresh returns a new one. So a refresh happens only under the
@@ -22,9 +22,9 @@ from typing import Any
 
 import requests
 
-from payroll_etl.connectors.loket_onboarding import _Handler, start_callback, wait_for_code
-from payroll_etl.connectors.loket_tokens import RotatingAccess, TokenStore
 from payroll_etl.connectors.network import check_refused, where
+from payroll_etl.connectors.transport.callback import CallbackHandler, authorize, start_callback
+from payroll_etl.connectors.transport.tokens import RotatingAccess, TokenStore
 from payroll_etl.errors import AuthenticationError, ConfigurationError, MalformedPayloadError, TransientSourceError
 
 
@@ -40,7 +40,7 @@ def reconsent_message(employer: str | None, reason: str) -> str:
             "issued (a DAG paused that long, the app revoked in Nmbrs, or a token spent elsewhere)")
 
 
-class _NmbrsHandler(_Handler):
+class _NmbrsHandler(CallbackHandler):
     success = "Het koppelen van Visma Nmbrs is geslaagd. U kunt dit venster sluiten."
     failure = "Het koppelen van Visma Nmbrs is niet gelukt: {reason}. Sluit dit venster en probeer opnieuw."
 
@@ -113,8 +113,6 @@ def consent(*, identity_url: str, client_id: str, client_secret: str | None, sto
     ``revoke_previous`` the refresh token stored before is revoked at the identity server afterwards
     (RFC 7009), so an old copy of the Connection cannot be used any more.
     """
-    import webbrowser
-
     from authlib.common.security import generate_token
     from authlib.integrations.base_client import OAuthError
     from authlib.integrations.requests_client import OAuth2Session
@@ -127,12 +125,11 @@ def consent(*, identity_url: str, client_id: str, client_secret: str | None, sto
                             code_challenge_method="S256", token_endpoint_auth_method="client_secret_post")
     verifier = generate_token(64)
     try:
-        url, state = session.create_authorization_url(f"{base}/connect/authorize", code_verifier=verifier)
-        (on_url or (lambda u: print(f"Open this URL, log in to Visma Nmbrs with the login that may consent for "
-                                    f"employer {employer} and click 'Toestaan':\n\n  {u}\n", flush=True)))(url)
-        if open_browser:
-            webbrowser.open(url)
-        code = wait_for_code(server, state, timeout, "Nmbrs", "run the consent again")
+        prompt = (f"Open this URL, log in to Visma Nmbrs with the login that may consent for employer {employer} "
+                  "and click 'Toestaan':\n\n  {url}\n")
+        code = authorize(session, f"{base}/connect/authorize", server, prompt=prompt, source="Nmbrs",
+                         again="run the consent again", timeout=timeout, on_url=on_url, open_browser=open_browser,
+                         code_verifier=verifier)
         try:
             token = session.fetch_token(f"{base}/connect/token", code=code, code_verifier=verifier,
                                         redirect_uri=redirect_uri)

@@ -1,4 +1,6 @@
-"""HTTP for the Nmbrs REST API: headers, retries, error mapping, paging, landing.
+"""HTTP for the Nmbrs REST API over :class:`~payroll_etl.connectors.transport.http.HttpTransport`:
+headers, the status mapping (its ``check_response`` hook), paging, landing; session, timeout, call
+counting and the retry policy (``Retry-After`` honoured) are the shared transport's.
 
 Every request carries ``Authorization: Bearer …`` and ``X-Subscription-Key``. Every successful
 response body is handed to the landing sink before it is parsed (a truncated page stays landed).
@@ -25,15 +27,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from payroll_etl.connectors.base import LandingSink
-from payroll_etl.connectors.network import check_refused, where
 from payroll_etl.connectors.nmbrs_rest.auth import Tokens
 from payroll_etl.connectors.nmbrs_rest.settings import (
     PAGE_SIZE,
@@ -42,20 +43,15 @@ from payroll_etl.connectors.nmbrs_rest.settings import (
     Endpoint,
     Options,
 )
+from payroll_etl.connectors.transport.http import HttpCall, HttpTransport, Reauthenticate
+from payroll_etl.connectors.transport.retry import Retry, retry_after_seconds
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
     ConfigurationError,
     MalformedPayloadError,
     QuotaExhaustedError,
-    TransientSourceError,
 )
-
-
-class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None, throttled: bool = False):
-        super().__init__(reason)
-        self.reason, self.retry_after, self.throttled = reason, retry_after, throttled
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -75,109 +71,97 @@ def _error(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+@dataclass
+class NmbrsCall(HttpCall):
+    """An :class:`HttpCall` of one spec operation (``endpoint``: its scopes name a 403)."""
+
+    endpoint: Endpoint | None = None
 
 
-class Client:
-    """One extract's HTTP session; ``calls`` counts every request sent to the API."""
+class Client(HttpTransport):
+    """One extract's HTTP session; ``calls`` counts every request sent to the API.
+
+    ``options`` give the timeout (s) and the retry policy (:attr:`~.settings.Options.policy`);
+    ``sleep`` is the wait between attempts (tests record it).
+    """
+
+    source: ClassVar[str] = "Nmbrs REST"
 
     def __init__(self, api_url: str, subscription_key: str, tokens: Tokens, options: Options, sink: LandingSink, *,
                  employer: str, sleep: Callable[[float], None] = time.sleep):
+        super().__init__(timeout_seconds=options.timeout, policy=options.policy, sleep=sleep)
         self.api_url = api_url.rstrip("/")
         self._key = subscription_key
         self.tokens, self.options, self.sink, self.employer = tokens, options, sink, employer
-        self._sleep = sleep
-        self.http = requests.Session()
-        self.calls = 0
+        self._sent = ""  # the access token of the last request (to report it refused after a 401)
 
-    def close(self) -> None:
-        self.http.close()
+    # ------------------------------------------------------------------ transport hooks
+    def headers(self, call: HttpCall) -> dict[str, str]:
+        """Bearer token, ``X-Subscription-Key`` and ``Accept: application/json``."""
+        self._sent = self.tokens.access_token()
+        return {"Authorization": f"Bearer {self._sent}", SUBSCRIPTION_HEADER: self._key, "Accept": "application/json"}
+
+    def reauthenticate(self, call: HttpCall, response: requests.Response) -> None:
+        """Adopt a token another task stored meanwhile, else refresh (under the store lock)."""
+        self.tokens.after_401(self._sent)
+
+    def check_response(self, response: requests.Response, call: HttpCall) -> None:
+        """Nmbrs' statuses and error codes -> the error taxonomy (table in the module docstring)."""
+        status = response.status_code
+        if status in call.accept:
+            return
+        endpoint = call.endpoint if isinstance(call, NmbrsCall) and call.endpoint else None
+        operation = endpoint.operation if endpoint else call.url
+        body = _error(response)
+        code, title = body.get("code"), body.get("title", "")
+        if status == 401 and (code == 40103 or "subscription" in str(title).lower()):
+            raise ConfigurationError(
+                f"Nmbrs refused the subscription key (401 {title}) on {operation}: set the connection's password "
+                f"to the {SUBSCRIPTION_HEADER} of your product subscription on developer.nmbrs.com (Profile > "
+                "Subscriptions)")
+        if status == 401 and call.refreshed:
+            raise AuthenticationError(
+                f"Nmbrs rejected a freshly refreshed access token on {operation} (401 {title}): redo the consent: "
+                f"make connect-nmbrs EMPLOYER={self.employer}")
+        if status == 401:
+            raise Reauthenticate()
+        if status == 429 and code == QUOTA_EXHAUSTED:
+            raise QuotaExhaustedError(
+                f"Nmbrs plan call volume exhausted (429, code {QUOTA_EXHAUSTED} Quota_Exceeded) on {operation} for "
+                f"employer {self.employer}: not retried; the next run continues once the subscription's window "
+                "resets, or raise the plan on developer.nmbrs.com")
+        if status == 429:
+            raise Retry(f"429 {body.get('title', 'Too Many Requests')}", throttled=True,
+                        retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+        if status >= 500:
+            raise Retry(f"HTTP {status} {title}".strip())
+        raise self._refusal(endpoint, call.url, status, body, call.source_id)
 
     # ------------------------------------------------------------------ one request
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retry) and exc.retry_after is not None:
-            return min(exc.retry_after, self.options.max_wait)
-        return min(self.options.retry_wait * 2 ** (state.attempt_number - 1), self.options.max_wait)
-
     def get(self, endpoint: Endpoint, path: str, params: dict[str, Any] | None = None, *, source_id: str,
             meta: dict[str, Any] | None = None, land: bool = True, landed_url: str | None = None,
             accept_202: bool = False) -> tuple[requests.Response, str]:
-        """GET with retries; lands the body (unless ``land`` is False) and returns (response, text)."""
+        """GET with retries; lands a 200 body (unless ``land`` is False) and returns (response, text).
+
+        ``accept_202``: a 202 (document still being produced) is an answer too, not landed."""
         url = f"{self.api_url}{path}"
-        counts = {"transient": 0, "throttled": 0}
-
-        def stop(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            kind = "throttled" if isinstance(exc, _Retry) and exc.throttled else "transient"
-            counts[kind] += 1
-            limit = self.options.max_throttled if kind == "throttled" else self.options.retry_attempts
-            return counts[kind] >= limit
-
-        retrying = Retrying(retry=retry_if_exception_type(_Retry), stop=stop, wait=self._wait, sleep=self._sleep,
-                            reraise=True)
-        try:
-            response = retrying(self._attempt, endpoint, url, params or {}, source_id, accept_202)
-        except _Retry as exc:
-            raise TransientSourceError(f"Nmbrs REST {endpoint.operation} ({urlsplit(url).path}) failed after "
-                                       f"{sum(counts.values())} attempts: {exc.reason}") from None
-        text = response.content.decode("utf-8", errors="replace")
+        call = NmbrsCall(url, dict(params or {}), endpoint.entity, source_id,
+                         {"operation": endpoint.operation, **(meta or {})},
+                         f"Nmbrs REST {endpoint.operation} ({urlsplit(url).path})",
+                         accept=frozenset({200, 202}) if accept_202 else frozenset({200}), endpoint=endpoint)
+        response = self.request(call)
         if land and response.status_code == 200:
-            content_type = response.headers.get("Content-Type", "application/json").split(";")[0]
-            self.sink.write(endpoint.entity, text, url=landed_url or response.url, source_id=source_id,
-                            status=response.status_code, content_type=content_type,
-                            meta={"operation": endpoint.operation, **(meta or {})})
+            text = self.land(self.sink, endpoint.entity, response, source_id=source_id, meta=call.meta,
+                             url=landed_url or response.url)
+        else:
+            text = response.content.decode("utf-8", errors="replace")
         return response, text
 
-    def _attempt(self, endpoint: Endpoint, url: str, params: dict[str, Any], source_id: str,
-                 accept_202: bool) -> requests.Response:
-        token = self.tokens.access_token()
-        refreshed = False
-        while True:
-            headers = {"Authorization": f"Bearer {token}", SUBSCRIPTION_HEADER: self._key, "Accept": "application/json"}
-            self.calls += 1
-            try:
-                response = self.http.get(url, params=params, headers=headers, timeout=self.options.timeout)
-            except requests.Timeout:
-                raise _Retry("timeout") from None
-            except requests.ConnectionError as exc:
-                check_refused(exc, url, "Nmbrs REST")
-                raise _Retry(f"connection error to {where(url)} ({type(exc).__name__})") from None
-            status = response.status_code
-            if status == 200 or (status == 202 and accept_202):
-                return response
-            body = _error(response)
-            code = body.get("code")
-            if status == 401 and (code == 40103 or "subscription" in str(body.get("title", "")).lower()):
-                raise ConfigurationError(
-                    f"Nmbrs refused the subscription key (401 {body.get('title', '')}) on {endpoint.operation}: set "
-                    f"the connection's password to the {SUBSCRIPTION_HEADER} of your product subscription on "
-                    "developer.nmbrs.com (Profile > Subscriptions)")
-            if status == 401 and not refreshed:
-                token, refreshed = self.tokens.after_401(token), True
-                continue
-            if status == 401:
-                raise AuthenticationError(
-                    f"Nmbrs rejected a freshly refreshed access token on {endpoint.operation} (401 "
-                    f"{body.get('title', '')}): redo the consent: make connect-nmbrs EMPLOYER={self.employer}")
-            if status == 429 and code == QUOTA_EXHAUSTED:
-                raise QuotaExhaustedError(
-                    f"Nmbrs plan call volume exhausted (429, code {QUOTA_EXHAUSTED} Quota_Exceeded) on "
-                    f"{endpoint.operation} for employer {self.employer}: not retried; the next run continues once the "
-                    "subscription's window resets, or raise the plan on developer.nmbrs.com")
-            if status == 429:
-                raise _Retry(f"429 {body.get('title', 'Too Many Requests')}", _retry_after(response), throttled=True)
-            if status >= 500:
-                raise _Retry(f"HTTP {status} {body.get('title', '')}".strip())
-            raise self._refusal(endpoint, url, status, body, source_id)
-
-    def _refusal(self, endpoint: Endpoint, url: str, status: int, body: dict[str, Any], source_id: str) -> Exception:
+    def _refusal(self, endpoint: Endpoint | None, url: str, status: int, body: dict[str, Any],
+                 source_id: str) -> Exception:
         code, title = body.get("code"), body.get("title", "")
+        if endpoint is None:
+            return ConfigurationError(f"Nmbrs REST refused {urlsplit(url).path} ({status} {code} {title})")
         if status == 403 and code == 40303:
             return AuthorizationError(
                 f"Nmbrs login has no access to company {source_id} on {endpoint.operation} (403 {code} {title}): "

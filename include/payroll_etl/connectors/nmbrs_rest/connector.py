@@ -37,7 +37,6 @@ from payroll_etl.connectors.base import (
     RawPage,
     SourceCredentials,
 )
-from payroll_etl.connectors.loket_tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
 from payroll_etl.connectors.nmbrs_rest import normalize as normalize_module
 from payroll_etl.connectors.nmbrs_rest import plan
 from payroll_etl.connectors.nmbrs_rest.auth import Tokens
@@ -53,6 +52,7 @@ from payroll_etl.connectors.nmbrs_rest.settings import (
     Endpoint,
     Options,
 )
+from payroll_etl.connectors.transport.tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
 from payroll_etl.errors import ConfigurationError, MalformedPayloadError
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
@@ -64,6 +64,12 @@ HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 class NmbrsRestConnector(Connector):
+    """The ``nmbrs_rest`` connector (see the module docstring): extract lands, normalize re-reads.
+
+    ``api_url``: the API base URL; ``subscription_key``: the ``X-Subscription-Key``; ``tokens``:
+    the employer's rotating OAuth2 tokens; ``sleep``: the wait between attempts and document polls.
+    """
+
     name: ClassVar[str] = "nmbrs_rest"
 
     def __init__(self, api_url: str, subscription_key: str, tokens: Tokens, *, employer: str | None = None,
@@ -126,12 +132,18 @@ class NmbrsRestConnector(Connector):
         return scopes
 
     def close(self) -> None:
+        """Close the HTTP session of the last extract, if any."""
         if self._client is not None:
             self._client.close()
             self._client = None
 
     # ------------------------------------------------------------------ extract
     def extract(self, request: ExtractRequest, sink: LandingSink) -> ExtractResult:
+        """Land every page of ``request`` for each configured company (see the module docstring).
+
+        Returns the API calls made, the state per company id (``created_watermark``, ``last_full``,
+        ``runs_seen``) and the scope per entity (HR entities incremental after a quiet probe).
+        """
         employer = request.employer
         self.employer = self.employer or employer.employer
         self.tokens.employer = self.tokens.employer or self.employer
@@ -167,7 +179,7 @@ class NmbrsRestConnector(Connector):
         mode = plan.hr_mode(request, state, options)
         if mode == "probe" and self._anything_new(client, cid, lists, plan.probe_from(state)):
             mode = "full"
-        new_state = {k: state[k] for k in ("created_watermark", "last_full") if k in state}
+        new_state: dict[str, Any] = {k: state[k] for k in ("created_watermark", "last_full") if k in state}
         if mode == "full":
             watermark = None
             for name in lists:

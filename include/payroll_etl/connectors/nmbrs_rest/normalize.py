@@ -24,7 +24,6 @@ marital status) become record issues naming employer, entity, record and field.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,24 +32,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors import normalizers
 from payroll_etl.connectors.base import Normalized, RawPage
-from payroll_etl.connectors.nmbrs import (
-    SalaryVersion,
-    _children,
-    _Employment,
-    _postcode,
-    _text,
-    add_employment_rows,
-    add_period_row,
-    add_report_rows,
-    add_salary_rows,
-)
+from payroll_etl.connectors.nmbrs import rows as shared
+from payroll_etl.connectors.nmbrs.rows import Employment, SalaryVersion
 from payroll_etl.errors import MalformedPayloadError
+from payroll_etl.model import EMPLOYEE, EMPLOYER
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
 
 FREQUENCIES = {"month": "month", "4-weeks": "four_weeks"}
-GENDERS = {"male": "M", "female": "V", "unknown": "U", "unspecified": "U"}
 MARITAL = {"married": "gehuwd", "unmarried": "ongehuwd", "registeredPartner": "geregistreerd partnerschap",
            "divorced": "gescheiden", "livingTogether": "samenwonend", "widowWidower": "weduwe/weduwnaar",
            "notSpecified": None}
@@ -79,6 +70,7 @@ class _Landed:
     reports: list[tuple[str, str, Any]] = field(default_factory=list)  # (company, run id, <report>)
 
     def add(self, page: RawPage) -> None:
+        """File one landed page (JSON list page or run output XML); MalformedPayloadError names the page URL."""
         if page.entity in NOT_CANONICAL:
             return
         if page.entity == "payroll_result":
@@ -114,30 +106,22 @@ class _Landed:
                 per_employee.setdefault(str(item["employeeId"]).lower(), []).extend(item.get(BULK[entity]) or [])
 
     def _report(self, page: RawPage) -> None:
-        from lxml import etree
-
         ref = parse_qs(urlsplit(page.url).fragment)
         company, run_id = (ref.get("companyId") or [page.source_id])[0].lower(), (ref.get("payrollRunId") or [""])[0]
-        text = re.sub(r"^\s*<\?xml[^>]*\?>", "", page.payload).strip()
-        if not text:
-            return
-        try:
-            root = etree.fromstring(text.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True,
-                                                                          huge_tree=True))
-        except etree.XMLSyntaxError:
-            raise MalformedPayloadError(f"landed Nmbrs REST run output {page.url} is not well-formed XML") from None
-        for report in _children(root, "report"):
+        for report in shared.run_output_reports(page.payload, f"landed Nmbrs REST run output {page.url}"):
             self.reports.append((company, run_id.lower(), report))
 
     # --------------------------------------------------------------------------------- rows
     def rows(self, employer: EmployerConfig, period: PayPeriod, parser: Parser) -> Normalized:
+        """Canonical rows of every company whose period page was landed; unknown values become record issues."""
         out = Normalized()
         for company in sorted(self.periods):
             frequency = self._frequency(company, employer, parser)
             info = self.companies.get(company, {})
-            out.add("employer", {"source_id": company, "valid_from": period.start, "valid_to": None,
-                                 "name": parser.string(info.get("name"), "employer", company, "name") or company,
-                                 "loonheffingennummer": None, "payroll_frequency": frequency})
+            out.add("employer", EMPLOYER.row(
+                source_id=company, valid_from=period.start, valid_to=None,
+                name=parser.string(info.get("name"), "employer", company, "name") or company,
+                loonheffingennummer=None, payroll_frequency=frequency))
             self._period_row(out, company, frequency, employer, parser)
             employments = self._employments(company, parser)
             for employee_id in sorted(self.lists.get("personal_info", {}).get(company, {})):
@@ -163,15 +147,15 @@ class _Landed:
         year = parser.integer(current.get("year"), "payroll_period", company, "year")
         number = parser.integer(current.get("period"), "payroll_period", company, "period")
         if frequency is not None and year is not None and number is not None:
-            add_period_row(out, company, frequency, year, number, employer.four_week_tail, parser)
+            shared.add_period_row(out, company, frequency, year, number, employer.four_week_tail, parser)
 
-    def _employments(self, company: str, parser: Parser) -> dict[str, list[_Employment]]:
-        out: dict[str, list[_Employment]] = {}
+    def _employments(self, company: str, parser: Parser) -> dict[str, list[Employment]]:
+        out: dict[str, list[Employment]] = {}
         self.end_reasons: dict[str, str | None] = {}
         for employee_id, items in self.lists.get("employment", {}).get(company, {}).items():
             for item in items:
                 emp_id = str(item.get("employmentId") or "").lower()
-                out.setdefault(employee_id, []).append(_Employment(
+                out.setdefault(employee_id, []).append(Employment(
                     emp_id, employee_id, parser.date(item.get("startDate"), "employment", emp_id, "start_date"),
                     parser.date(item.get("endDate"), "employment", emp_id, "end_date")))
                 reason = (item.get("endContractReason") or {}).get("reason")
@@ -196,31 +180,31 @@ class _Landed:
             if address else None
         gender = birth.get("gender")
         number = basic.get("employeeNumber")
-        out.add(e, {
-            "source_id": employee_id, "valid_from": period.start, "valid_to": None, "employer_source_id": company,
-            "employee_number": None if number is None else parser.string(str(number), e, employee_id,
-                                                                           "employee_number"),
-            "bsn": parser.string(bsns[-1].get("BSN"), e, employee_id, "bsn") if bsns else None,
-            "initials": parser.string(basic.get("initials"), e, employee_id, "initials"),
-            "first_name": parser.string(basic.get("firstName"), e, employee_id, "first_name"),
-            "prefix": parser.string(basic.get("prefix"), e, employee_id, "prefix"),
-            "last_name": parser.string(basic.get("lastName"), e, employee_id, "last_name"),
-            "birth_date": parser.date(birth.get("birthDate"), e, employee_id, "birth_date"),
-            "gender": GENDERS.get(gender, "U") if gender else None,
-            "street": parser.string(address.get("street"), e, employee_id, "street") if address else None,
-            "house_number": parser.string(house, e, employee_id, "house_number"),
-            "postcode": _postcode(address.get("postalCode")) if address else None,
-            "city": parser.string(address.get("city"), e, employee_id, "city") if address else None,
-            "country": parser.string(address.get("countryISOCode"), e, employee_id, "country") if address else None,
-            "civil_status": MARITAL.get(marital) if marital else None,
-            "date_of_death": parser.date(birth.get("deceasedOn"), e, employee_id, "date_of_death"),
-            "iban": parser.string(bank.get("IBAN"), e, employee_id, "iban") if bank else None,
-        })
+        out.add(e, EMPLOYEE.row(
+            source_id=employee_id, valid_from=period.start, valid_to=None, employer_source_id=company,
+            employee_number=None if number is None else parser.string(str(number), e, employee_id,
+                                                                        "employee_number"),
+            bsn=parser.string(bsns[-1].get("BSN"), e, employee_id, "bsn") if bsns else None,
+            initials=parser.string(basic.get("initials"), e, employee_id, "initials"),
+            first_name=parser.string(basic.get("firstName"), e, employee_id, "first_name"),
+            prefix=parser.string(basic.get("prefix"), e, employee_id, "prefix"),
+            last_name=parser.string(basic.get("lastName"), e, employee_id, "last_name"),
+            birth_date=parser.date(birth.get("birthDate"), e, employee_id, "birth_date"),
+            gender=(normalizers.gender(gender) or "U") if gender else None,
+            street=parser.string(address.get("street"), e, employee_id, "street") if address else None,
+            house_number=parser.string(house, e, employee_id, "house_number"),
+            postcode=normalizers.postcode(address.get("postalCode")) if address else None,
+            city=parser.string(address.get("city"), e, employee_id, "city") if address else None,
+            country=parser.string(address.get("countryISOCode"), e, employee_id, "country") if address else None,
+            civil_status=MARITAL.get(marital) if marital else None,
+            date_of_death=parser.date(birth.get("deceasedOn"), e, employee_id, "date_of_death"),
+            iban=parser.string(bank.get("IBAN"), e, employee_id, "iban") if bank else None,
+        ))
 
     def _nested(self, entity: str, company: str, employee_id: str) -> list[dict[str, Any]]:
         return self.lists.get(entity, {}).get(company, {}).get(employee_id, [])
 
-    def _employment_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+    def _employment_rows(self, out: Normalized, company: str, employee_id: str, employments: list[Employment],
                          frequency: str | None, period: PayPeriod, parser: Parser) -> None:
         versions: list[tuple[date, Decimal | None, Decimal | None]] = []
         for schedule in self._nested("schedule", company, employee_id):
@@ -230,9 +214,10 @@ class _Landed:
             hours, fulltime = _schedule_hours(schedule, employee_id, parser)
             versions = [v for v in versions if v[0] != start] + [(start, hours, fulltime)]  # later entry wins
         versions.sort(key=lambda v: v[0])
-        add_employment_rows(out, company, employee_id, employments, versions, frequency, parser, self.end_reasons)
+        shared.add_employment_rows(out, company, employee_id, employments, versions, frequency, parser,
+                                   self.end_reasons)
 
-    def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[_Employment],
+    def _salary_rows(self, out: Normalized, company: str, employee_id: str, employments: list[Employment],
                      frequency: str | None, parser: Parser) -> None:
         versions = []
         for salary in self._nested("salary", company, employee_id):
@@ -242,16 +227,14 @@ class _Landed:
                 kind = str(salary.get("type") or "")
                 versions.append(SalaryVersion(start, sid, salary.get("value"), SALARY_BASES.get(kind),
                                               f"salary type {kind or '(empty)'}"))
-        add_salary_rows(out, employments, versions, frequency, parser)
+        shared.add_salary_rows(out, employments, versions, frequency, parser)
 
-    def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[_Employment]],
+    def _result_rows(self, out: Normalized, company: str, employments: dict[str, list[Employment]],
                      frequency: str, tail: str, parser: Parser) -> None:
-        runs = self.runs.get(company, {})
-        for _company, run_id, report in (r for r in self.reports if r[0] == company):
-            run = runs.get(run_id)
-            run_period = f"{run.get('year')}{int(run.get('periodEnd') or 0):02d}" if run else None
-            add_report_rows(out, run_id, report, (_text(report, "employeeid") or "").strip().lower(), employments,
-                            frequency, tail, run_period, parser, company=company)
+        run_periods = {run_id: f"{run.get('year')}{int(run.get('periodEnd') or 0):02d}"
+                       for run_id, run in self.runs.get(company, {}).items()}
+        shared.add_company_results(out, company, self.reports, run_periods, employments, frequency, tail, parser,
+                                   employee_ids=str.lower)
 
 
 def _period_key(record: dict[str, Any]) -> tuple[int, int]:
@@ -281,12 +264,9 @@ def _schedule_hours(schedule: dict[str, Any], employee_id: str, parser: Parser) 
                                 f"week1.hours{d}") for d in DAYS]
         week2 = [parser.decimal((schedule.get("week2") or {}).get(f"hours{d}"), "employment", employee_id,
                                 f"week2.hours{d}") for d in DAYS]
-        if any(v is None for v in week1):
+        hours = shared.pattern_hours(week1, week2)
+        if hours is None:
             return None, None
-        hours = sum(week1, Decimal(0))  # type: ignore[arg-type]
-        if all(v is not None for v in week2) and sum(week2, Decimal(0)) > 0:  # type: ignore[arg-type]
-            hours = (hours + sum(week2, Decimal(0))) / 2  # type: ignore[arg-type]
     hours = hours.quantize(Decimal("0.01"))
     pct = parser.decimal(schedule.get("parttimePercentage"), "employment", employee_id, "parttimePercentage")
-    fulltime = (hours * 100 / pct).quantize(Decimal("0.01")) if pct else None
-    return hours, fulltime
+    return hours, shared.fulltime_hours(hours, pct)

@@ -28,7 +28,7 @@ from typing import Any
 
 from payroll_etl.config import EmployerConfig
 from payroll_etl.connectors.base import ExtractRequest
-from payroll_etl.connectors.nmbrs import company_not_found
+from payroll_etl.connectors.nmbrs.plan import company_not_found
 from payroll_etl.connectors.nmbrs_rest.settings import Options
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -36,13 +36,15 @@ GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 
 @dataclass(frozen=True)
 class Company:
+    """A configured Nmbrs company: ``companyId`` (GUID, lower case) and its name."""
+
     id: str
     name: str
 
 
 def resolve_companies(employer: EmployerConfig, listed: list[dict[str, Any]]) -> list[Company]:
     """The configured companies among ``listed`` (Company items); ConfigurationError with the closest names."""
-    by_name = {c.get("name"): c for c in listed if c.get("name") is not None}
+    by_name = {str(c["name"]): c for c in listed if c.get("name") is not None}
     by_id = {str(c.get("companyId", "")).lower(): c for c in listed}
     by_number = {str(c.get("number", "")).strip(): c for c in listed}
     out: dict[str, Company] = {}

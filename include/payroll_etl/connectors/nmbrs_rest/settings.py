@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors.transport.retry import RetryPolicy, tuning
 from payroll_etl.errors import ConfigurationError
 
 API_URL = "https://api.nmbrsapp.com"
@@ -81,8 +82,10 @@ class Options:
     ``include``: extra lists (``bank_accounts`` → IBAN); ``wage_codes``: restrict the run output
     to these codes; ``full_refresh_days``: a full extract at least this often even when the
     ``createdFrom`` probe sees nothing new (default 7); ``debtor_id``: list companies of this debtor
-    only; ``timeout`` (s), ``retry_attempts``, ``max_throttled`` (429 answers honoured before
-    giving up), ``retry_wait`` (s, exponential base), ``max_wait`` (s), ``document_polls`` and
+    only; the shared tuning knobs (:data:`~payroll_etl.connectors.transport.retry.TUNING`):
+    ``timeout_seconds``, ``max_attempts``, ``max_throttled`` (429 answers honoured before giving up),
+    ``backoff_seconds`` (exponential base), ``max_backoff_seconds`` (the former names ``timeout``,
+    ``retry_attempts``, ``retry_wait``, ``max_wait`` are still read); ``document_polls`` and
     ``document_wait`` (s) for the run-output document.
     """
 
@@ -107,10 +110,19 @@ class Options:
         if unknown:
             raise ConfigurationError(f"employer {employer.employer}: options.include has unknown {sorted(unknown)}; "
                                      f"allowed for nmbrs_rest: {sorted(OPTIONAL_LISTS)}")
+        knobs = tuning(o, f"employer {employer.employer}: options")
         return cls(include=include, wage_codes=tuple(int(c) for c in o.get("wage_codes", ()) or ()),
                    full_refresh_days=max(1, int(o.get("full_refresh_days", 7))), debtor_id=o.get("debtor_id"),
-                   timeout=float(o.get("timeout", 60.0)), retry_attempts=max(1, int(o.get("retry_attempts", 5))),
-                   max_throttled=max(1, int(o.get("max_throttled", 10))),
-                   retry_wait=float(o.get("retry_wait", 1.0)), max_wait=float(o.get("max_wait", 60.0)),
+                   timeout=float(knobs.get("timeout_seconds", 60.0)),
+                   retry_attempts=max(1, int(knobs.get("max_attempts", 5))),
+                   max_throttled=max(1, int(knobs.get("max_throttled", 10))),
+                   retry_wait=float(knobs.get("backoff_seconds", 1.0)),
+                   max_wait=float(knobs.get("max_backoff_seconds", 60.0)),
                    document_polls=max(1, int(o.get("document_polls", 30))),
                    document_wait=float(o.get("document_wait", 1.0)))
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy of every API call (waits in seconds)."""
+        return RetryPolicy(max_attempts=self.retry_attempts, backoff_seconds=self.retry_wait,
+                           max_backoff_seconds=self.max_wait, max_throttled=self.max_throttled)

@@ -1,6 +1,9 @@
 """API calls per employee in a nightly Nmbrs run, counted by the simulator (``/_sim/calls``).
 
-``calls_per_employee()`` is shared by the contract test and ``make bench``. A nightly run is
+Drives the production connector against the simulator, so it lives beside the benchmarks, not in
+the simulator package (the simulators import nothing from ``payroll_etl``). ``calls_per_employee()``
+is shared by the contract test (tests/nmbrs) and ``make bench`` (``bench_nmbrs.py``,
+``bench_nmbrs_rest.py``); :class:`MemorySink` is the in-memory landing sink of the Nmbrs tests. A nightly run is
 measured in steady state: a first extract (not counted) records which payroll runs were already
 fetched, as the warehouse's stored watermarks would; the counted run then makes the calls every
 night makes. Only SOAP calls count (WSDL downloads are not API calls).
@@ -38,11 +41,13 @@ class MemorySink:
 
 
 def _sim(base_url: str, path: str, method: str = "GET") -> dict[str, int]:
+    """The simulator's call counters (``GET``) or their reset (``DELETE``)."""
     with urllib.request.urlopen(urllib.request.Request(f"{base_url}{path}", method=method), timeout=10) as resp:
         return json.loads(resp.read())
 
 
 def soap_calls(base_url: str) -> int:
+    """SOAP calls the simulator counted (WSDL downloads, ``GET``/``POST`` keys, are no API calls)."""
     return sum(n for key, n in _sim(base_url, "/_sim/calls").items() if not key.startswith(("GET ", "POST ")))
 
 

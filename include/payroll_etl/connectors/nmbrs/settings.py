@@ -1,0 +1,110 @@
+"""Constants, the call catalogue and per-employer options of the Nmbrs SOAP connector.
+
+Sources: the Nmbrs SOAP v3 WSDLs (CompanyService, EmployeeService) for operation names and enums,
+the customer's setup guide (§1.2.2) for the calls enabled on the API template user, and the Nmbrs
+fair-use rule (150 calls/s) for the rate limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from payroll_etl.config import EmployerConfig
+from payroll_etl.connectors.transport.retry import RetryPolicy, tuning
+from payroll_etl.errors import ConfigurationError
+
+COMPANY = "CompanyService"
+EMPLOYEE = "EmployeeService"
+NAMESPACE = "https://api.nmbrs.nl/soap/v3/{service}"
+TOKEN_LENGTH = 32
+MAX_CALLS_PER_SECOND = 150.0  # Nmbrs fair use: 150 calls/s, above that the service delays
+
+# The calls the seed guide (§1.2.2) has the customer enable on the API template user.
+SEED_CALLS: dict[str, str] = {
+    "Company_GetCurrentPeriod": COMPANY, "List_GetAll": COMPANY, "Run_GetList": COMPANY,
+    "Reports_GetWageCodesByRunCompany_FilterByWageCode": COMPANY, "Reports_GetWageCodesByRunCompany_v2": COMPANY,
+    "Address_GetListCurrent": EMPLOYEE, "BankAccount_GetListCurrent": EMPLOYEE, "Children_Get": EMPLOYEE,
+    "Contract_GetCurrentPeriod": EMPLOYEE, "List_GetByCompany": EMPLOYEE, "Partner_Get": EMPLOYEE,
+    "PersonalInfo_GetCurrent": EMPLOYEE, "Salary_GetAll_AllEmployeesByCompany": EMPLOYEE,
+    "Schedule_GetCurrent": EMPLOYEE, "Schedule_GetList": EMPLOYEE, "SVW_GetCurrent": EMPLOYEE,
+    "WageComponentFixed_GetCurrent": EMPLOYEE, "WageComponentVar_GetCurrent": EMPLOYEE,
+    "Employment_GetAll_AllEmployeesByCompany": EMPLOYEE,
+}
+# Per-employee calls every nightly run makes: the minimum the canonical model needs.
+EMPLOYEE_CALLS = ("PersonalInfo_GetCurrent", "Address_GetListCurrent", "Schedule_GetList")
+# Optional per-employee calls, switched on by ``options.include`` (seed: "indien ... noodzakelijk").
+OPTIONAL_CALLS = {"bank_accounts": "BankAccount_GetListCurrent", "partner": "Partner_Get", "children": "Children_Get"}
+# Which landing entity (partition) each operation's raw responses go to.
+LANDING_ENTITY = {
+    "List_GetAll": "employer", "Company_GetCurrentPeriod": "payroll_period",
+    "Employment_GetAll_AllEmployeesByCompany": "employment", "Schedule_GetList": "employment",
+    "Salary_GetAll_AllEmployeesByCompany": "salary", "PersonalInfo_GetCurrent": "employee",
+    "Address_GetListCurrent": "employee", "BankAccount_GetListCurrent": "employee", "Partner_Get": "employee",
+    "Children_Get": "employee", "Run_GetList": "payroll_result",
+    "Reports_GetWageCodesByRunCompany_v2": "payroll_result",
+    "Reports_GetWageCodesByRunCompany_FilterByWageCode": "payroll_result",
+}
+FAULT_CODE_RE = re.compile(r"--->\s*(\d{4})\s*:\s*([^\r\n]*)")
+# Company_GetCurrentPeriod: "yyyy-p-type" (WSDL doc: "2010-5-M or 2010-4-4W"); any type is captured so
+# that an unknown one is refused by name instead of failing the pattern.
+PERIOD_RE = re.compile(r"^\s*(\d{4})-(\d{1,2})-([0-9A-Za-z-]+)\s*$")
+# Pay period types: M and 4W are documented; weekly companies exist (REST periodType "1-week"), their SOAP
+# suffix is not documented, so both W and 1W are read as weekly (docs/benefits.md "Pay calendars").
+PERIOD_TYPES = {"M": "month", "4W": "four_weeks", "W": "week", "1W": "week"}
+# Salary_V2.Type = position in the WSDL's SalaryType enum: 1 Bruto_Salaris_Fulltime, 2 Bruto_Salaris_Partime
+# (the part-time amount actually paid), 3 Bruto_Uurloon. 0 None, 4-8 net wages / employer costs: no basis.
+SALARY_BASES = {"1": "fulltime", "2": "actual", "3": "hourly"}
+SALARY_TYPE_NAMES = {"0": "None", "4": "Netto_Salaris_Partime_incl_looncomp",
+                     "5": "Netto_Salaris_Partime_excl_looncomp", "6": "Netto_Uurloon_excl_looncomp",
+                     "7": "Werkgerverslasten", "8": "Netto_Uurloon_incl_looncomp"}
+FREQUENCIES = {"Month": "month", "Week4": "four_weeks"}
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Per-employer tuning from ``employers.yaml`` ``options`` (all optional).
+
+    ``max_workers``: threads for the per-employee calls; ``rate_limit`` (calls/s, capped at the
+    fair-use 150); the shared tuning knobs (:data:`~payroll_etl.connectors.transport.retry.TUNING`:
+    ``timeout_seconds``, ``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``, default 30
+    × the backoff; the former names ``timeout``, ``retry_attempts``, ``retry_wait`` still read);
+    ``include``: optional per-employee calls (:data:`OPTIONAL_CALLS`); ``wage_codes``: restrict the
+    run reports to these codes.
+    """
+
+    max_workers: int = 8
+    rate: float = MAX_CALLS_PER_SECOND
+    timeout: float = 120.0
+    attempts: int = 5
+    retry_wait: float = 1.0
+    max_wait: float | None = None
+    include: tuple[str, ...] = ()
+    wage_codes: tuple[int, ...] = ()
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy: ``attempts`` in all, waits ``retry_wait × 2^(n-1)`` s up to ``max_wait``."""
+        cap = self.max_wait if self.max_wait is not None else 30 * self.retry_wait
+        return RetryPolicy(max_attempts=self.attempts, backoff_seconds=self.retry_wait, max_backoff_seconds=cap)
+
+    @classmethod
+    def of(cls, employer: EmployerConfig) -> _Options:
+        """Parse ``employer.options``; an unknown ``include`` name or a knob that is no number raises
+        :class:`ConfigurationError` naming the employer."""
+        o = employer.options
+        include = tuple(o.get("include", ()) or ())
+        unknown = set(include) - set(OPTIONAL_CALLS)
+        if unknown:
+            raise ConfigurationError(f"employer {employer.employer}: options.include has unknown {sorted(unknown)}; "
+                                     f"allowed: {sorted(OPTIONAL_CALLS)}")
+        knobs = tuning(o, f"employer {employer.employer}: options")
+        max_wait = knobs.get("max_backoff_seconds")
+        return cls(max_workers=max(1, int(o.get("max_workers", 8))),
+                   rate=min(float(o.get("rate_limit", MAX_CALLS_PER_SECOND)), MAX_CALLS_PER_SECOND),
+                   timeout=float(knobs.get("timeout_seconds", 120.0)),
+                   attempts=max(1, int(knobs.get("max_attempts", 5))),
+                   retry_wait=float(knobs.get("backoff_seconds", 1.0)),
+                   max_wait=None if max_wait is None else float(max_wait), include=include,
+                   wage_codes=tuple(int(c) for c in o.get("wage_codes", ()) or ()))
