@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import zlib
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -22,25 +23,21 @@ from airflow.sdk import (
     DeadlineAlert,
     ExceptionRetryPolicy,
     RetryAction,
+    RetryDecision,
     RetryRule,
     chain,
 )
 
 from payroll_etl.airflow.run_policy import RUN_OPTIONS, ScheduledLogicalDate, attach_run_params, run_options
 from payroll_etl.airflow.timetable import PayPeriodTimetable, frequency_label
-from payroll_etl.config import EmployerConfig, PipelineConfig
+from payroll_etl.config import EmployerConfig, EntryProblem, PipelineConfig
+from payroll_etl.errors import ConfigurationError, PayrollError, is_retryable, not_retryable_classes
 
 log = logging.getLogger(__name__)
 
-NO_RETRY = [
-    "payroll_etl.errors.AuthenticationError",
-    "payroll_etl.errors.AuthorizationError",
-    "payroll_etl.errors.ConfigurationError",
-    "payroll_etl.errors.DataQualityError",
-    "payroll_etl.errors.RecordError",
-    "payroll_etl.errors.MalformedPayloadError",
-    "payroll_etl.errors.QuotaExhaustedError",
-]
+# The payroll errors that never retry, derived from the taxonomy (errors.py: a class says ``retryable``);
+# shown as the policy's rule. The decision itself is errors.is_retryable, for any exception.
+NO_RETRY = [f"{cls.__module__}.{cls.__qualname__}" for cls in not_retryable_classes() if cls is not PayrollError]
 START_DATE = datetime(2024, 1, 1)
 # The nightly window: a scheduled run must be done this long after its logical time (02:00 -> 06:00),
 # before the benefits systems read the warehouse. Missing it raises a deadline alert (see below);
@@ -49,16 +46,28 @@ NIGHTLY_WINDOW = timedelta(hours=4)
 
 
 class _SharedRetryPolicy(ExceptionRetryPolicy):
-    """Immutable in practice, so every task may share one instance: Airflow deep-copies
+    """The task retry decision of ``payroll_etl.errors.is_retryable``: a retryable payroll error
+    (``TransientSourceError``, ``WarehouseError``) takes the task's retries with exponential backoff;
+    anything else fails at once, our own bugs included (a ``ValueError`` from a bad Connection extra
+    is not weather). ``rules`` names the payroll errors that fail at once (:data:`NO_RETRY`).
+
+    Immutable in practice, so every task may share one instance: Airflow deep-copies
     default_args into each operator, and copying the rules 4,000 times cost ~1 s of parse time."""
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _SharedRetryPolicy:
         return self
 
+    def evaluate(self, exception: BaseException, try_number: int, max_tries: int,
+                 context: Any = None) -> RetryDecision:
+        """DEFAULT (the task's retries and backoff) when ``is_retryable(exception)``, else FAIL."""
+        if is_retryable(exception):
+            return RetryDecision(action=RetryAction.DEFAULT)
+        return RetryDecision.fail(f"{type(exception).__name__}: not transient, needs a human (errors.is_retryable)")
+
 
 @lru_cache(maxsize=1)
 def retry_policy() -> ExceptionRetryPolicy:
-    """Credentials, rights, config and bad data never get better by retrying: fail at once."""
+    """Credentials, rights, config, bad data and bugs never get better by retrying: fail at once."""
     return _SharedRetryPolicy(rules=[
         RetryRule(exception=NO_RETRY, action=RetryAction.FAIL, reason="not transient: needs a human"),
     ])
@@ -231,9 +240,10 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
 
 
 def _employer(dag_id: str) -> tuple[EmployerConfig, PipelineConfig]:
-    from payroll_etl.config import load_config
+    """The entry of ``dag_id`` (a bad entry of another employer does not stop this one)."""
+    from payroll_etl.config import read_config
 
-    pipeline = load_config()
+    pipeline = read_config()
     return pipeline.by_dag_id(dag_id), pipeline
 
 
@@ -268,7 +278,7 @@ def validate_step(dag_id: str, **context: Any) -> dict[str, Any]:
     from payroll_etl import pipeline as steps
 
     cfg, pipeline = _employer(dag_id)
-    return steps.validate(_run_context(cfg, context.get("params") or {}, context), dict(pipeline.dq))
+    return steps.validate(_run_context(cfg, context.get("params") or {}, context), pipeline.dq.model_dump())
 
 
 def load_step(dag_id: str, **context: Any) -> dict[str, Any]:
@@ -281,19 +291,54 @@ def load_step(dag_id: str, **context: Any) -> dict[str, Any]:
 STEPS = {"extract": extract_step, "normalize": normalize_step, "validate": validate_step, "load": load_step}
 
 
+def config_error_dag_id(problem: EntryProblem) -> str:
+    """``payroll__<key>__config_error`` (``entry<i>`` for an entry without a usable key); the double
+    underscores cannot clash with an employer's ``payroll_<connector>_<key>``."""
+    key = re.sub(r"[^A-Za-z0-9_]", "_", problem.key or "")[:100] or f"entry{problem.index}"
+    return f"payroll__{key}__config_error"
+
+
+def config_error_step(message: str, **_: Any) -> None:
+    """The task of a config-error DAG: fails with the entry's problem (ConfigurationError, not retried)."""
+    raise ConfigurationError(message)
+
+
+def build_config_error_dag(problem: EntryProblem) -> DAG:
+    """A visible stand-in for an employer entry that failed validation (docs/decisions.md).
+
+    Unscheduled, tagged ``config_error``; its description and docs carry the message (entry and
+    field, no values); its one task fails with it when triggered. The parse logs it as an error.
+    """
+    log.error("employer config: %s (its DAG is replaced by %s)", problem.message, config_error_dag_id(problem))
+    with PayrollDAG(dag_id=config_error_dag_id(problem), schedule=None, start_date=START_DATE, catchup=False,
+                    description=f"employers.yaml entry refused: {problem.message}"[:1000],
+                    tags=["payroll", "config_error"] + ([f"employer:{problem.key}"] if problem.key else []),
+                    doc_md=f"### Employer entry refused\n\n`{problem.message}`\n\nFix the entry in "
+                           "`include/employers.yaml` (schema: `docs/employers.schema.json`); the employer's "
+                           "DAG comes back at the next parse.") as dag:
+        PythonOperator(task_id="config_error", python_callable=config_error_step, op_args=[problem.message],
+                       retries=0)
+    return dag
+
+
+def _in_shard(dag_id: str, only_dag_id: str | None, shard: int | None, shards: int) -> bool:
+    if only_dag_id and dag_id != only_dag_id:
+        return False
+    return shard is None or zlib.crc32(dag_id.encode()) % shards == shard
+
+
 def build_all(pipeline: PipelineConfig, only_dag_id: str | None = None, shard: int | None = None,
               shards: int = 1) -> dict[str, DAG]:
-    """The DAGs of all enabled employers, or of one shard of them.
+    """The DAGs of all enabled employers, or of one shard of them, plus one config-error DAG per
+    refused entry (``pipeline.problems``, see :func:`build_config_error_dag`).
 
     ``shard``/``shards``: a DAG file may build only the employers whose ``crc32(dag_id) % shards``
     equals ``shard`` (stable across parses and machines), so N small files replace one big one
     and the DAG processor parses them in parallel; see docs/operations.md (scale figures).
     """
-    dags = {}
-    for cfg in pipeline.employers:
-        if not cfg.enabled or (only_dag_id and cfg.dag_id != only_dag_id):
-            continue
-        if shard is not None and zlib.crc32(cfg.dag_id.encode()) % shards != shard:
-            continue
-        dags[cfg.dag_id] = build_dag(cfg, pipeline)
+    dags = {cfg.dag_id: build_dag(cfg, pipeline) for cfg in pipeline.employers
+            if cfg.enabled and _in_shard(cfg.dag_id, only_dag_id, shard, shards)}
+    for problem in pipeline.problems:
+        if _in_shard(config_error_dag_id(problem), only_dag_id, shard, shards):
+            dags[config_error_dag_id(problem)] = build_config_error_dag(problem)
     return dags

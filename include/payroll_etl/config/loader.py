@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from payroll_etl.config.models import DataQualitySettings, HistoryEntry
 
 CACHE_VERSION = 1
-# One validated entry: an EmployerConfig, a history (expanded per day), or a problem.
-Entry = EmployerConfig | tuple[str, "HistoryEntry"] | EntryProblem
+# One validated entry: an EmployerConfig, a history (where, its valid raw mapping; expanded per day), or a problem.
+Entry = EmployerConfig | tuple[str, dict[str, Any]] | EntryProblem
 _memo: dict[tuple[str, str], tuple[Any, ...]] = {}
 
 
@@ -71,7 +71,7 @@ def read_config(path: Path | None = None, today: date | None = None) -> Pipeline
             problems.append(entry)
             continue
         try:
-            configs = [entry] if isinstance(entry, EmployerConfig) else expand_connectors(entry[1], entry[0], today)
+            configs = [entry] if isinstance(entry, EmployerConfig) else _history(entry[0], entry[1], today)
             _check_unique(configs, _where(path, i, configs[0].employer), seen, keys)
         except ConfigurationError as exc:
             problems.append(EntryProblem(i, _key_of(entry), str(exc)))
@@ -83,7 +83,14 @@ def read_config(path: Path | None = None, today: date | None = None) -> Pipeline
 def _key_of(entry: Entry) -> str | None:
     if isinstance(entry, EmployerConfig):
         return entry.employer
-    return entry[1].employer if isinstance(entry, tuple) else entry.key
+    return entry[1]["employer"] if isinstance(entry, tuple) else entry.key
+
+
+def _history(where: str, raw: dict[str, Any], today: date | None) -> list[EmployerConfig]:
+    """A history entry (valid when cached; its models are built per process, not pickled) expanded for ``today``."""
+    from payroll_etl.config.models import HistoryEntry
+
+    return expand_connectors(HistoryEntry.model_validate(raw), where, today)
 
 
 def _check_unique(configs: list[EmployerConfig], where: str, seen: set[str], keys: set[str]) -> None:
@@ -142,7 +149,7 @@ def _write_cache(cache_file: Path, key: tuple[str, str], result: tuple[Any, ...]
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(pickle.dumps((key, result), protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, cache_file)
-    except OSError:
+    except (OSError, pickle.PicklingError):
         pass  # a read-only data directory: no cache, every parse validates
 
 
@@ -183,7 +190,8 @@ def _entry(path: Path, i: int, item: Any) -> Entry:
         if not isinstance(item, dict):
             raise ConfigurationError(f"{where}: an entry must be a mapping (employer: ..., connector: ...)")
         if "connectors" in item:
-            return where, HistoryEntry.model_validate(item)
+            HistoryEntry.model_validate(item)
+            return where, item
         model = plain_entry().validate_python(item)
         fields = model.model_dump(exclude={"options"})
         return _employer_config(fields, model.options, where)

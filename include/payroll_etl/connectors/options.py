@@ -55,12 +55,12 @@ class _Retrying(ConnectorOptions):
 class NmbrsOptions(_Retrying):
     """Nmbrs SOAP: ``include`` adds optional calls (``bank_accounts`` → IBAN, ``partner``,
     ``children``); ``max_workers`` parallel calls; ``rate_limit`` calls/s, capped at Nmbrs' fair use
-    of 150/s (None: that cap). Source: connectors/nmbrs.py (``OPTIONAL_CALLS``, ``MAX_CALLS_PER_SECOND``)."""
+    of 150/s. Source: connectors/nmbrs.py (``OPTIONAL_CALLS``, ``MAX_CALLS_PER_SECOND``)."""
 
     timeout: float = Field(120.0, gt=0, description="seconds per call")
     include: tuple[Literal["bank_accounts", "partner", "children"], ...] = ()
     max_workers: int = Field(8, ge=1, description="parallel calls per extract")
-    rate_limit: float | None = Field(None, gt=0, description="calls per second (at most 150)")
+    rate_limit: float = Field(150.0, gt=0, description="calls per second (above 150 the connector caps it)")
 
 
 class NmbrsRestOptions(_Retrying):
