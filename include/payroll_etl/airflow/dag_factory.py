@@ -19,14 +19,14 @@ from typing import Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import (
     DAG,
-    AsyncCallback,
-    DeadlineAlert,
     ExceptionRetryPolicy,
     RetryAction,
     RetryDecision,
     RetryRule,
     chain,
 )
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert
 
 from payroll_etl.airflow.run_policy import RUN_OPTIONS, ScheduledLogicalDate, attach_run_params, run_options
 from payroll_etl.airflow.timetable import PayPeriodTimetable, frequency_label
@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 # The payroll errors that never retry, derived from the taxonomy (errors.py: a class says ``retryable``);
 # shown as the policy's rule. The decision itself is errors.is_retryable, for any exception.
-NO_RETRY = [f"{cls.__module__}.{cls.__qualname__}" for cls in not_retryable_classes() if cls is not PayrollError]
+NO_RETRY: list[type[BaseException] | str] = [
+    f"{cls.__module__}.{cls.__qualname__}" for cls in not_retryable_classes() if cls is not PayrollError]
 START_DATE = datetime(2024, 1, 1)
 # The nightly window: a scheduled run must be done this long after its logical time (02:00 -> 06:00),
 # before the benefits systems read the warehouse. Missing it raises a deadline alert (see below);
@@ -116,7 +117,7 @@ class PayrollDAG(DAG):
     alert as usual.
     """
 
-    def test(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def test(self, *args: Any, **kwargs: Any) -> Any:
         saved, self.deadline = self.deadline, None
         try:
             return super().test(*args, **kwargs)
@@ -228,7 +229,7 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
         # signatures and type hints per task, ~40 % of the parse time at 1,000 employers.
         steps = [
             PythonOperator(task_id=name, python_callable=STEPS[name], op_args=[cfg.dag_id],
-                           execution_timeout=timeout, **({"pool": cfg.pool} if name == "extract" else {}))
+                           execution_timeout=timeout, pool=cfg.pool if name == "extract" else None)
             for name, timeout in (("extract", timedelta(hours=2)), ("normalize", timedelta(hours=1)),
                                   ("validate", timedelta(hours=1)), ("load", timedelta(hours=1)))
         ]

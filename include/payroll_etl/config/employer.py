@@ -11,10 +11,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from payroll_etl.errors import ConfigurationError
+from payroll_etl.periods import Frequency, Tail
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -48,9 +49,9 @@ class EmployerConfig:
     timezone: str = "Europe/Amsterdam"
     enabled: bool = True
     # month | four_weeks | week; the source's own statement wins where it makes one (docs/benefits.md)
-    payroll_frequency: str = "month"
+    payroll_frequency: Frequency = "month"
     # four-weekly calendar: period13 | iso_weeks | period14; see payroll_etl.periods
-    four_week_tail: str = "period13"
+    four_week_tail: Tail = "period13"
     options: ConnectorOptions | Mapping[str, Any] = field(default_factory=dict)
     # days between scheduled full refreshes, or a weekday; None: never (payroll_etl/refresh.py)
     full_refresh_every: int | str | None = None
@@ -110,7 +111,7 @@ def typed_options(connector: str, options: ConnectorOptions | Mapping[str, Any] 
 
     model = REGISTRY[connector].options_model()
     if isinstance(options, model):
-        return options  # type: ignore[return-value]
+        return options
     if not isinstance(options, BaseModel) and not options:
         return _default_options(model)
     try:
@@ -121,7 +122,7 @@ def typed_options(connector: str, options: ConnectorOptions | Mapping[str, Any] 
         raise ConfigurationError(f"employer {employer}: options.{where}: {first['msg']}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _default_options(model: type[BaseModel]) -> ConnectorOptions:
     """One shared instance of a model's defaults (immutable): 10,000 employers pickle it once."""
     return model()  # type: ignore[return-value]

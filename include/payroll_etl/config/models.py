@@ -13,9 +13,10 @@ loader (``payroll_etl.config.loader``) reports, prefixed with the entry (its key
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from functools import cache
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union
 
 from pydantic import (
     AfterValidator,
@@ -120,26 +121,31 @@ def _tag(value: Any) -> str | None:
     return connector if connector in REGISTRY else None
 
 
-def _by_connector(models: dict[str, type[BaseModel]]) -> Any:
+def _by_connector(models: Mapping[str, type[BaseModel]]) -> Any:
     """The union of ``models`` discriminated on ``connector``; an unknown one is named in the error."""
     names = tuple(models)
     members = tuple(Annotated[model, Tag(name)] for name, model in models.items())
-    return Annotated[Union[members], Discriminator(  # type: ignore[valid-type]  # noqa: UP007
+    return Annotated[Union[members], Discriminator(  # noqa: UP007
         _tag, custom_error_type="connector", custom_error_message=f"connector must be one of {names}")]
 
 
 def _options(name: str) -> type[ConnectorOptions]:
-    return REGISTRY[name].options_model()  # type: ignore[return-value]
+    model: Any = REGISTRY[name].options_model()
+    return model
+
+
+def _optional(model: type[BaseModel]) -> Any:
+    return Optional[model]  # noqa: UP045
 
 
 def _literal(name: str) -> Any:
-    return Literal[name]  # type: ignore[valid-type]
+    return Literal[name]
 
 
 @cache
 def plain_entries() -> dict[str, type[_Keyed]]:
     """connector -> the model of a single-connector employer entry (from the registry)."""
-    return {name: create_model(  # type: ignore[call-overload]
+    return {name: create_model(
         f"{name.title().replace('_', '')}Employer", __base__=_Keyed,
         connector=(_literal(name), ...), conn_id=(str, Field(min_length=1, description="Airflow Connection id")),
         source_ids=(SourceIds, ...), options=(_options(name), Field(default_factory=_options(name))))
@@ -166,9 +172,9 @@ class _SpellBase(BaseModel):
 @cache
 def spells() -> dict[str, type[_SpellBase]]:
     """connector -> the model of one entry of a ``connectors:`` history (from the registry)."""
-    return {name: create_model(  # type: ignore[call-overload]
+    return {name: create_model(
         f"{name.title().replace('_', '')}Spell", __base__=_SpellBase,
-        connector=(_literal(name), ...), options=(_options(name) | None, None))
+        connector=(_literal(name), ...), options=(_optional(_options(name)), None))
         for name in REGISTRY}
 
 
@@ -192,13 +198,14 @@ class HistoryEntry(_Keyed):
     @field_validator("connectors")
     @classmethod
     def _spells(cls, value: list[Any]) -> list[Any]:
-        return spell_list().validate_python(value)  # type: ignore[no-any-return]
+        return spell_list().validate_python(value)
 
 
 @cache
 def spell_list() -> TypeAdapter[list[Any]]:
     """Validates the ``connectors:`` list of a :class:`HistoryEntry`."""
-    return TypeAdapter(list[_by_connector(spells())])  # type: ignore[misc]
+    member: Any = _by_connector(spells())
+    return TypeAdapter(list[member])
 
 
 @cache
@@ -220,9 +227,9 @@ class DataQualitySettings(BaseModel):
 
     model_config = FORBID
 
-    max_drop_pct: float = Field(50, ge=0, le=100)
-    volume_min_previous_rows: int = Field(10, ge=0)
-    holiday_allowance_min_pct: float = Field(8, ge=0)
+    max_drop_pct: float = Field(default=50, ge=0, le=100)
+    volume_min_previous_rows: int = Field(default=10, ge=0)
+    holiday_allowance_min_pct: float = Field(default=8, ge=0)
     correction_components: tuple[str, ...] = ("CORRECTIE", "CORRECTION", "CORR")
     severity_overrides: dict[str, Literal["error", "warn"]] = Field(default_factory=dict)
     employers: dict[str, DataQualityOverride] = Field(default_factory=dict)
@@ -235,10 +242,13 @@ class DataQualitySettings(BaseModel):
 
 
 # Per-employer overrides: the same fields, all optional (no second list of names or defaults).
-DataQualityOverride = create_model(  # type: ignore[call-overload]
-    "DataQualityOverride", __config__=FORBID,
-    **{name: (info.annotation | None, None) for name, info in DataQualitySettings.model_fields.items()
-       if name != "employers"})
+if TYPE_CHECKING:
+    DataQualityOverride = DataQualitySettings
+else:
+    DataQualityOverride = create_model(
+        "DataQualityOverride", __config__=FORBID,
+        **{name: (Optional[info.annotation], None) for name, info in DataQualitySettings.model_fields.items()  # noqa: UP045
+           if name != "employers"})
 DataQualitySettings.model_rebuild()
 
 
@@ -247,9 +257,9 @@ class EmployersFile(BaseModel):
 
     model_config = FORBID
 
-    defaults: EmployerFields = Field(default_factory=EmployerFields)
+    defaults: EmployerFields = EmployerFields.model_validate({})
     pools: dict[str, int] = Field(default_factory=dict, description="Airflow pool -> slots")
-    data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
+    data_quality: DataQualitySettings = DataQualitySettings()
     retention: dict[str, Annotated[int, Field(ge=1)] | None] = Field(
         default_factory=dict, description="see payroll_etl.retention.RetentionPolicy")
     employers: list[Any] = Field(default_factory=list)
@@ -257,10 +267,10 @@ class EmployersFile(BaseModel):
 
 def file_schema() -> dict[str, Any]:
     """The JSON schema of employers.yaml (docs/employers.schema.json; ``make schema`` rewrites it)."""
-    entry = Union[_by_connector(plain_entries()), HistoryEntry]  # noqa: UP007
-    spell = _by_connector(spells())
-    model = create_model("EmployersYaml", __base__=EmployersFile, employers=(list[entry], []))  # type: ignore[valid-type]
-    history = create_model("HistoryEntry", __base__=HistoryEntry, connectors=(list[spell], ...))  # type: ignore[valid-type]
+    entry: Any = Union[_by_connector(plain_entries()), HistoryEntry]  # noqa: UP007
+    spell: Any = _by_connector(spells())
+    model = create_model("EmployersYaml", __base__=EmployersFile, employers=(list[entry], []))
+    history = create_model("HistoryEntry", __base__=HistoryEntry, connectors=(list[spell], ...))
     schema = model.model_json_schema()
     schema["$defs"]["HistoryEntry"] = history.model_json_schema(ref_template="#/$defs/{model}")
     schema["$defs"].update(schema["$defs"]["HistoryEntry"].pop("$defs", {}))

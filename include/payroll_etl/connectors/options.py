@@ -46,10 +46,10 @@ class LoketSoapOptions(ConnectorOptions):
 class _Retrying(ConnectorOptions):
     """The tuning both Nmbrs connectors share: call timeout and in-connector retries."""
 
-    timeout: float = Field(60.0, gt=0, description="seconds per call")
-    retry_attempts: int = Field(5, ge=1, description="attempts per call before the task fails")
-    retry_wait: float = Field(1.0, ge=0, description="seconds, base of the exponential backoff")
-    wage_codes: tuple[int, ...] = Field((), description="restrict payroll results to these wage codes")
+    timeout: float = Field(default=60.0, gt=0, description="seconds per call")
+    retry_attempts: int = Field(default=5, ge=1, description="attempts per call before the task fails")
+    retry_wait: float = Field(default=1.0, ge=0, description="seconds, base of the exponential backoff")
+    wage_codes: tuple[int, ...] = Field(default=(), description="restrict payroll results to these wage codes")
 
 
 class NmbrsOptions(_Retrying):
@@ -57,10 +57,10 @@ class NmbrsOptions(_Retrying):
     ``children``); ``max_workers`` parallel calls; ``rate_limit`` calls/s, capped at Nmbrs' fair use
     of 150/s. Source: connectors/nmbrs.py (``OPTIONAL_CALLS``, ``MAX_CALLS_PER_SECOND``)."""
 
-    timeout: float = Field(120.0, gt=0, description="seconds per call")
+    timeout: float = Field(default=120.0, gt=0, description="seconds per call")
     include: tuple[Literal["bank_accounts", "partner", "children"], ...] = ()
-    max_workers: int = Field(8, ge=1, description="parallel calls per extract")
-    rate_limit: float = Field(150.0, gt=0, description="calls per second (above 150 the connector caps it)")
+    max_workers: int = Field(default=8, ge=1, description="parallel calls per extract")
+    rate_limit: float = Field(default=150.0, gt=0, description="calls per second (above 150 the connector caps it)")
 
 
 class NmbrsRestOptions(_Retrying):
@@ -71,9 +71,9 @@ class NmbrsRestOptions(_Retrying):
     Source: connectors/nmbrs_rest/settings.py (``Options``, ``OPTIONAL_LISTS``)."""
 
     include: tuple[Literal["bank_accounts"], ...] = ()
-    full_refresh_days: int = Field(7, ge=1)
+    full_refresh_days: int = Field(default=7, ge=1)
     debtor_id: str | None = None
-    max_throttled: int = Field(10, ge=1)
-    max_wait: float = Field(60.0, ge=0)
-    document_polls: int = Field(30, ge=1)
-    document_wait: float = Field(1.0, ge=0)
+    max_throttled: int = Field(default=10, ge=1)
+    max_wait: float = Field(default=60.0, ge=0)
+    document_polls: int = Field(default=30, ge=1)
+    document_wait: float = Field(default=1.0, ge=0)
