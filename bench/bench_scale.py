@@ -80,12 +80,9 @@ print(json.dumps({"dags": len(bag.dags), "errors": len(bag.import_errors), "airf
                   "dagbag_s": done - imported, "file_s": sum(s.duration.total_seconds() for s in stats),
                   "max_file_s": max(s.duration.total_seconds() for s in stats), "files": len(stats)}))
 """
-SHARD_FILE = """from airflow.sdk import get_parsing_context
+SHARD_FILE = """from payroll_etl.airflow.dag_factory import dag_file
 
-from payroll_etl.airflow.dag_factory import build_all
-from payroll_etl.config import read_config
-
-globals().update(build_all(read_config(), only_dag_id=get_parsing_context().dag_id, shard={shard}, shards={shards}))
+globals().update(dag_file(shard={shard}, shards={shards}))
 """
 
 
@@ -338,7 +335,7 @@ def main() -> None:
         big, shards = _int("PAYROLL_BENCH_PARSE_LARGE", 10000), _int("PAYROLL_BENCH_PARSE_SHARDS", 16)
         if big and shards > 1:
             r = parse_time(big, shards, runs=_int("PAYROLL_BENCH_PARSE_LARGE_RUNS", 2))
-            print(f"parse: {big} employers as {r['files']} shard files (build_all(shard=i, shards={shards}), one "
+            print(f"parse: {big} employers as {r['files']} shard files (dag_file(shard=i, shards={shards}), one "
                   f"process per file) -> {r['dags']} DAGs, {r['errors']} import errors; slowest file "
                   f"{r['max_file_s']:.2f} s / goal 2 s = {r['max_file_s'] / 2:.2f} [{_target(r['max_file_s'], 2)}]; "
                   f"all files {r['file_s']:.2f} s / goal 15 s = {r['file_s'] / 15:.2f} [{_target(r['file_s'], 15)}] "

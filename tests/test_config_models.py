@@ -120,13 +120,13 @@ def test_the_config_error_dag_fails_with_the_message_and_is_not_retried(tmp_path
 
 
 def test_the_parsed_config_is_cached_per_content(tmp_path, monkeypatch):
-    from payroll_etl.config import loader
+    from payroll_etl.config import cache
 
     monkeypatch.setenv("PAYROLL_DATA_DIR", str(tmp_path / "data"))
     path = _write(tmp_path)
     first = read_config(path)
     assert list((tmp_path / "data" / "cache").glob("employers-*.pickle"))
-    loader._memo.clear()  # as a fresh DAG-file process: from the disk cache
+    cache.clear_memo()  # as a fresh DAG-file process: from the disk cache
     assert read_config(path).employers == first.employers
     path.write_text(path.read_text().replace("Bakkerij De Vries B.V.", "Bakkerij De Vries"))
     assert read_config(path).employer("bakkerij_de_vries").name == "Bakkerij De Vries"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import zlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -30,7 +28,7 @@ from airflow.sdk.definitions.deadline import DeadlineAlert
 
 from payroll_etl.airflow.run_policy import RUN_OPTIONS, ScheduledLogicalDate, attach_run_params, run_options
 from payroll_etl.airflow.timetable import PayPeriodTimetable, frequency_label
-from payroll_etl.config import EmployerConfig, EntryProblem, PipelineConfig
+from payroll_etl.config import EmployerConfig, EntryProblem, PipelineConfig, in_shard, read_config
 from payroll_etl.errors import ConfigurationError, PayrollError, is_retryable, not_retryable_classes
 
 log = logging.getLogger(__name__)
@@ -242,8 +240,6 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
 
 def _employer(dag_id: str) -> tuple[EmployerConfig, PipelineConfig]:
     """The entry of ``dag_id`` (a bad entry of another employer does not stop this one)."""
-    from payroll_etl.config import read_config
-
     pipeline = read_config()
     return pipeline.by_dag_id(dag_id), pipeline
 
@@ -292,13 +288,6 @@ def load_step(dag_id: str, **context: Any) -> dict[str, Any]:
 STEPS = {"extract": extract_step, "normalize": normalize_step, "validate": validate_step, "load": load_step}
 
 
-def config_error_dag_id(problem: EntryProblem) -> str:
-    """``payroll__<key>__config_error`` (``entry<i>`` for an entry without a usable key); the double
-    underscores cannot clash with an employer's ``payroll_<connector>_<key>``."""
-    key = re.sub(r"[^A-Za-z0-9_]", "_", problem.key or "")[:100] or f"entry{problem.index}"
-    return f"payroll__{key}__config_error"
-
-
 def config_error_step(message: str, **_: Any) -> None:
     """The task of a config-error DAG: fails with the entry's problem (ConfigurationError, not retried)."""
     raise ConfigurationError(message)
@@ -310,8 +299,8 @@ def build_config_error_dag(problem: EntryProblem) -> DAG:
     Unscheduled, tagged ``config_error``; its description and docs carry the message (entry and
     field, no values); its one task fails with it when triggered. The parse logs it as an error.
     """
-    log.error("employer config: %s (its DAG is replaced by %s)", problem.message, config_error_dag_id(problem))
-    with PayrollDAG(dag_id=config_error_dag_id(problem), schedule=None, start_date=START_DATE, catchup=False,
+    log.error("employer config: %s (its DAG is replaced by %s)", problem.message, problem.dag_id)
+    with PayrollDAG(dag_id=problem.dag_id, schedule=None, start_date=START_DATE, catchup=False,
                     description=f"employers.yaml entry refused: {problem.message}"[:1000],
                     tags=["payroll", "config_error"] + ([f"employer:{problem.key}"] if problem.key else []),
                     doc_md=f"### Employer entry refused\n\n`{problem.message}`\n\nFix the entry in "
@@ -322,24 +311,27 @@ def build_config_error_dag(problem: EntryProblem) -> DAG:
     return dag
 
 
-def _in_shard(dag_id: str, only_dag_id: str | None, shard: int | None, shards: int) -> bool:
-    if only_dag_id and dag_id != only_dag_id:
-        return False
-    return shard is None or zlib.crc32(dag_id.encode()) % shards == shard
-
-
 def build_all(pipeline: PipelineConfig, only_dag_id: str | None = None, shard: int | None = None,
               shards: int = 1) -> dict[str, DAG]:
     """The DAGs of all enabled employers, or of one shard of them, plus one config-error DAG per
     refused entry (``pipeline.problems``, see :func:`build_config_error_dag`).
 
     ``shard``/``shards``: a DAG file may build only the employers whose ``crc32(dag_id) % shards``
-    equals ``shard`` (stable across parses and machines), so N small files replace one big one
-    and the DAG processor parses them in parallel; see docs/operations.md (scale figures).
+    equals ``shard`` (``config.in_shard``: stable across parses and machines), so N small files
+    replace one big one and the DAG processor parses them in parallel; see docs/operations.md.
     """
-    dags = {cfg.dag_id: build_dag(cfg, pipeline) for cfg in pipeline.employers
-            if cfg.enabled and _in_shard(cfg.dag_id, only_dag_id, shard, shards)}
-    for problem in pipeline.problems:
-        if _in_shard(config_error_dag_id(problem), only_dag_id, shard, shards):
-            dags[config_error_dag_id(problem)] = build_config_error_dag(problem)
+    def wanted(dag_id: str) -> bool:
+        return (not only_dag_id or dag_id == only_dag_id) and in_shard(dag_id, shard, shards)
+
+    dags = {cfg.dag_id: build_dag(cfg, pipeline) for cfg in pipeline.employers if cfg.enabled and wanted(cfg.dag_id)}
+    dags.update({p.dag_id: build_config_error_dag(p) for p in pipeline.problems if wanted(p.dag_id)})
     return dags
+
+
+def dag_file(shard: int | None = None, shards: int = 1) -> dict[str, DAG]:
+    """What a DAG file puts in its globals: ``build_all`` of the config (of one shard: read from that
+    shard's cache), only the running task's DAG when a worker parses the file for one task."""
+    from airflow.sdk import get_parsing_context
+
+    pipeline = read_config(shard=shard, shards=shards)
+    return build_all(pipeline, only_dag_id=get_parsing_context().dag_id, shard=shard, shards=shards)

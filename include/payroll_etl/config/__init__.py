@@ -21,6 +21,7 @@ from payroll_etl.config.employer import (
     EmployerConfig,
     EntryProblem,
     PipelineConfig,
+    in_shard,
     normalize_source_ids,
     typed_options,
 )
@@ -30,7 +31,8 @@ from payroll_etl.settings import PROJECT_ROOT
 DEFAULT_CONFIG = PROJECT_ROOT / "include" / "employers.yaml"
 
 __all__ = ["CONNECTORS", "DEFAULT_CONFIG", "KEY_RE", "PROJECT_ROOT", "EmployerConfig", "EntryProblem",
-           "PipelineConfig", "config_path", "describe", "expand_connectors", "load_config", "normalize_source_ids",
+           "PipelineConfig", "config_path", "describe", "expand_connectors", "in_shard", "load_config",
+           "normalize_source_ids",
            "read_config", "typed_options"]
 
 

@@ -8,6 +8,7 @@ from the validated YAML entries (:mod:`payroll_etl.config.models`), or in code (
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -166,6 +167,27 @@ class EntryProblem:
     index: int
     key: str | None
     message: str
+
+    @property
+    def dag_id(self) -> str:
+        """``payroll__<key>__config_error`` (``entry<i>`` without a usable key): the stand-in DAG
+        (airflow/dag_factory.py); the double underscores cannot clash with ``payroll_<connector>_<key>``."""
+        key = re.sub(r"[^A-Za-z0-9_]", "_", self.key or "")[:100] or f"entry{self.index}"
+        return f"payroll__{key}__config_error"
+
+
+def build_employer(fields: dict[str, Any], options: ConnectorOptions | Mapping[str, Any], where: str) -> EmployerConfig:
+    """An EmployerConfig from validated entry fields; ``source_ids`` normalised strictly
+    (ConfigurationError ``<where>: source_ids[i]: <what to enter>``), ``name`` defaulting to the key."""
+    fields["source_ids"] = normalize_source_ids(fields["connector"], list(fields["source_ids"]), where)
+    fields["name"] = fields.get("name") or fields["employer"]
+    return EmployerConfig(**fields, options=options)
+
+
+def in_shard(dag_id: str, shard: int | None, shards: int) -> bool:
+    """True when ``dag_id`` belongs to shard ``shard`` of ``shards`` (``crc32(dag_id) % shards``: stable
+    across parses and machines); every DAG belongs when ``shard`` is None."""
+    return shard is None or zlib.crc32(dag_id.encode()) % shards == shard
 
 
 def normalize_source_ids(connector: str, values: list[Any], where: str = "employer config", *,
