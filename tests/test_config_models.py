@@ -145,3 +145,16 @@ def test_the_published_schema_is_current_and_the_shipped_config_follows_it():
     raw["data_quality"]["max_drop_pc"] = 10
     with pytest.raises(jsonschema.ValidationError, match="max_drop_pc"):
         jsonschema.validate(raw, schema)
+
+
+def test_shards_read_only_their_employers_and_together_read_all(tmp_path, monkeypatch):
+    from payroll_etl.config import in_shard
+
+    monkeypatch.setenv("PAYROLL_DATA_DIR", str(tmp_path / "data"))
+    path = _write(tmp_path, {**ACME, "options": {"max_workerz": 4}})
+    whole = read_config(path)
+    parts = [read_config(path, shard=i, shards=3) for i in range(3)]
+    assert sorted(e.dag_id for p in parts for e in p.employers) == sorted(e.dag_id for e in whole.employers)
+    assert all(in_shard(e.dag_id, i, 3) for i, p in enumerate(parts) for e in p.employers)
+    assert [p.dag_id for part in parts for p in part.problems] == ["payroll__acme__config_error"]
+    assert len(list((tmp_path / "data" / "cache").glob("employers-*-*of3.pickle"))) == 3
