@@ -41,19 +41,9 @@ def expand_connectors(entry: HistoryEntry, where: str, today: date | None = None
     one more entry. Rules: consecutive entries differ, ``from`` dates strictly increase.
     ``today`` (default: today in the employer's time zone) decides which DAGs are scheduled: the
     publisher of today and an active shadow; the others keep their DAG, unscheduled.
-    Raises ConfigurationError naming ``<where>.connectors[i]`` and the rule.
+    Raises ConfigurationError naming the entry for a source id or option the connector refuses.
     """
-    spells = entry.connectors
-    for i, spell in enumerate(spells):
-        at = f"{where}.connectors[{i}]"
-        if spell.shadow and i != len(spells) - 1:
-            raise ConfigurationError(f"{at}: only the last connector can be a shadow")
-        if i and spell.first is None and not spell.shadow:
-            raise ConfigurationError(f"{at}: 'from' (the cutover date) is required after the first connector")
-        if i and spell.connector == spells[i - 1].connector:
-            raise ConfigurationError(f"{at}: the same connector twice in a row")
-        if spell.first is not None and any(s.first is not None and s.first >= spell.first for s in spells[:i]):
-            raise ConfigurationError(f"{at}: 'from' dates must increase")
+    spells = entry.connectors  # valid: models.HistoryEntry checked the order rules
     history = []
     for i, spell in enumerate(spells):
         if spell.first is None and i:  # a shadow without a cutover date never publishes

@@ -198,7 +198,20 @@ class HistoryEntry(_Keyed):
     @field_validator("connectors")
     @classmethod
     def _spells(cls, value: list[Any]) -> list[Any]:
-        return spell_list().validate_python(value)
+        """Each spell validated against its connector's model; then the order rules (docs/migration.md):
+        only the last may be a shadow, ``from`` is required after the first and strictly increases, and
+        consecutive spells differ."""
+        spells = spell_list().validate_python(value)
+        for i, spell in enumerate(spells):
+            if spell.shadow and i != len(spells) - 1:
+                raise ValueError(f"connectors[{i}]: only the last connector can be a shadow")
+            if i and spell.first is None and not spell.shadow:
+                raise ValueError(f"connectors[{i}]: 'from' (the cutover date) is required after the first connector")
+            if i and spell.connector == spells[i - 1].connector:
+                raise ValueError(f"connectors[{i}]: the same connector twice in a row")
+            if spell.first is not None and any(s.first is not None and s.first >= spell.first for s in spells[:i]):
+                raise ValueError(f"connectors[{i}]: 'from' dates must increase")
+        return spells
 
 
 @cache
