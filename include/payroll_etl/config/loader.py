@@ -74,7 +74,7 @@ def read_config(path: Path | None = None, today: date | None = None, shard: int 
         if isinstance(entry, EntryProblem):
             problems.append(entry)
         else:
-            configs = [entry] if isinstance(entry, EmployerConfig) else expand_raw(*entry, today)
+            configs = [entry] if isinstance(entry, EmployerConfig) else expand_raw(entry[0], entry[1], today)
             employers.extend(c for c in configs if in_shard(c.dag_id, shard, shards))
     return PipelineConfig(tuple(employers), pools, dq, retention=retention, today=today, problems=tuple(problems))
 
