@@ -9,7 +9,9 @@ Airflow Connection come through :data:`SECRET_SOURCES`, which the Airflow glue
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,7 +28,8 @@ SECRET_SOURCES: list[Callable[[str], str | None]] = []
 class RuntimeSettings(BaseSettings):
     """``PAYROLL_*`` environment variables (empty counts as unset)."""
 
-    model_config = SettingsConfigDict(env_prefix="PAYROLL_", env_ignore_empty=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PAYROLL_", env_ignore_empty=True, extra="ignore",
+                                      case_sensitive=False)
 
     data_dir: Path = PROJECT_ROOT / "data"
     warehouse_url: str | None = None
@@ -35,8 +38,17 @@ class RuntimeSettings(BaseSettings):
     employers_file: Path = PROJECT_ROOT / "include" / "employers.yaml"
 
 
+_VARIABLES = tuple(f"PAYROLL_{name.upper()}" for name in RuntimeSettings.model_fields)
+
+
 def runtime() -> RuntimeSettings:
-    """The settings as the environment says now."""
+    """The settings as the environment says now (parsed once per distinct value of the variables:
+    building a settings object costs ~1 ms, and e.g. the pseudonym key is read per employee)."""
+    return _runtime(tuple(os.environ.get(name) for name in _VARIABLES))
+
+
+@lru_cache(maxsize=16)
+def _runtime(values: tuple[str | None, ...]) -> RuntimeSettings:
     return RuntimeSettings()
 
 
@@ -72,8 +84,11 @@ def warehouse_url() -> str:
 
 
 def pseudonym_key() -> bytes:
-    """Key of the BSN HMAC. Production sets PAYROLL_PSEUDONYM_KEY from a secret store."""
-    return runtime().pseudonym_key.encode()
+    """Key of the BSN HMAC. Production sets PAYROLL_PSEUDONYM_KEY from a secret store.
+
+    Read per BSN (privacy.pseudonymize), so straight from the environment (1 µs) rather than through
+    :func:`runtime` (14 µs); same variable, same default, empty counts as unset."""
+    return (os.environ.get("PAYROLL_PSEUDONYM_KEY") or DEMO_PSEUDONYM_KEY).encode()
 
 
 def identity_keys() -> tuple[str, dict[str, str]]:
