@@ -158,3 +158,25 @@ def test_shards_read_only_their_employers_and_together_read_all(tmp_path, monkey
     assert all(in_shard(e.dag_id, i, 3) for i, p in enumerate(parts) for e in p.employers)
     assert [p.dag_id for part in parts for p in part.problems] == ["payroll__acme__config_error"]
     assert len(list((tmp_path / "data" / "cache").glob("employers-*-*of3.pickle"))) == 3
+
+
+def test_a_bad_time_zone_or_cron_is_refused_and_a_dag_that_fails_to_build_costs_only_itself(tmp_path, monkeypatch):
+    from payroll_etl.airflow import dag_factory
+
+    with pytest.raises(ConfigurationError, match=r"employer 'acme', employers\[6\]: timezone must be an IANA"):
+        load_config(_write(tmp_path, {**ACME, "timezone": "Europe/Amstelveen"}))
+    with pytest.raises(ConfigurationError, match=r"employer 'acme', employers\[6\]: schedule must be a cron"):
+        load_config(_write(tmp_path, {**ACME, "schedule": "at two"}))
+    config = read_config(_write(tmp_path, {**ACME, "schedule": "0 3 * * *"}))
+    real = dag_factory._timetable
+
+    def refuse_three(cron: str, *args: str):
+        if cron == "0 3 * * *":
+            raise ValueError("not on this scheduler")
+        return real(cron, *args)
+
+    monkeypatch.setattr(dag_factory, "_timetable", refuse_three)
+    dags = dag_factory.build_all(config)
+    assert "payroll__acme__config_error" in dags and "payroll_nmbrs_acme" not in dags
+    assert "its DAG cannot be built: ValueError: not on this scheduler" in dags["payroll__acme__config_error"].description
+    assert {e.dag_id for e in load_config(SHIPPED).employers} < set(dags)

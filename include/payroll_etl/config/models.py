@@ -35,11 +35,11 @@ from pydantic import (
 
 from payroll_etl.connectors.options import ConnectorOptions
 from payroll_etl.connectors.registry import CONNECTORS as REGISTRY
+from payroll_etl.config.employer import KEY_RE
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.periods import FREQUENCIES, TAILS
 from payroll_etl.refresh import WEEKDAYS, parse_every
 
-KEY_PATTERN = r"^[a-z][a-z0-9_]{1,62}$"
 FORBID = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -91,6 +91,28 @@ class EmployerFields(BaseModel):
     four_week_tail: _one_of("four_week_tail", TAILS) = "period13"  # type: ignore[valid-type]
     full_refresh_every: RefreshEvery = None
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        """A cron expression (or preset such as ``@daily``) as Airflow's timetable reads it (croniter)."""
+        from croniter import croniter
+
+        if value is not None and not croniter.is_valid(value):
+            raise ValueError("schedule must be a cron expression such as '0 2 * * *', or null")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        """An IANA time zone name (the zone the nightly cron is read in)."""
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):
+            raise ValueError("timezone must be an IANA time zone name such as Europe/Amsterdam") from None
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _no_history_keys(cls, data: Any) -> Any:
@@ -103,14 +125,13 @@ class EmployerFields(BaseModel):
 
 
 class _Keyed(EmployerFields):
-    employer: str = Field(description="our key, lower_snake_case; the DAG is payroll_<connector>_<employer>")
+    employer: str = Field(description="our key, lower_snake_case; the DAG is payroll_<connector>_<employer>",
+                          json_schema_extra={"pattern": KEY_RE.pattern})
 
     @field_validator("employer")
     @classmethod
     def _key(cls, value: str) -> str:
-        import re
-
-        if not re.match(KEY_PATTERN, value):
+        if not KEY_RE.match(value):
             raise ValueError("employer key must be lower_snake_case")
         return value
 
