@@ -73,10 +73,12 @@ import json, sys, time
 started = time.perf_counter()
 from airflow.dag_processing.dagbag import DagBag
 imported = time.perf_counter()
+cpu = time.process_time()
 bag = DagBag(dag_folder=sys.argv[1])
 done = time.perf_counter()
 stats = bag.dagbag_stats
 print(json.dumps({"dags": len(bag.dags), "errors": len(bag.import_errors), "airflow_import_s": imported - started,
+                  "cpu_s": time.process_time() - cpu,
                   "dagbag_s": done - imported, "file_s": sum(s.duration.total_seconds() for s in stats),
                   "max_file_s": max(s.duration.total_seconds() for s in stats), "files": len(stats)}))
 """
@@ -96,6 +98,7 @@ def _parse_once(folder: Path, env: dict[str, str], one_process: bool) -> dict[st
             for f in files]
     return {"dags": sum(r["dags"] for r in runs), "errors": sum(r["errors"] for r in runs),
             "airflow_import_s": max(r["airflow_import_s"] for r in runs), "files": sum(r["files"] for r in runs),
+            "cpu_s": sum(r["cpu_s"] for r in runs), "max_cpu_s": max(r["cpu_s"] for r in runs),
             "file_s": sum(r["file_s"] for r in runs), "max_file_s": max(r["max_file_s"] for r in runs)}
 
 
@@ -330,8 +333,8 @@ def main() -> None:
         r = parse_time(n)
         print(f"parse: dags/ (one file) with {n} employers -> {r['dags']} DAGs, {r['errors']} import errors; "
               f"DagBag file parse {r['file_s']:.2f} s / goal 2 s = {r['file_s'] / 2:.2f} "
-              f"[{_target(r['file_s'], 2)}] (first parse after an edit, cache cold: {r['cold']['file_s']:.2f} s; "
-              f"import airflow {r['airflow_import_s']:.2f} s before that)", flush=True)
+              f"[{_target(r['file_s'], 2)}] (CPU {r['cpu_s']:.2f} s; first parse after an edit, cache cold: "
+              f"{r['cold']['file_s']:.2f} s; import airflow {r['airflow_import_s']:.2f} s before that)", flush=True)
         big, shards = _int("PAYROLL_BENCH_PARSE_LARGE", 10000), _int("PAYROLL_BENCH_PARSE_SHARDS", 16)
         if big and shards > 1:
             r = parse_time(big, shards, runs=_int("PAYROLL_BENCH_PARSE_LARGE_RUNS", 2))
@@ -339,8 +342,8 @@ def main() -> None:
                   f"process per file) -> {r['dags']} DAGs, {r['errors']} import errors; slowest file "
                   f"{r['max_file_s']:.2f} s / goal 2 s = {r['max_file_s'] / 2:.2f} [{_target(r['max_file_s'], 2)}]; "
                   f"all files {r['file_s']:.2f} s / goal 15 s = {r['file_s'] / 15:.2f} [{_target(r['file_s'], 15)}] "
-                  f"(first parse after an edit, cache cold: slowest {r['cold']['max_file_s']:.2f} s, all "
-                  f"{r['cold']['file_s']:.2f} s)", flush=True)
+                  f"(CPU: slowest file {r['max_cpu_s']:.2f} s, all {r['cpu_s']:.2f} s; first parse after an edit, "
+                  f"cache cold: slowest {r['cold']['max_file_s']:.2f} s, all {r['cold']['file_s']:.2f} s)", flush=True)
     if "nightly" not in skip:
         r = nightly(_int("PAYROLL_BENCH_NIGHTLY_EMPLOYERS", 200), _int("PAYROLL_BENCH_EMPLOYEES_EACH", 5),
                     float(os.environ.get("PAYROLL_BENCH_LATENCY", "0.05")))
