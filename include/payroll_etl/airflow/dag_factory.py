@@ -9,67 +9,29 @@ through the landing and staging files (see ``payroll_etl.pipeline``).
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import (
-    DAG,
-    ExceptionRetryPolicy,
-    RetryAction,
-    RetryDecision,
-    RetryRule,
-    chain,
-)
+from airflow.sdk import DAG, chain
 from airflow.sdk.definitions.callback import AsyncCallback
 from airflow.sdk.definitions.deadline import DeadlineAlert
 
+from payroll_etl.airflow.retries import NO_RETRY, retry_delay, retry_policy
 from payroll_etl.airflow.run_policy import RUN_OPTIONS, ScheduledLogicalDate, attach_run_params, run_options
 from payroll_etl.airflow.timetable import PayPeriodTimetable, frequency_label
 from payroll_etl.config import EmployerConfig, EntryProblem, PipelineConfig, in_shard, read_config
-from payroll_etl.errors import ConfigurationError, PayrollError, is_retryable, not_retryable_classes
+from payroll_etl.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
+__all__ = ["NO_RETRY", "build_all", "build_dag", "dag_file", "retry_delay", "retry_policy"]
 
-# The payroll errors that never retry, derived from the taxonomy (errors.py: a class says ``retryable``);
-# shown as the policy's rule. The decision itself is errors.is_retryable, for any exception.
-NO_RETRY: list[type[BaseException] | str] = [
-    f"{cls.__module__}.{cls.__qualname__}" for cls in not_retryable_classes() if cls is not PayrollError]
 START_DATE = datetime(2024, 1, 1)
 # The nightly window: a scheduled run must be done this long after its logical time (02:00 -> 06:00),
 # before the benefits systems read the warehouse. Missing it raises a deadline alert (see below);
 # manual and backfill runs have no window (run_policy.ScheduledLogicalDate).
 NIGHTLY_WINDOW = timedelta(hours=4)
-
-
-class _SharedRetryPolicy(ExceptionRetryPolicy):
-    """The task retry decision of ``payroll_etl.errors.is_retryable``: a retryable payroll error
-    (``TransientSourceError``, ``WarehouseError``) takes the task's retries with exponential backoff;
-    anything else fails at once, our own bugs included (a ``ValueError`` from a bad Connection extra
-    is not weather). ``rules`` names the payroll errors that fail at once (:data:`NO_RETRY`).
-
-    Immutable in practice, so every task may share one instance: Airflow deep-copies
-    default_args into each operator, and copying the rules 4,000 times cost ~1 s of parse time."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedRetryPolicy:
-        return self
-
-    def evaluate(self, exception: BaseException, try_number: int, max_tries: int,
-                 context: Any = None) -> RetryDecision:
-        """DEFAULT (the task's retries and backoff) when ``is_retryable(exception)``, else FAIL."""
-        if is_retryable(exception):
-            return RetryDecision(action=RetryAction.DEFAULT)
-        return RetryDecision.fail(f"{type(exception).__name__}: not transient, needs a human (errors.is_retryable)")
-
-
-@lru_cache(maxsize=1)
-def retry_policy() -> ExceptionRetryPolicy:
-    """Credentials, rights, config, bad data and bugs never get better by retrying: fail at once."""
-    return _SharedRetryPolicy(rules=[
-        RetryRule(exception=NO_RETRY, action=RetryAction.FAIL, reason="not transient: needs a human"),
-    ])
 
 
 def on_task_failure(context: dict[str, Any]) -> None:
@@ -178,22 +140,6 @@ def _timetable(cron: str, tz: str, frequency: str, tail: str) -> PayPeriodTimeta
     """One timetable per (cron, time zone, pay calendar), shared by all DAGs: parsing the cron and the
     zone each time cost ~1.5 ms per DAG, i.e. 1.5 s of the parse time with 1,000 employers."""
     return PayPeriodTimetable(cron, timezone=tz, frequency=frequency, tail=tail)
-
-
-def retry_delay() -> timedelta:
-    """The first task retry's delay (doubling from there, at most 30 min): 2 minutes, or
-    ``PAYROLL_RETRY_DELAY_SECONDS`` (read at parse time; the soak, scripts/soak.py, uses a few seconds).
-    Raises ValueError naming the variable when it is not a non-negative number."""
-    raw = os.environ.get("PAYROLL_RETRY_DELAY_SECONDS")
-    if not raw:
-        return timedelta(minutes=2)
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if seconds < 0:
-        raise ValueError(f"PAYROLL_RETRY_DELAY_SECONDS must be a number of seconds >= 0, got {raw!r}")
-    return timedelta(seconds=seconds)
 
 
 def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
