@@ -180,3 +180,12 @@ def test_a_bad_time_zone_or_cron_is_refused_and_a_dag_that_fails_to_build_costs_
     assert "payroll__acme__config_error" in dags and "payroll_nmbrs_acme" not in dags
     assert "its DAG cannot be built: ValueError: not on this scheduler" in dags["payroll__acme__config_error"].description
     assert {e.dag_id for e in load_config(SHIPPED).employers} < set(dags)
+
+
+def test_a_typo_in_defaults_is_one_error_for_the_file(tmp_path):
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["defaults"]["shedule"] = "0 3 * * *"
+    path = tmp_path / "employers.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigurationError, match=r"employers.yaml: defaults: unknown keys \['shedule'\]"):
+        read_config(path)

@@ -99,7 +99,7 @@ def _validate_file(path: Path, data: bytes) -> tuple[Any, ...]:
     """(pools, data-quality settings, retention, entries) of the file: the cached part of a read."""
     from pydantic import ValidationError
 
-    from payroll_etl.config.models import DataQualitySettings
+    from payroll_etl.config.models import DataQualitySettings, EmployerFields
 
     try:
         # libyaml's C loader: ~10x faster, it matters when 1,000s of employers are parsed every 30 s
@@ -116,6 +116,10 @@ def _validate_file(path: Path, data: bytes) -> tuple[Any, ...]:
     if not isinstance(pools, dict) or not all(isinstance(v, int) and v >= 1 for v in pools.values()):
         raise ConfigurationError(f"{path}: pools: each pool needs a whole number of slots >= 1")
     defaults = raw.get("defaults") or {}
+    try:  # a typo here would refuse every entry: say it once, for the file
+        EmployerFields.model_validate(defaults)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{path}: defaults: {'; '.join(describe(exc))}") from None
     entries = [_entry(path, i, {**defaults, **item} if isinstance(item, dict) else item)
                for i, item in enumerate(raw.get("employers") or [])]
     return dict(pools), dq, dict(raw.get("retention") or {}), _unique(path, entries)
