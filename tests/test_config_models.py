@@ -178,7 +178,8 @@ def test_a_bad_time_zone_or_cron_is_refused_and_a_dag_that_fails_to_build_costs_
     monkeypatch.setattr(dag_factory, "_timetable", refuse_three)
     dags = dag_factory.build_all(config)
     assert "payroll__acme__config_error" in dags and "payroll_nmbrs_acme" not in dags
-    assert "its DAG cannot be built: ValueError: not on this scheduler" in dags["payroll__acme__config_error"].description
+    description = dags["payroll__acme__config_error"].description
+    assert "its DAG cannot be built: ValueError: not on this scheduler" in description
     assert {e.dag_id for e in load_config(SHIPPED).employers} < set(dags)
 
 

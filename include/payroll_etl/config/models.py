@@ -33,9 +33,9 @@ from pydantic import (
     model_validator,
 )
 
+from payroll_etl.config.employer import KEY_RE
 from payroll_etl.connectors.options import ConnectorOptions
 from payroll_etl.connectors.registry import CONNECTORS as REGISTRY
-from payroll_etl.config.employer import KEY_RE
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.periods import FREQUENCIES, TAILS
 from payroll_etl.refresh import WEEKDAYS, parse_every
