@@ -269,16 +269,16 @@ def build_all(pipeline: PipelineConfig, only_dag_id: str | None = None, shard: i
     def wanted(dag_id: str) -> bool:
         return (not only_dag_id or dag_id == only_dag_id) and in_shard(dag_id, shard, shards)
 
-    dags: dict[str, DAG] = {}
-    problems = list(pipeline.problems)
+    dags = {p.dag_id: build_config_error_dag(p) for p in pipeline.problems if wanted(p.dag_id)}
     for cfg in pipeline.employers:
         if cfg.enabled and wanted(cfg.dag_id):
             try:
                 dags[cfg.dag_id] = build_dag(cfg, pipeline)
             except Exception as exc:  # noqa: BLE001 - e.g. a cron Airflow refuses: this employer only
-                problems.append(EntryProblem(-1, cfg.employer, f"employer {cfg.employer!r} ({cfg.connector}): "
-                                             f"its DAG cannot be built: {type(exc).__name__}: {exc}"))
-    dags.update({p.dag_id: build_config_error_dag(p) for p in problems if wanted(p.dag_id)})
+                problem = EntryProblem(-1, cfg.employer, f"employer {cfg.employer!r} ({cfg.connector}): its DAG "
+                                       f"cannot be built: {type(exc).__name__}: {exc}")
+                if not only_dag_id or problem.dag_id == only_dag_id:  # in the shard of the employer's DAG
+                    dags[problem.dag_id] = build_config_error_dag(problem)
     return dags
 
 
