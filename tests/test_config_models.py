@@ -190,3 +190,16 @@ def test_a_typo_in_defaults_is_one_error_for_the_file(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigurationError, match=r"employers.yaml: defaults: unknown keys \['shedule'\]"):
         read_config(path)
+
+
+def test_the_check_command_names_each_refused_entry(tmp_path):
+    import os
+
+    path = _write(tmp_path, {**ACME, "options": {"max_workerz": 4}})
+    env = {**os.environ, "PAYROLL_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-m", "payroll_etl.config", str(path)], env=env, capture_output=True,
+                         text=True, cwd=ROOT)
+    assert out.returncode == 1
+    assert "employer 'acme', employers[6]: options: unknown keys ['max_workerz']" in out.stderr
+    assert "6 employers, 6 DAGs, 1 refused entries" in out.stdout
+    assert list((tmp_path / "data" / "cache").glob("employers-*-all.pickle"))  # the cache is warm
