@@ -21,7 +21,7 @@ export PAYROLL_DATA_DIR ?= $(CURDIR)/data
 # Connections are Fernet-encrypted; scripts/airflow_setup.py generates this key once (0600).
 export AIRFLOW__CORE__FERNET_KEY_CMD ?= cat $(AIRFLOW_HOME)/fernet.key
 
-.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench soak dq-report connect-loket connect-nmbrs compare-connectors clean
+.PHONY: help install demo test lint simulators airflow airflow-cli backfill bench schema soak dq-report connect-loket connect-nmbrs compare-connectors clean
 
 help:
 	@echo "make demo        - install, start simulators, run every demo employer's nightly DAG, print results"
@@ -32,6 +32,7 @@ help:
 	@echo "make simulators  - payroll simulators in the foreground (8081 Loket REST, 8082 Loket SOAP, 8083 Nmbrs SOAP, 8084 Nmbrs REST)"
 	@echo "                   WORLD=scenario.yaml serves that scenario (docs/simulators.md); default: the demo world"
 	@echo "make bench       - benchmarks (prints figures)"
+	@echo "make schema      - regenerate docs/employers.schema.json from the config models"
 	@echo "make soak        - the Celery stack under injected faults, 50 employers x 3 nights, compared with a clean run"
 	@echo "                   (~25 min; needs PostgreSQL and Redis; SOAK_ARGS=\"--employers 10 --nights 2\" resizes it)"
 	@echo "make dq-report   - data-quality summary of the latest runs"
@@ -52,6 +53,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The JSON schema of include/employers.yaml, generated from payroll_etl/config/models.py (a test checks it is current).
+schema: install
+	PYTHONPATH=include $(PY) -m payroll_etl.config.schema
 
 # ruff, the type checker on payroll_etl ([tool.mypy]) and the import contracts ([tool.importlinter]).
 lint: install

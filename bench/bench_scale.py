@@ -15,7 +15,7 @@
    PAYROLL_BENCH_MEMORY_LARGE=100000 to add the 100,000-employee run.
 
 Knobs (environment): PAYROLL_BENCH_PARSE_EMPLOYERS (1000), PAYROLL_BENCH_PARSE_LARGE (10000; 0 skips),
-PAYROLL_BENCH_PARSE_SHARDS (16), PAYROLL_BENCH_PARSE_LARGE_RUNS (1), PAYROLL_BENCH_NIGHTLY_EMPLOYERS (200),
+PAYROLL_BENCH_PARSE_SHARDS (16), PAYROLL_BENCH_PARSE_LARGE_RUNS (2), PAYROLL_BENCH_NIGHTLY_EMPLOYERS (200),
 PAYROLL_BENCH_EMPLOYEES_EACH (5), PAYROLL_BENCH_LATENCY (0.05), PAYROLL_BENCH_MEMORY_EMPLOYEES (5000),
 PAYROLL_BENCH_MEMORY_LARGE (unset), PAYROLL_BENCH_SKIP (comma list of parse,nightly,memory).
 The warehouse is a throw-away PostgreSQL database on 127.0.0.1:5432 when reachable, else a DuckDB file.
@@ -73,24 +73,43 @@ import json, sys, time
 started = time.perf_counter()
 from airflow.dag_processing.dagbag import DagBag
 imported = time.perf_counter()
+cpu = time.process_time()
 bag = DagBag(dag_folder=sys.argv[1])
 done = time.perf_counter()
 stats = bag.dagbag_stats
 print(json.dumps({"dags": len(bag.dags), "errors": len(bag.import_errors), "airflow_import_s": imported - started,
+                  "cpu_s": time.process_time() - cpu,
                   "dagbag_s": done - imported, "file_s": sum(s.duration.total_seconds() for s in stats),
                   "max_file_s": max(s.duration.total_seconds() for s in stats), "files": len(stats)}))
 """
-SHARD_FILE = """from airflow.sdk import get_parsing_context
+SHARD_FILE = """from payroll_etl.airflow.dag_factory import dag_file
 
-from payroll_etl.airflow.dag_factory import build_all
-from payroll_etl.config import load_config
-
-globals().update(build_all(load_config(), only_dag_id=get_parsing_context().dag_id, shard={shard}, shards={shards}))
+globals().update(dag_file(shard={shard}, shards={shards}))
 """
 
 
+def _parse_once(folder: Path, env: dict[str, str], one_process: bool) -> dict[str, Any]:
+    """One DagBag parse of ``folder`` in a fresh process, or (``one_process=False``) one fresh process
+    per file, as Airflow's DAG processor parses each file: nothing is shared between files but the
+    parsed-config cache on disk (payroll_etl/config/loader.py)."""
+    files = [folder] if one_process else sorted(folder.glob("*.py"))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", PARSE_CODE, str(f)], env=env, cwd=ROOT,
+                                      capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            for f in files]
+    return {"dags": sum(r["dags"] for r in runs), "errors": sum(r["errors"] for r in runs),
+            "airflow_import_s": max(r["airflow_import_s"] for r in runs), "files": sum(r["files"] for r in runs),
+            "cpu_s": sum(r["cpu_s"] for r in runs), "max_cpu_s": max(r["cpu_s"] for r in runs),
+            "file_s": sum(r["file_s"] for r in runs), "max_file_s": max(r["max_file_s"] for r in runs)}
+
+
 def parse_time(n: int, shards: int = 1, runs: int = 3) -> dict[str, Any]:
-    """Best of ``runs`` DagBag parses of dags/ (shards=1) or of ``shards`` files each building a slice."""
+    """DagBag parses of dags/ (shards=1) or of ``shards`` files each building a slice.
+
+    The first run starts with an empty parsed-config cache (what the first parse after an edit of
+    employers.yaml costs: ``cold``); the best of the later runs is the steady state (the DAG
+    processor re-parses every file every 30 s while the file is unchanged). Shard files are parsed
+    one process per file, as the DAG processor does.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
         path = employers_file(n, Path(tmp) / "employers.yaml")
         folder = ROOT / "dags"
@@ -100,14 +119,12 @@ def parse_time(n: int, shards: int = 1, runs: int = 3) -> dict[str, Any]:
             for i in range(shards):
                 (folder / f"payroll_dags_{i:02d}.py").write_text(SHARD_FILE.format(shard=i, shards=shards))
         env = {**os.environ, "PAYROLL_EMPLOYERS_FILE": str(path), "AIRFLOW_HOME": tmp,
+               "PAYROLL_DATA_DIR": str(Path(tmp) / "data"),
                "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp}/airflow.db"}
-        results = []
-        for _ in range(runs):  # best of several: the machine is shared
-            out = subprocess.run([sys.executable, "-c", PARSE_CODE, str(folder)], env=env, cwd=ROOT,
-                                 capture_output=True, text=True, check=True)
-            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return min(results, key=lambda r: r["file_s"])
+        results = [_parse_once(folder, env, one_process=shards == 1) for _ in range(max(2, runs))]
+    best = min(results[1:], key=lambda r: r["file_s"])  # the machine is shared: best of the warm runs
+    return {**best, "cold": results[0]}
 
 
 # -------------------------------------------------------------------------- simulators
@@ -316,14 +333,17 @@ def main() -> None:
         r = parse_time(n)
         print(f"parse: dags/ (one file) with {n} employers -> {r['dags']} DAGs, {r['errors']} import errors; "
               f"DagBag file parse {r['file_s']:.2f} s / goal 2 s = {r['file_s'] / 2:.2f} "
-              f"[{_target(r['file_s'], 2)}] (import airflow {r['airflow_import_s']:.2f} s before that)", flush=True)
+              f"[{_target(r['file_s'], 2)}] (CPU {r['cpu_s']:.2f} s; first parse after an edit, cache cold: "
+              f"{r['cold']['file_s']:.2f} s; import airflow {r['airflow_import_s']:.2f} s before that)", flush=True)
         big, shards = _int("PAYROLL_BENCH_PARSE_LARGE", 10000), _int("PAYROLL_BENCH_PARSE_SHARDS", 16)
         if big and shards > 1:
-            r = parse_time(big, shards, runs=_int("PAYROLL_BENCH_PARSE_LARGE_RUNS", 1))
-            print(f"parse: {big} employers as {r['files']} shard files (build_all(shard=i, shards={shards})) "
-                  f"-> {r['dags']} DAGs, {r['errors']} import errors; slowest file {r['max_file_s']:.2f} s / goal 2 s "
-                  f"= {r['max_file_s'] / 2:.2f} [{_target(r['max_file_s'], 2)}]; all files {r['file_s']:.2f} s / "
-                  f"goal 15 s = {r['file_s'] / 15:.2f} [{_target(r['file_s'], 15)}]", flush=True)
+            r = parse_time(big, shards, runs=_int("PAYROLL_BENCH_PARSE_LARGE_RUNS", 2))
+            print(f"parse: {big} employers as {r['files']} shard files (dag_file(shard=i, shards={shards}), one "
+                  f"process per file) -> {r['dags']} DAGs, {r['errors']} import errors; slowest file "
+                  f"{r['max_file_s']:.2f} s / goal 2 s = {r['max_file_s'] / 2:.2f} [{_target(r['max_file_s'], 2)}]; "
+                  f"all files {r['file_s']:.2f} s / goal 15 s = {r['file_s'] / 15:.2f} [{_target(r['file_s'], 15)}] "
+                  f"(CPU: slowest file {r['max_cpu_s']:.2f} s, all {r['cpu_s']:.2f} s; first parse after an edit, "
+                  f"cache cold: slowest {r['cold']['max_file_s']:.2f} s, all {r['cold']['file_s']:.2f} s)", flush=True)
     if "nightly" not in skip:
         r = nightly(_int("PAYROLL_BENCH_NIGHTLY_EMPLOYERS", 200), _int("PAYROLL_BENCH_EMPLOYEES_EACH", 5),
                     float(os.environ.get("PAYROLL_BENCH_LATENCY", "0.05")))

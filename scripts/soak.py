@@ -179,7 +179,7 @@ def clean_night(employers_file: Path, sim_urls: dict[str, str], day: date, data_
                                   {**spec.get("extra", {}), "timeout": 30})
         ctx = RunContext(employer=cfg, logical_date=day, airflow_run_id=f"clean__{day.isoformat()}",
                          data_dir=data_dir, warehouse_url=url)
-        run_all(ctx, creds, dict(config.dq))
+        run_all(ctx, creds, config.dq.model_dump())
 
 
 # ----------------------------------------------------------------------------- comparison

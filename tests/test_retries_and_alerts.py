@@ -125,6 +125,26 @@ def test_retry_policy_rules():
     assert "payroll_etl.errors.TransientSourceError" not in NO_RETRY
 
 
+@pytest.mark.parametrize("exc, retried", [
+    (ValueError("timeout must be a number"), False),  # a bug or a bad Connection extra: not weather
+    (KeyError("x"), False),
+    ("AuthenticationError", False), ("ConfigurationError", False), ("QuotaExhaustedError", False),
+    ("TransientSourceError", True), ("WarehouseError", True),
+])
+def test_the_airflow_retry_decision_is_the_error_taxonomy(exc, retried):
+    """errors.is_retryable decides: only a retryable payroll error takes the task's retries (with backoff)."""
+    from airflow.sdk import RetryAction
+
+    from payroll_etl import errors
+    from payroll_etl.airflow.dag_factory import retry_policy
+
+    if isinstance(exc, str):
+        exc = getattr(errors, exc)("employer=acme: something")
+    decision = retry_policy().evaluate(exc, try_number=1, max_tries=4)
+    assert decision.action == (RetryAction.DEFAULT if retried else RetryAction.FAIL)
+    assert errors.is_retryable(exc) is retried
+
+
 def test_failure_callback_is_one_scrubbed_line(caplog):
     from payroll_etl.airflow.dag_factory import on_task_failure
     from payroll_etl.errors import TransientSourceError

@@ -9,59 +9,29 @@ through the landing and staging files (see ``payroll_etl.pipeline``).
 from __future__ import annotations
 
 import logging
-import os
-import zlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import (
-    DAG,
-    AsyncCallback,
-    DeadlineAlert,
-    ExceptionRetryPolicy,
-    RetryAction,
-    RetryRule,
-    chain,
-)
+from airflow.sdk import DAG, chain
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert
 
+from payroll_etl.airflow.retries import NO_RETRY, retry_delay, retry_policy
 from payroll_etl.airflow.run_policy import RUN_OPTIONS, ScheduledLogicalDate, attach_run_params, run_options
 from payroll_etl.airflow.timetable import PayPeriodTimetable, frequency_label
-from payroll_etl.config import EmployerConfig, PipelineConfig
+from payroll_etl.config import EmployerConfig, EntryProblem, PipelineConfig, in_shard, read_config
+from payroll_etl.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
+__all__ = ["NO_RETRY", "build_all", "build_dag", "dag_file", "retry_delay", "retry_policy"]
 
-NO_RETRY = [
-    "payroll_etl.errors.AuthenticationError",
-    "payroll_etl.errors.AuthorizationError",
-    "payroll_etl.errors.ConfigurationError",
-    "payroll_etl.errors.DataQualityError",
-    "payroll_etl.errors.RecordError",
-    "payroll_etl.errors.MalformedPayloadError",
-    "payroll_etl.errors.QuotaExhaustedError",
-]
 START_DATE = datetime(2024, 1, 1)
 # The nightly window: a scheduled run must be done this long after its logical time (02:00 -> 06:00),
 # before the benefits systems read the warehouse. Missing it raises a deadline alert (see below);
 # manual and backfill runs have no window (run_policy.ScheduledLogicalDate).
 NIGHTLY_WINDOW = timedelta(hours=4)
-
-
-class _SharedRetryPolicy(ExceptionRetryPolicy):
-    """Immutable in practice, so every task may share one instance: Airflow deep-copies
-    default_args into each operator, and copying the rules 4,000 times cost ~1 s of parse time."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedRetryPolicy:
-        return self
-
-
-@lru_cache(maxsize=1)
-def retry_policy() -> ExceptionRetryPolicy:
-    """Credentials, rights, config and bad data never get better by retrying: fail at once."""
-    return _SharedRetryPolicy(rules=[
-        RetryRule(exception=NO_RETRY, action=RetryAction.FAIL, reason="not transient: needs a human"),
-    ])
 
 
 def on_task_failure(context: dict[str, Any]) -> None:
@@ -107,7 +77,7 @@ class PayrollDAG(DAG):
     alert as usual.
     """
 
-    def test(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+    def test(self, *args: Any, **kwargs: Any) -> Any:
         saved, self.deadline = self.deadline, None
         try:
             return super().test(*args, **kwargs)
@@ -172,22 +142,6 @@ def _timetable(cron: str, tz: str, frequency: str, tail: str) -> PayPeriodTimeta
     return PayPeriodTimetable(cron, timezone=tz, frequency=frequency, tail=tail)
 
 
-def retry_delay() -> timedelta:
-    """The first task retry's delay (doubling from there, at most 30 min): 2 minutes, or
-    ``PAYROLL_RETRY_DELAY_SECONDS`` (read at parse time; the soak, scripts/soak.py, uses a few seconds).
-    Raises ValueError naming the variable when it is not a non-negative number."""
-    raw = os.environ.get("PAYROLL_RETRY_DELAY_SECONDS")
-    if not raw:
-        return timedelta(minutes=2)
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if seconds < 0:
-        raise ValueError(f"PAYROLL_RETRY_DELAY_SECONDS must be a number of seconds >= 0, got {raw!r}")
-    return timedelta(seconds=seconds)
-
-
 def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
     default_args = {
         "owner": "data-platform",
@@ -219,7 +173,7 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
         # signatures and type hints per task, ~40 % of the parse time at 1,000 employers.
         steps = [
             PythonOperator(task_id=name, python_callable=STEPS[name], op_args=[cfg.dag_id],
-                           execution_timeout=timeout, **({"pool": cfg.pool} if name == "extract" else {}))
+                           execution_timeout=timeout, pool=cfg.pool if name == "extract" else None)
             for name, timeout in (("extract", timedelta(hours=2)), ("normalize", timedelta(hours=1)),
                                   ("validate", timedelta(hours=1)), ("load", timedelta(hours=1)))
         ]
@@ -231,9 +185,8 @@ def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
 
 
 def _employer(dag_id: str) -> tuple[EmployerConfig, PipelineConfig]:
-    from payroll_etl.config import load_config
-
-    pipeline = load_config()
+    """The entry of ``dag_id`` (a bad entry of another employer does not stop this one)."""
+    pipeline = read_config()
     return pipeline.by_dag_id(dag_id), pipeline
 
 
@@ -268,7 +221,7 @@ def validate_step(dag_id: str, **context: Any) -> dict[str, Any]:
     from payroll_etl import pipeline as steps
 
     cfg, pipeline = _employer(dag_id)
-    return steps.validate(_run_context(cfg, context.get("params") or {}, context), dict(pipeline.dq))
+    return steps.validate(_run_context(cfg, context.get("params") or {}, context), pipeline.dq.model_dump())
 
 
 def load_step(dag_id: str, **context: Any) -> dict[str, Any]:
@@ -281,19 +234,58 @@ def load_step(dag_id: str, **context: Any) -> dict[str, Any]:
 STEPS = {"extract": extract_step, "normalize": normalize_step, "validate": validate_step, "load": load_step}
 
 
+def config_error_step(message: str, **_: Any) -> None:
+    """The task of a config-error DAG: fails with the entry's problem (ConfigurationError, not retried)."""
+    raise ConfigurationError(message)
+
+
+def build_config_error_dag(problem: EntryProblem) -> DAG:
+    """A visible stand-in for an employer entry that failed validation (docs/decisions.md).
+
+    Unscheduled, tagged ``config_error``; its description and docs carry the message (entry and
+    field, no values); its one task fails with it when triggered. The parse logs it as an error.
+    """
+    log.error("employer config: %s (its DAG is replaced by %s)", problem.message, problem.dag_id)
+    with PayrollDAG(dag_id=problem.dag_id, schedule=None, start_date=START_DATE, catchup=False,
+                    description=f"employers.yaml entry refused: {problem.message}"[:1000],
+                    tags=["payroll", "config_error"] + ([f"employer:{problem.key}"] if problem.key else []),
+                    doc_md=f"### Employer entry refused\n\n`{problem.message}`\n\nFix the entry in "
+                           "`include/employers.yaml` (schema: `docs/employers.schema.json`); the employer's "
+                           "DAG comes back at the next parse.") as dag:
+        PythonOperator(task_id="config_error", python_callable=config_error_step, op_args=[problem.message],
+                       retries=0)
+    return dag
+
+
 def build_all(pipeline: PipelineConfig, only_dag_id: str | None = None, shard: int | None = None,
               shards: int = 1) -> dict[str, DAG]:
-    """The DAGs of all enabled employers, or of one shard of them.
+    """The DAGs of all enabled employers, or of one shard of them, plus one config-error DAG per
+    refused entry (``pipeline.problems``, see :func:`build_config_error_dag`).
 
     ``shard``/``shards``: a DAG file may build only the employers whose ``crc32(dag_id) % shards``
-    equals ``shard`` (stable across parses and machines), so N small files replace one big one
-    and the DAG processor parses them in parallel; see docs/operations.md (scale figures).
+    equals ``shard`` (``config.in_shard``: stable across parses and machines), so N small files
+    replace one big one and the DAG processor parses them in parallel; see docs/operations.md.
     """
-    dags = {}
+    def wanted(dag_id: str) -> bool:
+        return (not only_dag_id or dag_id == only_dag_id) and in_shard(dag_id, shard, shards)
+
+    dags = {p.dag_id: build_config_error_dag(p) for p in pipeline.problems if wanted(p.dag_id)}
     for cfg in pipeline.employers:
-        if not cfg.enabled or (only_dag_id and cfg.dag_id != only_dag_id):
-            continue
-        if shard is not None and zlib.crc32(cfg.dag_id.encode()) % shards != shard:
-            continue
-        dags[cfg.dag_id] = build_dag(cfg, pipeline)
+        if cfg.enabled and wanted(cfg.dag_id):
+            try:
+                dags[cfg.dag_id] = build_dag(cfg, pipeline)
+            except Exception as exc:  # noqa: BLE001 - e.g. a cron Airflow refuses: this employer only
+                problem = EntryProblem(-1, cfg.employer, f"employer {cfg.employer!r} ({cfg.connector}): its DAG "
+                                       f"cannot be built: {type(exc).__name__}: {exc}")
+                if not only_dag_id or problem.dag_id == only_dag_id:  # in the shard of the employer's DAG
+                    dags[problem.dag_id] = build_config_error_dag(problem)
     return dags
+
+
+def dag_file(shard: int | None = None, shards: int = 1) -> dict[str, DAG]:
+    """What a DAG file puts in its globals: ``build_all`` of the config (of one shard: read from that
+    shard's cache), only the running task's DAG when a worker parses the file for one task."""
+    from airflow.sdk import get_parsing_context
+
+    pipeline = read_config(shard=shard, shards=shards)
+    return build_all(pipeline, only_dag_id=get_parsing_context().dag_id, shard=shard, shards=shards)

@@ -35,9 +35,9 @@ def reports_dir() -> Path:
 
 
 def _employer_of(dag_id: str) -> str | None:
-    from payroll_etl.config import load_config
+    from payroll_etl.config import read_config
 
-    for cfg in load_config().employers:
+    for cfg in read_config().employers:
         if cfg.dag_id == dag_id:
             return cfg.employer
     return None

@@ -50,10 +50,10 @@ def busy_employers(ti: Any, employers: Any) -> set[tuple[str, str]]:
 
 def purge_step(**context: Any) -> dict[str, Any]:
     """The task: policy from the config, busy employers from Airflow, then the core purge."""
-    from payroll_etl.config import load_config
+    from payroll_etl.config import read_config
     from payroll_etl.retention import RetentionPolicy, purge
 
-    config = load_config()
+    config = read_config()
     policy = RetentionPolicy.from_config(config.retention)
     busy = busy_employers(context["ti"], config.employers)
     return purge(policy, busy=busy)

@@ -241,10 +241,10 @@ def skipped_note(dag_id: str, logical_date: datetime | None) -> str:
     period = "?"
     if logical_date is not None:
         try:
-            from payroll_etl.config import load_config
+            from payroll_etl.config import read_config
             from payroll_etl.periods import period_for_logical_date
 
-            cfg = load_config().by_dag_id(dag_id)
+            cfg = read_config().by_dag_id(dag_id)
             period = period_for_logical_date(logical_date, cfg.payroll_frequency, cfg.four_week_tail).id
         except Exception:  # noqa: BLE001 - the note stays useful without the period id
             log.debug("no pay period for %s at %s", dag_id, logical_date, exc_info=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from payroll_etl.config.models import DataQualitySettings
 from payroll_etl.model import ENTITIES
 from payroll_etl.periods import period_bounds
 from payroll_etl.quality import ERROR, WARN, DQContext
@@ -29,20 +30,13 @@ if TYPE_CHECKING:
 ENTITY_ORDER = ("employer", "employee", "employment", "salary", "payroll_period", "payroll_result")
 NL_COUNTRY = {"", "NL", "NLD", "NEDERLAND", "THE NETHERLANDS", "NETHERLANDS"}
 
-DEFAULTS: dict[str, Any] = {
-    "max_drop_pct": 50,  # volume: a larger drop in rows vs the previous run blocks the load
-    "volume_min_previous_rows": 10,  # volume: below this many rows last run, a drop is only a warn
-    "holiday_allowance_min_pct": 8,  # WML minimum holiday allowance (domain.md §6)
-    "correction_components": ["CORRECTIE", "CORRECTION", "CORR"],  # may carry negative amounts
-    "severity_overrides": {},  # {check_name: "error" | "warn"}
-}
+# The one set of defaults lives in the data_quality settings model (payroll_etl/config/models.py).
+DEFAULTS: dict[str, Any] = DataQualitySettings().model_dump(exclude={"employers"})
 
 
 def effective_settings(ctx: DQContext) -> dict[str, Any]:
     """Defaults, then the data_quality section, then its ``employers.<key>`` override."""
-    merged = {**DEFAULTS, **{k: v for k, v in ctx.settings.items() if k != "employers"}}
-    per_employer = (ctx.settings.get("employers") or {}).get(ctx.employer.employer) or {}
-    return {**merged, **per_employer}
+    return DataQualitySettings.model_validate(ctx.settings or {}).for_employer(ctx.employer.employer)
 
 
 @dataclass
