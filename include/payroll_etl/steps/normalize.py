@@ -14,14 +14,19 @@ from payroll_etl.connectors import connector_class
 from payroll_etl.errors import RecordError
 from payroll_etl.model import ENTITIES, arrow_schema
 from payroll_etl.parsing import Parser
+from payroll_etl.quality.flags import BATCH_ROWS
 from payroll_etl.steps.context import RunContext, system_arrow_pool, write_private
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 
-def to_arrow(entity_name: str, rows: list[dict[str, Any]], employer: EmployerConfig):
-    """Canonical Arrow table; a value of the wrong type names employer, entity, record and field."""
+def to_arrow(entity_name: str, rows: list[dict[str, Any]], employer: EmployerConfig) -> pa.Table:
+    """Canonical Arrow table of one entity's rows (``model.ENTITIES`` schema, every column nullable).
+
+    ``connector``/``employer`` come from ``employer``; a missing key is NULL. Raises ``RecordError``
+    naming employer, entity, record and field when a value does not convert to its column type.
+    """
     import pyarrow as pa
 
     entity = ENTITIES[entity_name]
@@ -50,6 +55,12 @@ def to_arrow(entity_name: str, rows: list[dict[str, Any]], employer: EmployerCon
 
 
 def normalize(ctx: RunContext) -> dict[str, Any]:
+    """Parse the run's landed pages into canonical rows and stage them: ``entity=<name>.parquet`` per
+    entity (row groups of ``BATCH_ROWS``, the batches validate reads), ``issues.json`` (values that
+    could not be parsed). A connector that streams its bulk entity hands it over in chunks, written
+    chunk by chunk. Returns rows per entity and the number of issues (for XCom).
+    Raises ``RecordError`` naming employer, entity, record and field when a value has the wrong type.
+    """
     import pyarrow.parquet as pq
 
     system_arrow_pool()
@@ -77,7 +88,7 @@ def normalize(ctx: RunContext) -> dict[str, Any]:
                     os.close(fd)
                     writer = pq.ParquetWriter(path, table.schema)
                     counts[name] = 0
-                writer.write_table(table)
+                writer.write_table(table, row_group_size=BATCH_ROWS)
                 counts[name] += table.num_rows
                 del table
         finally:
