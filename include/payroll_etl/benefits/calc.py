@@ -228,7 +228,7 @@ def compute_basis(
     reference_date: date,
     employment: Sequence[EmploymentVersion],
     salaries: Sequence[SalaryVersion],
-    tail: Tail = "period13",
+    tail: str = "period13",
 ) -> Basis:
     """All bases of one employment under one scheme version on ``reference_date``.
 

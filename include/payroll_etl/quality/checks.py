@@ -33,7 +33,7 @@ def _num(series: pd.Series) -> pd.Series:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return math.nan
         try:
-            return float(v)  # Decimal, int, str
+            return float(v)  # type: ignore[arg-type]  # Decimal, int, str
         except (TypeError, ValueError):
             return math.nan
 
@@ -55,7 +55,7 @@ def _pydate(value: object) -> date | None:
         return None
     if hasattr(value, "date") and callable(value.date):  # pandas Timestamp / datetime
         try:
-            return value.date()  # type: ignore[union-attr]
+            return value.date()
         except ValueError:
             return None
     return value if isinstance(value, date) else None
@@ -89,7 +89,7 @@ def _date_in_range(column: str, low: str = "1900-01-01", high: str = "2100-12-31
 def _first_employment_start(env: RuleEnv) -> dict[str, date]:
     """Employee source id -> start of the first employment in this run (once per run: ``env.cache``)."""
     if "first_employment_start" in env.cache:
-        return env.cache["first_employment_start"]  # type: ignore[no-any-return]
+        return env.cache["first_employment_start"]
     first: dict[str, date] = env.cache.setdefault("first_employment_start", {})
     employment = env.frames.get("employment")
     if employment is None or employment.empty:
@@ -137,7 +137,7 @@ def _birth_date_error(df: pd.DataFrame, env: RuleEnv) -> pd.Series:
             return True
         if birth > env.reference_date:
             return False
-        start = first.get(employee_id)  # type: ignore[arg-type]
+        start = first.get(employee_id) if isinstance(employee_id, str) else None
         return start is None or _age(birth, start) >= 13
 
     import pandas as pd
@@ -152,7 +152,7 @@ def _birth_date_warn(df: pd.DataFrame, env: RuleEnv) -> pd.Series:
         birth = _pydate(birth_value)
         if birth is None or birth > env.reference_date:
             return True  # the error rule reports it
-        start = first.get(employee_id)  # type: ignore[arg-type]
+        start = first.get(employee_id) if isinstance(employee_id, str) else None
         if start is not None and 13 <= _age(birth, start) < 15:
             return False
         return _age(birth, env.reference_date) <= 75
@@ -258,7 +258,7 @@ def _parent_exists(parent: str, column: str) -> Check:
 
 def _period_number_ok(frequency: object, year: object, number: object, tail: str) -> bool:
     try:
-        period_bounds(str(frequency), int(year), int(number), tail)  # type: ignore[arg-type]
+        period_bounds(str(frequency), int(year), int(number), tail)  # type: ignore[arg-type, call-overload]
     except (ValueError, TypeError):
         return False
     return True

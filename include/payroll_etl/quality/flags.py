@@ -45,18 +45,19 @@ class EntitySource:
     def __init__(self, data: pa.Table | Path | str) -> None:
         import pyarrow.parquet as pq
 
-        self._table = None if isinstance(data, (Path, str)) else data
         self._file = pq.ParquetFile(data) if isinstance(data, (Path, str)) else None
+        # a file: its schema only, an empty table (the rows are read batch by batch)
+        self._table: pa.Table = self._file.schema_arrow.empty_table() if self._file is not None else data
 
     @property
     def num_rows(self) -> int:
         """Rows of the entity."""
-        return self._file.metadata.num_rows if self._file is not None else int(self._table.num_rows)
+        return int(self._file.metadata.num_rows if self._file is not None else self._table.num_rows)
 
     @property
     def column_names(self) -> list[str]:
         """Column names of the entity's canonical schema."""
-        return list(self._file.schema_arrow.names if self._file is not None else self._table.column_names)
+        return list(self._table.column_names)
 
     def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """The rows in order, at most ``BATCH_ROWS`` a batch (only ``columns`` when given)."""
@@ -90,7 +91,7 @@ def iso(value: object) -> str:
     try:
         import pandas as pd
 
-        if pd.isna(value):  # type: ignore[arg-type]
+        if pd.isna(value):
             return "None"
     except (TypeError, ValueError):
         pass

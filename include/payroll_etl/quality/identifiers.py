@@ -69,7 +69,7 @@ def lhn_valid(value: object) -> bool:
     if value is None:
         return False
     match = _LHN_RE.match(str(value).strip().upper())
-    return bool(match) and elfproef(match.group(1))
+    return match is not None and elfproef(match.group(1))
 
 
 # ----------------------------------------------------------------------------------------------

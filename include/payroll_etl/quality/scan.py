@@ -46,7 +46,7 @@ def _mask(number: str) -> str:
 
 
 def scan_text(text: str, where: str = "<text>") -> list[Finding]:
-    findings = []
+    findings: list[Finding] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         findings.extend(Finding(where, lineno, _mask(n)) for n in find_bsn_like(line))
     return findings

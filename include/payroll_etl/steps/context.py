@@ -50,7 +50,7 @@ class RunContext:
             if info:
                 self._stated = PayPeriod(info["frequency"], int(info["year"]), int(info["number"]),
                                          date.fromisoformat(info["start"]), date.fromisoformat(info["end"]),
-                                         info.get("tail") or self.employer.four_week_tail)
+                                         info.get("tail") or self.employer.four_week_tail)  # type: ignore[arg-type]
         return self._stated
 
     @property

@@ -34,6 +34,7 @@ def to_arrow(entity_name: str, rows: list[dict[str, Any]], employer: EmployerCon
     # (the record is quarantined), not a crash that names no record.
     schema = pa.schema([f.with_nullable(True) for f in arrow_schema(entity)])
     arrays = []
+    values: list[Any]
     for fld in schema:
         if fld.name == "connector":
             values = [employer.connector] * len(rows)

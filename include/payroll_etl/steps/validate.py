@@ -67,8 +67,8 @@ def validate(ctx: RunContext, settings_dq: dict[str, Any] | None = None) -> dict
     system_arrow_pool()
     upgrade(ctx.warehouse_url)
     tables = staged_paths(ctx)
-    issues = [RecordIssue(**i) for i in read_json(ctx.staging / "issues.json")] \
-        if (ctx.staging / "issues.json").exists() else []
+    issues_path = ctx.staging / "issues.json"
+    issues = [RecordIssue(**i) for i in json.loads(issues_path.read_text())] if issues_path.exists() else []
     outcome = run_quality(tables, issues, _dq_context(ctx, settings_dq))
     quarantined = {e: [[k[0], k[1], checks] for k, checks in rows.items()] for e, rows in outcome.quarantined.items()}
     write_private(ctx.staging / "dq.json", json.dumps({
