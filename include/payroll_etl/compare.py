@@ -59,10 +59,12 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
+        """``GO`` without reasons against the switch, else ``NO-GO``."""
         return "NO-GO" if self.reasons else "GO"
 
     @property
     def reasons(self) -> list[str]:
+        """One line per blocking finding: nothing published, unmatched or ambiguous identities, differences."""
         c = self.match.counts()
         out = []
         if not self.old_connectors:
@@ -77,6 +79,7 @@ class Comparison:
         return out
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-serialisable data: counts and masked examples only."""
         return {
             "employer": self.employer, "run_date": self.run_date.isoformat(), "new_connector": self.new_connector,
             "published_by": self.old_connectors, "verdict": self.verdict, "reasons": self.reasons,
@@ -91,6 +94,7 @@ class Comparison:
         }
 
     def markdown(self) -> str:
+        """The report as Markdown (the ``.md`` next to the ``.json``)."""
         d = self.as_dict()
         ids = d["identities"]
         old = ", ".join(self.old_connectors) or "nothing"
@@ -222,6 +226,7 @@ def compare_sides(employer: str, run_date: date, old: Side, new: Side, old_conne
 # --- reports --------------------------------------------------------------------------------
 
 def report_paths(report_dir: Path, employer: str, run_date: date, connector: str) -> tuple[Path, Path]:
+    """(Markdown, JSON) report paths of one shadow run: ``connector_compare/employer=<key>/<date>_<connector>``."""
     base = report_dir / "connector_compare" / f"employer={employer}" / f"{run_date.isoformat()}_{connector}"
     return base.with_suffix(".md"), base.with_suffix(".json")
 

@@ -87,6 +87,7 @@ class DQOutcome:
 
     @property
     def success(self) -> bool:
+        """True when nothing blocks the load."""
         return not self.blocking
 
     def summary(self) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from payroll_etl.quality.checks import _pydate
 
 @dataclass(frozen=True)
 class VolumeCheck:
+    """Row count of a fully fetched population entity against the previous run (``volume_checks``).
+"""
     entity: str
     previous: int
     current: int
@@ -26,9 +28,11 @@ class VolumeCheck:
 
     @property
     def success(self) -> bool:
+        """True when at least ``minimum`` rows arrived."""
         return self.current >= self.minimum
 
     def reason(self) -> str:
+        """One line, PII-free: from how many rows to how many, and the configured limit."""
         drop = 100.0 * (self.previous - self.current) / self.previous if self.previous else 0.0
         return (f"{self.entity} row count dropped from {self.previous} to {self.current} ({drop:.0f} %, more than "
                 f"max_drop_pct={self.max_drop_pct:g}): the source probably answered partially")

@@ -20,6 +20,10 @@ from payroll_etl.periods import PayPeriod, period_for, period_for_logical_date
 
 @dataclass
 class RunContext:
+    """One employer run: the employer's config, the logical date, and where its files and warehouse are.
+
+    Every step gets one; the steps of one run agree on paths and the ``load_run_id`` through it.
+    """
     employer: EmployerConfig
     logical_date: date
     airflow_run_id: str | None = None
@@ -55,6 +59,7 @@ class RunContext:
 
     @property
     def is_backfill(self) -> bool:
+        """True when told so, else when the run's pay period ended before the current one (``today``)."""
         if self.backfill is not None:
             return self.backfill
         current = period_for(self.today, self.employer.payroll_frequency,  # type: ignore[arg-type]
@@ -109,18 +114,22 @@ class RunContext:
 
     @property
     def landing_root(self) -> Path:
+        """Root of the raw landing (``data/landing``)."""
         return self.data_dir / "landing"
 
     @property
     def staging(self) -> Path:
+        """This run's staging folder (one per connector, employer and run date)."""
         return (self.data_dir / "staging" / f"connector={self.employer.connector}"
                 / f"employer={self.employer.employer}" / f"run_date={self.logical_date.isoformat()}")
 
     @property
     def report_dir(self) -> Path:
+        """Root of the data-quality reports (``data/reports``)."""
         return self.data_dir / "reports"
 
     def landing_ref(self) -> str:
+        """The landing of this run as a glob (for ``quarantine.landing_ref``: where the raw record is)."""
         return str(self.landing_root / f"connector={self.employer.connector}" / f"employer={self.employer.employer}"
                    / f"entity=*/run_date={self.logical_date.isoformat()}")
 
@@ -136,6 +145,7 @@ def system_arrow_pool() -> None:
 
 
 def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically to a file only the owner can read (0600, private parent folders)."""
     landing.private_dir(path.parent)
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
@@ -145,4 +155,5 @@ def write_private(path: Path, text: str) -> None:
 
 
 def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object written by an earlier step (``extract.json``, ``dq.json``)."""
     return json.loads(path.read_text())
