@@ -225,6 +225,15 @@ def _holiday_allowance(df: pd.DataFrame, env: RuleEnv) -> pd.Series:
 
 # --------------------------------------------------------------------------- structure
 
+def business_key(source_id: object, valid_from: object) -> tuple[object, object]:
+    """(source_id, valid_from) with a missing value (None, NaN, NaT) as None: keys compare as in
+    ``DataFrame.duplicated``, where missing values are equal."""
+    import pandas as pd
+
+    return (None if source_id is None or pd.isna(source_id) else source_id,  # type: ignore[arg-type]
+            None if valid_from is None or pd.isna(valid_from) else valid_from)  # type: ignore[arg-type]
+
+
 def _unique_key(entity: str) -> Check:
     """(source_id, valid_from) occurs once in the entity. Checked in batches, the keys occurring more
     than once in the whole entity come from ``env.duplicate_keys`` (``flags.duplicate_keys``)."""
@@ -237,8 +246,8 @@ def _unique_key(entity: str) -> Check:
 
         if not duplicates:
             return pd.Series(True, index=df.index, dtype="bool")
-        return pd.Series([k not in duplicates for k in zip(df["source_id"], df["valid_from"])], index=df.index,
-                         dtype="bool")
+        return pd.Series([business_key(s, v) not in duplicates for s, v in zip(df["source_id"], df["valid_from"])],
+                         index=df.index, dtype="bool")
 
     return check
 

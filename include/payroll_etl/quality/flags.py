@@ -23,6 +23,7 @@ import numpy as np
 
 from payroll_etl.parsing import RecordIssue
 from payroll_etl.quality.base import ERROR, RowRule, RuleEnv
+from payroll_etl.quality.checks import business_key
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +46,8 @@ class EntitySource:
     def __init__(self, data: pa.Table | Path | str) -> None:
         import pyarrow.parquet as pq
 
-        self._file = pq.ParquetFile(data) if isinstance(data, (Path, str)) else None
+        # pre_buffer off: with it, iterating batches buffers far more of the file than one row group
+        self._file = pq.ParquetFile(data, pre_buffer=False) if isinstance(data, (Path, str)) else None
         # a file: its schema only, an empty table (the rows are read batch by batch)
         self._table: pa.Table = self._file.schema_arrow.empty_table() if self._file is not None else data
 
@@ -116,14 +118,34 @@ def parse_rules(entity: str, issues: list[RecordIssue]) -> list[tuple[RowRule, s
     return out
 
 
-def duplicate_keys(source: EntitySource) -> set[tuple[Any, Any]]:
-    """(source_id, valid_from) pairs occurring more than once in the entity (counted in Arrow)."""
-    import pyarrow.compute as pc
+def _key_hashes(df: pd.DataFrame) -> np.ndarray:
+    import pandas as pd
 
-    counts = source.read(["source_id", "valid_from"]).group_by(["source_id", "valid_from"]).aggregate(
-        [([], "count_all")])
-    dups = counts.filter(pc.greater(counts["count_all"], 1))
-    return set(zip(dups["source_id"].to_pylist(), dups["valid_from"].to_pylist(), strict=True))
+    return pd.util.hash_pandas_object(df[["source_id", "valid_from"]], index=False).to_numpy()
+
+
+def duplicate_keys(source: EntitySource) -> set[tuple[Any, Any]]:
+    """(source_id, valid_from) pairs occurring more than once in the entity.
+
+    Two passes over the two key columns, batch by batch: a 64-bit hash per row (8 bytes a row) finds
+    the few hashes seen twice; the second pass counts the real keys behind those hashes only (a hash
+    collision is no duplicate). Same semantics as ``DataFrame.duplicated`` (missing values equal).
+    """
+    hashes = [_key_hashes(to_pandas(b)) for b in source.batches(["source_id", "valid_from"])]
+    if not hashes:
+        return set()
+    unique, counts = np.unique(np.concatenate(hashes), return_counts=True)
+    del hashes
+    suspects = unique[counts > 1]
+    if not len(suspects):
+        return set()
+    seen: dict[tuple[Any, Any], int] = {}
+    for batch in source.batches(["source_id", "valid_from"]):
+        df = to_pandas(batch)
+        for i in np.flatnonzero(np.isin(_key_hashes(df), suspects)):
+            key = business_key(df["source_id"].iloc[i], df["valid_from"].iloc[i])
+            seen[key] = seen.get(key, 0) + 1
+    return {key for key, n in seen.items() if n > 1}
 
 
 @dataclass
