@@ -230,8 +230,8 @@ def business_key(source_id: object, valid_from: object) -> tuple[object, object]
     ``DataFrame.duplicated``, where missing values are equal."""
     import pandas as pd
 
-    return (None if source_id is None or pd.isna(source_id) else source_id,  # type: ignore[arg-type]
-            None if valid_from is None or pd.isna(valid_from) else valid_from)  # type: ignore[arg-type]
+    return (None if source_id is None or pd.isna(source_id) else source_id,
+            None if valid_from is None or pd.isna(valid_from) else valid_from)
 
 
 def _unique_key(entity: str) -> Check:
