@@ -38,29 +38,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from payroll_etl.identity import Job, Match, Person, mask_id, match_identities
+from payroll_etl.compare_sides import EMPLOYMENT_FIELDS, Side, decimal_or_none, published_side, staged_side
+from payroll_etl.identity import Match, mask_id, match_identities
 
-EMPLOYMENT_FIELDS = ("start_date", "end_date", "employment_number", "hours_per_week", "fulltime_hours_per_week",
-                     "part_time_factor")
 EXAMPLES = 3
-
-
-@dataclass
-class Side:
-    """One connector's facts of one employer: persons, employment versions and wage versions."""
-
-    connector: str
-    persons: list[Person]
-    employment_versions: dict[tuple[str, str], list[dict[str, Any]]]  # (connector, employment) -> versions
-    wages: dict[tuple[str, str], dict[str, dict[date, dict[str, Any]]]]  # (connector, employment) -> comp -> vf
-    rows: dict[str, int]
-
-    def jobs(self) -> list[Job]:
-        out = []
-        for (connector, sid), versions in sorted(self.employment_versions.items()):
-            v = max(versions, key=lambda x: x["valid_from"] or date.min)
-            out.append(Job(connector, sid, v["employee_source_id"], v["employment_number"], v["start_date"]))
-        return out
 
 
 @dataclass
@@ -78,10 +59,12 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
+        """``GO`` without reasons against the switch, else ``NO-GO``."""
         return "NO-GO" if self.reasons else "GO"
 
     @property
     def reasons(self) -> list[str]:
+        """One line per blocking finding: nothing published, unmatched or ambiguous identities, differences."""
         c = self.match.counts()
         out = []
         if not self.old_connectors:
@@ -96,6 +79,7 @@ class Comparison:
         return out
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-serialisable data: counts and masked examples only."""
         return {
             "employer": self.employer, "run_date": self.run_date.isoformat(), "new_connector": self.new_connector,
             "published_by": self.old_connectors, "verdict": self.verdict, "reasons": self.reasons,
@@ -110,6 +94,7 @@ class Comparison:
         }
 
     def markdown(self) -> str:
+        """The report as Markdown (the ``.md`` next to the ``.json``)."""
         d = self.as_dict()
         ids = d["identities"]
         old = ", ".join(self.old_connectors) or "nothing"
@@ -136,75 +121,6 @@ class Comparison:
         for entity, counts in sorted(self.rows.items()):
             lines.append(f"| {entity} | {counts.get('new', 0)} | {counts.get('published', 0)} |")
         return "\n".join(lines) + "\n"
-
-
-# --- reading both sides -----------------------------------------------------------------------
-
-def _dec(value: Any) -> Decimal | None:
-    return None if value is None else Decimal(str(value)).normalize()
-
-
-def _add_wage(wages: dict, key: tuple[str, str], row: dict[str, Any]) -> None:
-    if row.get("is_correction"):  # one-off correction lines are not a structural wage
-        return
-    component = (row.get("component") or "BASIS").upper()
-    wages.setdefault(key, {}).setdefault(component, {})[row["valid_from"]] = {
-        "gross_amount": _dec(row["gross_amount"]), "frequency": row.get("frequency")}
-
-
-def published_side(url: str, employer: str, connectors: list[str]) -> Side:
-    """The warehouse's open (current) facts of ``connectors`` for ``employer``."""
-    from payroll_etl.warehouse.cutover import read_open_identities
-    from payroll_etl.warehouse.load import connect, lit
-
-    db = connect(url)
-    try:
-        persons, _ = read_open_identities(db, employer, connectors) if connectors else ([], [])
-        scope = (f"employer = {lit(employer)} AND connector IN ({', '.join(lit(c) for c in connectors) or 'NULL'}) "
-                 "AND superseded_at IS NULL")
-        cols = ("connector", "source_id", "valid_from", "employee_source_id", *EMPLOYMENT_FIELDS)
-        versions: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in db.query(f"SELECT {', '.join(cols)} FROM employment WHERE {scope}"):
-            r = dict(zip(cols, row))
-            versions[(r["connector"], r["source_id"])].append(r)
-        wages: dict = {}
-        wcols = ("connector", "employment_source_id", "valid_from", "gross_amount", "frequency", "component",
-                 "is_correction")
-        for row in db.query(f"SELECT {', '.join(wcols)} FROM salary WHERE {scope}"):
-            r = dict(zip(wcols, row))
-            _add_wage(wages, (r["connector"], r["employment_source_id"]), r)
-        rows = {e: int(db.query(f"SELECT count(*) FROM {e} WHERE {scope}")[0][0])
-                for e in ("employee", "employment", "salary", "payroll_period", "payroll_result")}
-    finally:
-        db.close()
-    return Side(",".join(connectors), persons, dict(versions), wages, rows)
-
-
-def staged_side(connector: str, staging: Path) -> Side:
-    """A run's canonical staging (``entity=*.parquet``); BSNs become person_keys at once."""
-    import pyarrow.parquet as pq
-
-    from payroll_etl.privacy import person_key
-
-    def read(entity: str) -> list[dict[str, Any]]:
-        path = staging / f"entity={entity}.parquet"
-        return pq.read_table(path).to_pylist() if path.exists() else []
-
-    persons = {}
-    for r in read("employee"):
-        persons.setdefault(r["source_id"], Person(connector, r["source_id"], person_key(r.get("bsn"))))
-    versions: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for r in read("employment"):
-        versions[(connector, r["source_id"])].append(r)
-    wages: dict = {}
-    salaries = read("salary")
-    for r in salaries:
-        _add_wage(wages, (connector, r["employment_source_id"]), r)
-    rows = {"employee": len(persons), "employment": sum(len(v) for v in versions.values()), "salary": len(salaries)}
-    for entity in ("payroll_period", "payroll_result"):
-        path = staging / f"entity={entity}.parquet"
-        rows[entity] = pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
-    return Side(connector, list(persons.values()), dict(versions), wages, rows)
 
 
 # --- comparing --------------------------------------------------------------------------------
@@ -283,17 +199,19 @@ def compare_sides(employer: str, run_date: date, old: Side, new: Side, old_conne
         for name in EMPLOYMENT_FIELDS:
             va, vb = a.get(name), b.get(name)
             if isinstance(va, (Decimal, float, int)) or isinstance(vb, (Decimal, float, int)):
-                va, vb = _dec(va), _dec(vb)
+                va, vb = decimal_or_none(va), decimal_or_none(vb)
             _field(out, name, tag, name, va, vb)
         hours_old = {v["valid_from"]: v for v in old_versions}
         hours_new = {v["valid_from"]: v for v in new_versions}
-        _history("hours", hours_old, hours_new, lambda v: (_dec(v["hours_per_week"]), _dec(v["part_time_factor"])),
-                 out, tag, a["valid_from"] if a["valid_from"] == b["valid_from"] else None)
+        _history("hours", hours_old, hours_new,
+                 lambda v: (decimal_or_none(v["hours_per_week"]), decimal_or_none(v["part_time_factor"])), out,
+                 tag, a["valid_from"] if a["valid_from"] == b["valid_from"] else None)
         old_wages, new_wages = old.wages.get(old_key, {}), new.wages.get((new.connector, new_sid), {})
         for component in sorted(set(old_wages) | set(new_wages)):
             ow, nw = old_wages.get(component, {}), new_wages.get(component, {})
             day_old, day_new = _in_effect(ow, run_date), _in_effect(nw, run_date)
-            cur_old, cur_new = ow.get(day_old) or {}, nw.get(day_new) or {}
+            cur_old = (ow.get(day_old) if day_old is not None else None) or {}
+            cur_new = (nw.get(day_new) if day_new is not None else None) or {}
             label = f"{tag} {component}"
             _field(out, "salary", label, "gross_amount", cur_old.get("gross_amount"), cur_new.get("gross_amount"))
             if cur_old and cur_new:
@@ -308,6 +226,7 @@ def compare_sides(employer: str, run_date: date, old: Side, new: Side, old_conne
 # --- reports --------------------------------------------------------------------------------
 
 def report_paths(report_dir: Path, employer: str, run_date: date, connector: str) -> tuple[Path, Path]:
+    """(Markdown, JSON) report paths of one shadow run: ``connector_compare/employer=<key>/<date>_<connector>``."""
     base = report_dir / "connector_compare" / f"employer={employer}" / f"{run_date.isoformat()}_{connector}"
     return base.with_suffix(".md"), base.with_suffix(".json")
 
@@ -394,3 +313,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+__all__ = ["EMPLOYMENT_FIELDS", "Comparison", "Side", "compare_run", "compare_sides", "main", "published_side",
+           "report_paths", "shadow_report", "staged_side"]

@@ -80,8 +80,19 @@ class Match:
 
 def match_identities(old_persons: list[Person], old_jobs: list[Job], new_persons: list[Person],
                      new_jobs: list[Job]) -> Match:
-    """Match the new connector's persons and employments to the old connector's (see module doc)."""
+    """Match the new connector's persons and employments to the old connector's (see module doc).
+
+    Persons by person_key (the keyed BSN); employments of matched persons by IKV number, else start
+    date. Anything that could be two things is ambiguous, never guessed. Pure: no I/O, no errors.
+    """
     m = Match()
+    _match_persons(m, old_persons, new_persons)
+    _match_employments(m, old_jobs, new_persons, new_jobs)
+    return m
+
+
+def _match_persons(m: Match, old_persons: list[Person], new_persons: list[Person]) -> None:
+    """Fill ``m``'s person matches, new persons, ambiguous persons and unmatched old persons."""
     old_by_key: dict[str, list[Person]] = defaultdict(list)
     for p in old_persons:
         if p.person_key:
@@ -119,9 +130,11 @@ def match_identities(old_persons: list[Person], old_jobs: list[Job], new_persons
                 m.new_persons.append(p.source_id)
     m.unmatched_old_persons = sorted((p.connector, p.source_id) for p in old_left)
 
-    old_jobs_of: dict[OldKey, list[Job]] = defaultdict(list)
-    for j in old_jobs:
-        old_jobs_of[(j.connector, j.employee_source_id or "")].append(j)
+
+def _choose_employments(m: Match, old_jobs_of: dict[OldKey, list[Job]], new_persons: list[Person],
+                        new_jobs: list[Job]) -> dict[str, tuple[Job, str]]:
+    """Per new employment of a matched person the old one it continues (by IKV number, else start
+    date) and the rule used; new and ambiguous employments go into ``m``."""
     chosen: dict[str, tuple[Job, str]] = {}
     waiting: list[tuple[Job, list[Job]]] = []
     stated = {p.source_id for p in new_persons}
@@ -136,17 +149,17 @@ def match_identities(old_persons: list[Person], old_jobs: list[Job], new_persons
         if person not in m.persons:
             m.new_employments.append(j.source_id)
             continue
-        candidates = old_jobs_of.get(m.persons[person], [])
-        by_ikv = [o for o in candidates if j.employment_number and o.employment_number == j.employment_number]
+        jobs = old_jobs_of.get(m.persons[person], [])
+        by_ikv = [o for o in jobs if j.employment_number and o.employment_number == j.employment_number]
         if len(by_ikv) > 1:
             m.ambiguous_employments[j.source_id] = "two candidates with the same IKV number"
         elif by_ikv:
             chosen[j.source_id] = (by_ikv[0], "ikv")
         else:
-            waiting.append((j, candidates))
+            waiting.append((j, jobs))
     ikv_taken = {(o.connector, o.source_id) for o, _ in chosen.values()}
-    for j, candidates in waiting:  # else: person and start date
-        by_start = [o for o in candidates if (o.connector, o.source_id) not in ikv_taken
+    for j, jobs in waiting:  # else: person and start date
+        by_start = [o for o in jobs if (o.connector, o.source_id) not in ikv_taken
                     and o.start_date is not None and o.start_date == j.start_date]
         if len(by_start) > 1:
             m.ambiguous_employments[j.source_id] = "two candidates with the same start date"
@@ -154,6 +167,15 @@ def match_identities(old_persons: list[Person], old_jobs: list[Job], new_persons
             chosen[j.source_id] = (by_start[0], "start_date")
         else:
             m.new_employments.append(j.source_id)
+    return chosen
+
+
+def _match_employments(m: Match, old_jobs: list[Job], new_persons: list[Person], new_jobs: list[Job]) -> None:
+    """Fill ``m``'s employment matches; two new employments claiming one old one are both ambiguous."""
+    old_jobs_of: dict[OldKey, list[Job]] = defaultdict(list)
+    for j in old_jobs:
+        old_jobs_of[(j.connector, j.employee_source_id or "")].append(j)
+    chosen = _choose_employments(m, old_jobs_of, new_persons, new_jobs)
     claims: dict[OldKey, list[str]] = defaultdict(list)
     for sid, (o, _) in chosen.items():
         claims[(o.connector, o.source_id)].append(sid)
@@ -167,7 +189,6 @@ def match_identities(old_persons: list[Person], old_jobs: list[Job], new_persons
     used = set(m.employments.values()) | {k for k, sids in claims.items() if len(sids) > 1}
     m.unmatched_old_employments = sorted((j.connector, j.source_id) for j in old_jobs
                                          if (j.connector, j.source_id) not in used)
-    return m
 
 
 def mask_id(source_id: str | None) -> str:

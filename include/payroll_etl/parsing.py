@@ -17,6 +17,8 @@ _DECIMAL_RE = re.compile(r"^-?\d+(\.\d+)?$")
 
 @dataclass(frozen=True)
 class RecordIssue:
+    """A value of one record the connector could not parse: names the record and field, never the value.
+"""
     employer: str
     entity: str
     source_id: str
@@ -37,9 +39,11 @@ class Parser:
     issues: list[RecordIssue] = field(default_factory=list)
 
     def issue(self, entity: str, source_id: str, field_name: str, check: str, message: str) -> None:
+        """Record an issue (``message`` must not contain the value)."""
         self.issues.append(RecordIssue(self.employer, entity, source_id, field_name, check, message))
 
     def string(self, value: object, entity: str, source_id: str, field_name: str) -> str | None:
+        """Stripped text, None when empty; a structure or invalid UTF-8 is an issue."""
         if value is None:
             return None
         if isinstance(value, (dict, list)):
@@ -51,6 +55,7 @@ class Parser:
         return text or None
 
     def date(self, value: object, entity: str, source_id: str, field_name: str) -> date | None:
+        """An ISO date (a datetime's date part); anything else is a ``parse_date`` issue and None."""
         if value is None or value == "":
             return None
         if isinstance(value, datetime):
@@ -66,6 +71,7 @@ class Parser:
             return None
 
     def decimal(self, value: object, entity: str, source_id: str, field_name: str) -> Decimal | None:
+        """A plain decimal number; locale formats ("12,5") and booleans are issues, never guessed."""
         if value is None or value == "":
             return None
         if isinstance(value, bool):
@@ -87,6 +93,7 @@ class Parser:
             return None
 
     def integer(self, value: object, entity: str, source_id: str, field_name: str) -> int | None:
+        """A whole number (as :meth:`decimal`); a fraction is a ``parse_int`` issue."""
         number = self.decimal(value, entity, source_id, field_name)
         if number is None:
             return None

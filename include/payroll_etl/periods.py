@@ -105,7 +105,7 @@ def calendar_tail(frequency: str, configured: str, stated: Iterable[tuple[int, i
     stated = list(stated)
     if frequency != "four_weeks":
         return configured
-    if all(n <= periods_per_year("four_weeks", y, configured) for y, n in stated):
+    if all(n <= periods_per_year("four_weeks", y, configured) for y, n in stated):  # type: ignore[arg-type]
         return configured
     if all(n <= periods_per_year("four_weeks", y, "iso_weeks") for y, n in stated):
         return "iso_weeks"

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -91,7 +92,7 @@ def _newest_mtime(directory: Path) -> float:
     return max(times, default=directory.stat().st_mtime)
 
 
-def _purge_dirs(dirs: Iterable[Path], cutoff: datetime, busy: set[tuple[str, str]],
+def _purge_dirs(dirs: Iterable[Path], cutoff: datetime, busy: AbstractSet[tuple[str, str]],
                 owner: Any) -> tuple[int, int]:
     """Remove every directory in ``dirs`` whose newest file is older than ``cutoff`` and whose
     (connector, employer) (``owner(path)``) is not busy. Returns (directories, files) removed."""
@@ -118,7 +119,7 @@ def _remove_empty_parents(directory: Path, levels: int = 3) -> None:
 
 
 def purge_files(policy: RetentionPolicy, data_dir: Path, now: datetime,
-                busy: set[tuple[str, str]] = frozenset()) -> dict[str, int]:
+                busy: AbstractSet[tuple[str, str]] = frozenset()) -> dict[str, int]:
     """Landing, staging and Data Docs past retention. Returns counts per class."""
     counts: dict[str, int] = {}
 
@@ -237,7 +238,7 @@ def _in_transaction(db: Any, connector: str | None, employer: str | None, work: 
 
 
 def purge_warehouse(policy: RetentionPolicy, url: str, now: datetime,
-                    busy: set[tuple[str, str]] = frozenset()) -> dict[str, Any]:
+                    busy: AbstractSet[tuple[str, str]] = frozenset()) -> dict[str, Any]:
     """Quarantine references, dq_result rows, leavers' superseded history and identities past
     retention. One transaction per employer (under its load lock), then one for the identities."""
     from payroll_etl.warehouse.load import connect, lit
@@ -275,7 +276,7 @@ def purge_warehouse(policy: RetentionPolicy, url: str, now: datetime,
     return counts
 
 
-def _purge_identities(db: Any, cutoff: date, busy: set[tuple[str, str]]) -> int:
+def _purge_identities(db: Any, cutoff: date, busy: AbstractSet[tuple[str, str]]) -> int:
     """person_identity rows whose person_key belongs only to leavers (before ``cutoff``) of employers
     that are not busy."""
     from payroll_etl.warehouse.load import lit

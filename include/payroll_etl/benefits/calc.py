@@ -27,47 +27,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from payroll_etl.benefits.parameters import YearParameters, cents
 from payroll_etl.benefits.schemes import Scheme
-from payroll_etl.errors import ConfigurationError
-from payroll_etl.periods import periods_per_year
+from payroll_etl.benefits.versions import (
+    BASE_COMPONENT,
+    FULLTIME_BASES,
+    EmploymentVersion,
+    SalaryVersion,
+    employment_on,
+    peildatum,
+    salary_on,
+)
+from payroll_etl.periods import Tail, periods_per_year
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
 FOUR_DECIMALS = Decimal("0.0001")
 WEEKS_PER_YEAR = Decimal("52")
-BASE_COMPONENT = "BASIS"
-
-
-@dataclass(frozen=True)
-class SalaryVersion:
-    """One wage version of one component (a ``salary`` warehouse row, as known at some time)."""
-
-    valid_from: date
-    gross_amount: Decimal  # per period of ``frequency``, on ``basis``
-    frequency: str  # month | four_weeks | week | hour | year
-    component: str = BASE_COMPONENT
-    holiday_allowance_pct: Decimal | None = None
-    valid_to: date | None = None
-    source_id: str = ""
-    basis: str | None = None  # fulltime | actual | hourly; None: recorded before bases were kept (full-time)
-
-
-FULLTIME_BASES = (None, "fulltime", "hourly")
-
-
-@dataclass(frozen=True)
-class EmploymentVersion:
-    """One working-hours version of an employment (an ``employment`` warehouse row)."""
-
-    valid_from: date
-    start_date: date
-    end_date: date | None = None
-    part_time_factor: Decimal | None = None
-    hours_per_week: Decimal | None = None
-    fulltime_hours_per_week: Decimal | None = None
-    valid_to: date | None = None
 
 
 # --- the formulas ---------------------------------------------------------------------------
@@ -140,7 +118,7 @@ def fulltime_equivalent(version: SalaryVersion, part_time_factor: Decimal | None
     return replace(version, gross_amount=version.gross_amount / part_time_factor, basis="fulltime")
 
 
-def annual_periods(frequency: str, year: int, tail: str, scheme_four_weekly_periods: int) -> tuple[int, int]:
+def annual_periods(frequency: str, year: int, tail: Tail | str, scheme_four_weekly_periods: int) -> tuple[int, int]:
     """(four-weekly, weekly) annualisation factors for ``year`` in the payroll's calendar ``tail``.
 
     Week-based calendars count the periods the payroll really has (14 four-weekly periods or 53 weeks
@@ -184,46 +162,6 @@ def part_time_factor(version: EmploymentVersion) -> Decimal | None:
     return None
 
 
-# --- which version applies when ------------------------------------------------------------
-
-def peildatum(reference_date: date, rule: str, employment_start: date) -> date:
-    """The date whose salary counts for ``reference_date``.
-
-    ``fixed_1_january``: 1 January of the reference year, or the entry date when that is later
-    (a raise during the year counts from next 1 January). ``follows_changes``: the date itself.
-    Part-time factors are never fixed: they always come from the reference date itself.
-    """
-    if rule == "follows_changes":
-        return reference_date
-    if rule == "fixed_1_january":
-        return max(date(reference_date.year, 1, 1), employment_start)
-    raise ConfigurationError(f"unknown peildatum rule {rule!r}")
-
-
-def _in_effect(valid_from: date, valid_to: date | None, day: date) -> bool:
-    return valid_from <= day and (valid_to is None or valid_to >= day)
-
-
-def salary_on(versions: Iterable[SalaryVersion], day: date) -> list[SalaryVersion]:
-    """Per component, the version in effect on ``day`` (latest valid_from wins)."""
-    best: dict[str, SalaryVersion] = {}
-    for v in versions:
-        if not _in_effect(v.valid_from, v.valid_to, day):
-            continue
-        code = (v.component or BASE_COMPONENT).upper()
-        if code not in best or v.valid_from > best[code].valid_from:
-            best[code] = v
-    return [best[k] for k in sorted(best)]
-
-
-def employment_on(versions: Iterable[EmploymentVersion], day: date) -> EmploymentVersion | None:
-    best = None
-    for v in versions:
-        if _in_effect(v.valid_from, v.valid_to, day) and (best is None or v.valid_from > best.valid_from):
-            best = v
-    return best
-
-
 # --- one basis -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -247,61 +185,26 @@ class Basis:
     wia_insured: Decimal | None = None
 
 
-def compute_basis(
-    scheme: Scheme,
-    params: YearParameters,
-    reference_date: date,
-    employment: Sequence[EmploymentVersion],
-    salaries: Sequence[SalaryVersion],
-    tail: str = "period13",
-) -> Basis:
-    """All bases of one employment under one scheme version on ``reference_date``.
+def _is_base(version: SalaryVersion) -> bool:
+    return (version.component or BASE_COMPONENT).upper() == BASE_COMPONENT
 
-    ``employment``/``salaries`` are the versions as known at the chosen knowledge time; the
-    caller picks ``scheme`` and ``params`` for ``reference_date``. ``tail`` is the payroll's
-    four-weekly calendar (payroll_etl.periods), which decides how many periods a year has.
-    """
-    if params.year != reference_date.year:
-        raise ValueError("parameters must be those of the reference date's year")
-    common = {"reference_date": reference_date, "parameter_year": params.year, "scheme_version": scheme.version}
-    current = employment_on(employment, reference_date)
-    if current is None:
-        return Basis(status="out_of_service", **common)
-    start, end = current.start_date, max(employment, key=lambda v: v.valid_from).end_date
-    if reference_date < start or (end is not None and reference_date > end):
-        return Basis(status="out_of_service", **common)
-    ptf = part_time_factor(current)
-    if ptf is None:
-        return Basis(status="no_part_time_factor", **common)
-    peil = peildatum(reference_date, scheme.peildatum_rule, start)
+
+def _peildatum_components(reference_date: date, peil: date,
+                          salaries: Sequence[SalaryVersion]) -> tuple[date, list[SalaryVersion]]:
+    """The peildatum's wage components; without a base wage on it (the wage starts a few days after
+    entry), the first wage date up to the reference date is the peildatum instead."""
     components = salary_on(salaries, peil)
-    if not any((c.component or BASE_COMPONENT).upper() == BASE_COMPONENT for c in components):
-        # no base wage on the peildatum (wage starts a few days after entry): the first wage up to D
+    if not any(_is_base(c) for c in components):
         later = sorted({s.valid_from for s in salaries if peil < s.valid_from <= reference_date})
         if later:
             peil = later[0]
             components = salary_on(salaries, peil)
-    if not any((c.component or BASE_COMPONENT).upper() == BASE_COMPONENT for c in components):
-        return Basis(status="no_salary", peildatum=peil, part_time_factor=ptf, **common)
-    at_peil = employment_on(employment, peil) or current
-    ft_hours = at_peil.fulltime_hours_per_week
-    converted = [fulltime_equivalent(c, part_time_factor(at_peil)) for c in components]
-    if any(c is None for c in converted):  # a part-time amount without a part-time factor to divide by
-        return Basis(status="no_part_time_factor", peildatum=peil, **common)
-    components = [c for c in converted if c is not None]
-    base = next(c for c in components if (c.component or BASE_COMPONENT).upper() == BASE_COMPONENT)
-    four_weekly, weekly = annual_periods(base.frequency, reference_date.year, tail, scheme.four_weekly_periods)
-    ft = fulltime_pensionable_salary(
-        components,
-        pensionable_components=scheme.pensionable_components,
-        holiday_allowance_included=scheme.holiday_allowance_included,
-        holiday_allowance_pct=scheme.holiday_allowance_pct,
-        default_holiday_allowance_pct=params.holiday_allowance_min_pct,
-        four_weekly_periods=four_weekly,
-        fulltime_hours_per_week=ft_hours,
-        weekly_periods=weekly,
-    )
-    out = {"peildatum": peil, "part_time_factor": ptf, "ft_pensionable_salary": ft}
+    return peil, components
+
+
+def _scheme_bases(scheme: Scheme, params: YearParameters, ft: Decimal, ptf: Decimal) -> dict[str, Any]:
+    """The pension (pensioengrondslag) and WIA-excedent fields of a basis, for what the scheme covers."""
+    out: dict[str, Any] = {}
     if scheme.has_pension:
         cap = params.fiscal_max_pensionable_salary
         if scheme.pension_max_salary is not None:
@@ -316,7 +219,60 @@ def compute_basis(
         excedent = wia_excedent(salary, threshold, scheme.policy_max_salary)
         out |= {"wia_salary": salary, "wia_threshold": threshold, "wia_excedent": excedent,
                 "wia_cover_pct": scheme.wia_cover_pct, "wia_insured": insured_amount(excedent, scheme.wia_cover_pct)}
-    return Basis(status="in_service", **common, **out)
+    return out
+
+
+def compute_basis(
+    scheme: Scheme,
+    params: YearParameters,
+    reference_date: date,
+    employment: Sequence[EmploymentVersion],
+    salaries: Sequence[SalaryVersion],
+    tail: str = "period13",
+) -> Basis:
+    """All bases of one employment under one scheme version on ``reference_date``.
+
+    ``employment``/``salaries`` are the versions as known at the chosen knowledge time; the
+    caller picks ``scheme`` and ``params`` for ``reference_date``. ``tail`` is the payroll's
+    four-weekly calendar (payroll_etl.periods), which decides how many periods a year has.
+    Amounts in euro (cents); ValueError when ``params`` are not of the reference date's year.
+    """
+    if params.year != reference_date.year:
+        raise ValueError("parameters must be those of the reference date's year")
+    common: dict[str, Any] = {"reference_date": reference_date, "parameter_year": params.year,
+                              "scheme_version": scheme.version}
+    current = employment_on(employment, reference_date)
+    if current is None:
+        return Basis(status="out_of_service", **common)
+    start, end = current.start_date, max(employment, key=lambda v: v.valid_from).end_date
+    if reference_date < start or (end is not None and reference_date > end):
+        return Basis(status="out_of_service", **common)
+    ptf = part_time_factor(current)
+    if ptf is None:
+        return Basis(status="no_part_time_factor", **common)
+    peil, components = _peildatum_components(reference_date, peildatum(reference_date, scheme.peildatum_rule, start),
+                                             salaries)
+    if not any(_is_base(c) for c in components):
+        return Basis(status="no_salary", peildatum=peil, part_time_factor=ptf, **common)
+    at_peil = employment_on(employment, peil) or current
+    converted = [fulltime_equivalent(c, part_time_factor(at_peil)) for c in components]
+    if any(c is None for c in converted):  # a part-time amount without a part-time factor to divide by
+        return Basis(status="no_part_time_factor", peildatum=peil, **common)
+    components = [c for c in converted if c is not None]
+    base = next(c for c in components if _is_base(c))
+    four_weekly, weekly = annual_periods(base.frequency, reference_date.year, tail, scheme.four_weekly_periods)
+    ft = fulltime_pensionable_salary(
+        components,
+        pensionable_components=scheme.pensionable_components,
+        holiday_allowance_included=scheme.holiday_allowance_included,
+        holiday_allowance_pct=scheme.holiday_allowance_pct,
+        default_holiday_allowance_pct=params.holiday_allowance_min_pct,
+        four_weekly_periods=four_weekly,
+        fulltime_hours_per_week=at_peil.fulltime_hours_per_week,
+        weekly_periods=weekly,
+    )
+    return Basis(status="in_service", **common, peildatum=peil, part_time_factor=ptf, ft_pensionable_salary=ft,
+                 **_scheme_bases(scheme, params, ft, ptf))
 
 
 def reference_dates(
@@ -350,3 +306,9 @@ def reference_dates(
     if end is not None:
         dates.add(end + timedelta(days=1))
     return sorted(d for d in dates if d.year in wanted)
+
+
+__all__ = ["BASE_COMPONENT", "Basis", "EmploymentVersion", "SalaryVersion", "annual_periods", "annualise",
+           "compute_basis", "employment_on", "fulltime_equivalent", "fulltime_pensionable_salary", "insured_amount",
+           "part_time_factor", "payout", "peildatum", "pensioengrondslag", "reference_dates", "salary_on",
+           "wia_excedent"]

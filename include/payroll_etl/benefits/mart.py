@@ -18,153 +18,30 @@ take the loader's ``Db`` (plain SQL on DuckDB or PostgreSQL) or a warehouse URL.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import date, datetime
 from typing import Any
 
-from payroll_etl.benefits.calc import (
-    Basis,
-    EmploymentVersion,
-    SalaryVersion,
-    compute_basis,
-)
+from payroll_etl.benefits.calc import EmploymentVersion, SalaryVersion, compute_basis
 from payroll_etl.benefits.calc import reference_dates as change_dates
 from payroll_etl.benefits.parameters import ParameterTable
+from payroll_etl.benefits.reading import bases_as_of, basis_on, format_bases, show_bases
 from payroll_etl.benefits.schemes import Scheme, scheme_on, schemes_for
-from payroll_etl.benefits.tables import (
-    BASIS_VALUE_COLUMNS,
-    insert_sql,
-    known_at,
-    read_parameters,
-    read_schemes,
-    seed,
-    sql_lit,
+from payroll_etl.benefits.store import (
+    BASIS_KEY,
+    BasisRow,
+    RecomputeResult,
+    _utc,
+    apply_bases,
+    read_history,
+    session,
 )
-from payroll_etl.errors import ConfigurationError, WarehouseError
+from payroll_etl.benefits.tables import read_parameters, read_schemes, seed
+from payroll_etl.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
-
-BASIS_KEY = ("connector", "employer", "employment_source_id", "scheme", "reference_date")
-
-
-@dataclass(frozen=True)
-class BasisRow:
-    """A ``benefit_basis`` row: the key plus the computed :class:`Basis`."""
-
-    connector: str
-    employer: str
-    employment_source_id: str
-    scheme: str
-    basis: Basis
-
-    @property
-    def key(self) -> tuple[str, str, str, str, date]:
-        return (self.connector, self.employer, self.employment_source_id, self.scheme, self.basis.reference_date)
-
-    @property
-    def values(self) -> dict[str, Any]:
-        b = asdict(self.basis)
-        return {c: b[c] for c in BASIS_VALUE_COLUMNS}
-
-    @property
-    def row_hash(self) -> str:
-        return _hash(self.values)
-
-
-def _norm(v: Any) -> str:
-    if v is None:
-        return "~"
-    if isinstance(v, Decimal):
-        return format(v.normalize(), "f")  # 0.80 and 0.8000 hash alike (DB scale vs. computed)
-    return str(v)
-
-
-def _hash(values: dict[str, Any]) -> str:
-    return hashlib.sha256("|".join(_norm(values[c]) for c in BASIS_VALUE_COLUMNS).encode()).hexdigest()
-
-
-@dataclass
-class RecomputeResult:
-    inserted: int = 0
-    superseded: int = 0
-    unchanged: int = 0
-    skipped_dates: int = 0  # reference dates without parameters or scheme version
-
-
-# --- connections --------------------------------------------------------------------------------
-
-@contextmanager
-def session(db_or_url: Any) -> Iterator[Any]:
-    """Use a loader ``Db`` as is (the caller owns the transaction), or open one for a URL and commit."""
-    if not isinstance(db_or_url, str):
-        yield db_or_url
-        return
-    from payroll_etl.warehouse.load import connect
-
-    db = connect(db_or_url)
-    try:
-        db.begin()
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
-
-
-def _utc(at: datetime | None) -> datetime:
-    if at is None:
-        return datetime.now(UTC)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
-def _in(column: str, values: Iterable[Any]) -> str:
-    vals = list(values)
-    return f"{column} IN ({', '.join(sql_lit(v) for v in vals)})" if vals else "1 = 0"
-
-
-# --- reading history as known at T ------------------------------------------------------------
-
-def _dec(v: Any) -> Decimal | None:
-    return None if v is None else Decimal(v)
-
-
-def read_history(db: Any, employer: str, at: datetime, employment_ids: Sequence[str] | None = None,
-                 connector: str | None = None) -> dict[tuple[str, str], tuple[list[EmploymentVersion],
-                                                                              list[SalaryVersion]]]:
-    """Employment and salary versions per (connector, employment source id), as known at ``at``."""
-    scope = f"employer = {sql_lit(employer)}" + (f" AND connector = {sql_lit(connector)}" if connector else "")
-    emp_filter = "" if employment_ids is None else " AND " + _in("source_id", employment_ids)
-    sal_filter = "" if employment_ids is None else " AND " + _in("employment_source_id", employment_ids)
-    out: dict[tuple[str, str], tuple[list[EmploymentVersion], list[SalaryVersion]]] = {}
-    for row in db.query(
-            "SELECT connector, source_id, valid_from, valid_to, start_date, end_date, part_time_factor, "
-            f"hours_per_week, fulltime_hours_per_week FROM employment e WHERE {scope}{emp_filter} "
-            f"AND {known_at('e', at)}"):
-        conn, sid, vf, vt, start, end, ptf, hours, ft_hours = row
-        out.setdefault((conn, sid), ([], []))[0].append(EmploymentVersion(
-            valid_from=vf, valid_to=vt, start_date=start, end_date=end, part_time_factor=_dec(ptf),
-            hours_per_week=_dec(hours), fulltime_hours_per_week=_dec(ft_hours)))
-    for row in db.query(
-            "SELECT connector, employment_source_id, source_id, valid_from, valid_to, gross_amount, frequency, "
-            f"holiday_allowance_pct, component, is_correction, basis FROM salary s WHERE {scope}{sal_filter} "
-            f"AND {known_at('s', at)}"):
-        conn, emp_id, sid, vf, vt, amount, freq, pct, component, is_correction, basis = row
-        if is_correction:  # one-off correction lines are not a structural wage
-            continue
-        if (conn, emp_id) in out:
-            out[(conn, emp_id)][1].append(SalaryVersion(
-                valid_from=vf, valid_to=vt, gross_amount=Decimal(amount), frequency=freq,
-                component=(component or "BASIS").upper(), holiday_allowance_pct=_dec(pct), source_id=sid,
-                basis=basis))
-    return out
-
 
 # --- computing ----------------------------------------------------------------------------------
 
@@ -232,70 +109,10 @@ def recompute_for(
         computed, skipped = compute_rows(employer, history, schemes, parameters, horizon_year=at.year,
                                          tail=tail or configured_tail(employer, connector),
                                          only_dates=reference_dates)
-        result = _apply(conn, employer, computed, at, load_run_id,
+        result = apply_bases(conn, employer, computed, at, load_run_id,
                         employment_ids=employment_ids, connector=connector, only_dates=reference_dates)
         result.skipped_dates = skipped
     return result
-
-
-def _apply(db: Any, employer: str, computed: list[BasisRow], at: datetime, load_run_id: str | None, *,
-           employment_ids: Sequence[str] | None, connector: str | None,
-           only_dates: Sequence[date] | None) -> RecomputeResult:
-    where = [f"b.employer = {sql_lit(employer)}", "b.superseded_at IS NULL"]
-    if connector:
-        where.append(f"b.connector = {sql_lit(connector)}")
-    if employment_ids is not None:
-        where.append(_in("b.employment_source_id", employment_ids))
-    if only_dates is not None:
-        where.append(_in("b.reference_date", only_dates))
-    cols = ", ".join(f"b.{c}" for c in (*BASIS_KEY, "row_hash", "recorded_at"))
-    current: dict[tuple, tuple[str, Any]] = {}
-    later = False
-    for row in db.query(f"SELECT {cols}, CASE WHEN b.recorded_at > {sql_lit(at)} THEN 1 ELSE 0 END, "
-                        f"CASE WHEN b.recorded_at = {sql_lit(at)} THEN 1 ELSE 0 END "
-                        f"FROM benefit_basis b WHERE {' AND '.join(where)}"):
-        key = tuple(row[:5])
-        current[key] = (row[5], bool(row[8]))
-        later = later or bool(row[7])
-    if later:
-        raise WarehouseError(f"benefit bases of {employer} were recorded after {at.isoformat()}; "
-                             "recompute as of a later time")
-    wanted = {r.key: r for r in computed}
-    result = RecomputeResult()
-    inserts: list[dict[str, Any]] = []
-    for key, r in wanted.items():
-        cur = current.get(key)
-        if cur is not None and cur[0] == r.row_hash:
-            result.unchanged += 1
-            continue
-        if cur is not None:
-            if cur[1]:  # recorded in this same transaction time (a re-run of one load): replace in place
-                db.execute(f"DELETE FROM benefit_basis WHERE {_key_where(key)} AND recorded_at = {sql_lit(at)}")
-            else:
-                _supersede(db, key, at, load_run_id)
-                result.superseded += 1
-        inserts.append({**dict(zip(BASIS_KEY, key, strict=True)), **r.values, "row_hash": r.row_hash,
-                        "recorded_at": at, "load_run_id": load_run_id})
-    for key, (_, same_time) in current.items():
-        if key not in wanted:
-            if same_time:
-                db.execute(f"DELETE FROM benefit_basis WHERE {_key_where(key)} AND recorded_at = {sql_lit(at)}")
-            else:
-                _supersede(db, key, at, load_run_id)
-                result.superseded += 1
-    for start in range(0, len(inserts), 500):
-        db.execute(insert_sql("benefit_basis", inserts[start:start + 500]))
-    result.inserted = len(inserts)
-    return result
-
-
-def _key_where(key: tuple) -> str:
-    return " AND ".join(f"{c} = {sql_lit(v)}" for c, v in zip(BASIS_KEY, key, strict=True))
-
-
-def _supersede(db: Any, key: tuple, at: datetime, load_run_id: str | None) -> None:
-    db.execute(f"UPDATE benefit_basis SET superseded_at = {sql_lit(at)}, superseded_by_run = {sql_lit(load_run_id)} "
-               f"WHERE {_key_where(key)} AND superseded_at IS NULL")
 
 
 def recompute_employer(db: Any, employer: str, *, connector: str | None = None, as_of: datetime | None = None,
@@ -381,61 +198,6 @@ def register() -> None:
         POST_LOAD_STEPS.append(post_load_step)
 
 
-# --- reading the mart ---------------------------------------------------------------------------
-
-def bases_as_of(db: Any, employer: str, at: datetime | None = None, *, employment_ids: Sequence[str] | None = None,
-                scheme: str | None = None) -> list[dict[str, Any]]:
-    """The ``benefit_basis`` rows believed at ``at`` (default now), ordered by key."""
-    where = [f"b.employer = {sql_lit(employer)}", known_at("b", _utc(at))]
-    if employment_ids is not None:
-        where.append(_in("b.employment_source_id", employment_ids))
-    if scheme:
-        where.append(f"b.scheme = {sql_lit(scheme)}")
-    cols = [*BASIS_KEY, *BASIS_VALUE_COLUMNS, "recorded_at", "superseded_at"]
-    with session(db) as conn:
-        select = ", ".join("b." + c for c in cols)
-        rows = conn.query(f"SELECT {select} FROM benefit_basis b WHERE {' AND '.join(where)} "
-                          f"ORDER BY b.connector, b.employment_source_id, b.scheme, b.reference_date")
-    return [dict(zip(cols, r, strict=True)) for r in rows]
-
-
-def basis_on(db: Any, employer: str, day: date, at: datetime | None = None) -> list[dict[str, Any]]:
-    """Per employment and scheme, the basis in force on ``day`` as known at ``at`` (latest reference date <= day)."""
-    latest: dict[tuple, dict[str, Any]] = {}
-    for r in bases_as_of(db, employer, at):
-        if r["reference_date"] <= day:
-            latest[(r["connector"], r["employment_source_id"], r["scheme"])] = r
-    return [r for r in latest.values() if r["status"] == "in_service"]
-
-
-def format_bases(rows: Sequence[dict[str, Any]], limit: int = 5) -> list[str]:
-    """A few human-readable lines for the demo (no personal data: employment ids and amounts only)."""
-    def money(v: Any) -> str:
-        return "-" if v is None else f"€{Decimal(v):,.2f}"
-
-    lines = []
-    for r in list(rows)[:limit]:
-        lines.append(
-            f"{r['employer']}/{r['employment_source_id'][:12]} {r['scheme']} v{r['scheme_version']} "
-            f"ref {r['reference_date']} (params {r['parameter_year']}, peildatum {r['peildatum']}): "
-            f"FT pensionable {money(r['ft_pensionable_salary'])}, ptf {r['part_time_factor']}, "
-            f"franchise {money(r['franchise'])}, grondslag {money(r['pensioengrondslag'])}, "
-            f"WIA-excedent {money(r['wia_excedent'])} insured {money(r['wia_insured'])}")
-    return lines
-
-
-def show_bases(url: str, employers: Sequence[str], day: date | None = None, limit: int = 3, *,
-               at: datetime | None = None) -> list[str]:
-    """Demo helper: a few bases in force on ``day`` (default today) per employer, as known at ``at``."""
-    day = day or date.today()
-    out = []
-    for employer in employers:
-        rows = basis_on(url, employer, day, at)
-        out.append(f"{employer}: {len(rows)} bases in force on {day}")
-        out.extend("  " + line for line in format_bases(rows, limit))
-    return out
-
-
 def demo_summary(url: str, day: date | None = None, per_employer: int = 3, *, as_of: datetime | None = None) -> None:
     """``make demo``: seed, recompute every employer with a scheme, print a few bases per employer.
 
@@ -457,3 +219,8 @@ def demo_summary(url: str, day: date | None = None, per_employer: int = 3, *, as
           f"{totals.unchanged} unchanged")
     for line in show_bases(url, employers, day or at.date(), per_employer, at=at):
         print("  " + line)
+
+
+__all__ = ["BASIS_KEY", "BasisRow", "RecomputeResult", "bases_as_of", "basis_on", "compute_rows", "configured_tail",
+           "demo_summary", "format_bases", "post_load_step", "read_history", "recompute_employer", "recompute_for",
+           "register", "seed_config", "session", "show_bases"]

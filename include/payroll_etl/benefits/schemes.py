@@ -138,7 +138,7 @@ def parse_schemes(raw: dict[str, Any], where: str = "benefit_schemes") -> list[S
     """Schemes from the parsed YAML: ``defaults`` + ``schemes: [{employer, scheme, versions: [...]}]``."""
     defaults = raw.get("defaults") or {}
     out: list[Scheme] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[Any, Any]] = set()
     for i, item in enumerate(raw.get("schemes") or []):
         item = dict(item)
         versions = item.pop("versions", None) or [{}]

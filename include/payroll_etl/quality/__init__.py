@@ -17,90 +17,27 @@ See docs/data-quality.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from payroll_etl.config import EmployerConfig
 from payroll_etl.parsing import RecordIssue
-from payroll_etl.periods import PayPeriod
+from payroll_etl.quality.base import ERROR, WARN, CheckResult, DQContext, DQOutcome
 
-ERROR, WARN = "error", "warn"
-
-
-@dataclass
-class CheckResult:
-    entity: str
-    check_name: str
-    column: str | None
-    severity: str
-    success: bool
-    element_count: int
-    unexpected_count: int
-    unexpected_sample: str | None = None  # masked
-
-    def as_row(self) -> dict[str, Any]:
-        return {"entity": self.entity, "check_name": self.check_name, "column_name": self.column,
-                "severity": self.severity, "success": self.success, "element_count": self.element_count,
-                "unexpected_count": self.unexpected_count, "unexpected_sample": self.unexpected_sample}
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
-@dataclass
-class DQContext:
-    employer: EmployerConfig
-    period: PayPeriod
-    run_label: str  # e.g. "2026-11-23"
-    report_dir: Path
-    previous_counts: dict[str, int] = field(default_factory=dict)  # rows per entity in the last good run
-    previous_keys: dict[str, set[str]] = field(default_factory=dict)  # source ids per entity in the warehouse
-    scope: dict[str, str] = field(default_factory=dict)  # ExtractResult.scope
-    settings: dict[str, Any] = field(default_factory=dict)  # data_quality section of the config
-    # source ids in the warehouse that are still open (employment without end date, employee with
-    # an open or no employment): the completeness check warns when one of these disappears.
-    previous_open: dict[str, set[str]] = field(default_factory=dict)
-    # (frequency, four-weekly calendar) the source stated for this run (ExtractResult.period); it wins
-    # over the employer config in the period checks. None: the config's.
-    stated_calendar: tuple[str, str] | None = None
+def run_quality(tables: Mapping[str, pa.Table | Path], issues: list[RecordIssue], ctx: DQContext) -> DQOutcome:
+    """Validate one employer run's canonical tables; see the module docstring.
 
-    @property
-    def calendar(self) -> tuple[str, str]:
-        """(frequency, four-weekly calendar) the period checks use: the source's, else the config's."""
-        return self.stated_calendar or (self.employer.payroll_frequency, self.employer.four_week_tail)
-
-    # True when this connector never loaded this employer before (set by the pipeline): an empty
-    # extract then blocks the load instead of becoming the baseline (rules.first_run_checks).
-    first_run: bool = False
-    # On a first run: the employer's last known headcount under another connector (a migration),
-    # {"connector": str, "headcount": int, "as_of": "YYYY-MM-DD"}; None when there is none.
-    baseline: dict[str, Any] | None = None
-
-
-@dataclass
-class DQOutcome:
-    results: list[CheckResult]
-    # entity -> {(source_id, valid_from iso): [failing error checks]}
-    quarantined: dict[str, dict[tuple[str, str], list[str]]]
-    blocking: list[str]  # one-line reasons, free of personal data
-    report_path: Path | None = None
-
-    @property
-    def success(self) -> bool:
-        return not self.blocking
-
-    def summary(self) -> dict[str, Any]:
-        failed = [r for r in self.results if not r.success]
-        return {
-            "checks": len(self.results),
-            "failed_error": sum(1 for r in failed if r.severity == ERROR),
-            "failed_warn": sum(1 for r in failed if r.severity == WARN),
-            "quarantined": {e: len(rows) for e, rows in self.quarantined.items() if rows},
-            "blocking": self.blocking,
-            "report": str(self.report_path) if self.report_path else None,
-        }
-
-
-def run_quality(tables: dict[str, Any], issues: list[RecordIssue], ctx: DQContext) -> DQOutcome:
-    """Validate canonical Arrow tables; see module docstring."""
+    ``tables``: entity name -> Arrow table, or the path of its staged Parquet file (read in record
+    batches, so a large entity is never in memory as a whole). ``issues``: the values the connector
+    could not parse (each quarantines its record). Returns the outcome; writes the run's report pages.
+    """
     from payroll_etl.quality.suites import evaluate
 
     return evaluate(tables, issues, ctx)
+
+
+__all__ = ["ERROR", "WARN", "CheckResult", "DQContext", "DQOutcome", "run_quality"]

@@ -33,6 +33,7 @@ def normalize_bsn(value: object) -> str | None:
 
 
 def bsn_valid(value: object) -> bool:
+    """BSN: 8 or 9 digits (left-padded to 9), not all zeros, passing the 11-proef (domain.md §3)."""
     bsn = normalize_bsn(value)
     return bsn is not None and elfproef(bsn)
 
@@ -60,6 +61,7 @@ def normalize_postcode(value: object) -> str | None:
 
 
 def postcode_valid(value: object) -> bool:
+    """Dutch postcode ``NNNN AA`` (first digit 1-9), letters not SA, SD or SS (PostNL)."""
     normalized = normalize_postcode(value)
     return normalized is not None and normalized[-2:] not in _POSTCODE_UNUSED_LETTERS
 
@@ -69,7 +71,7 @@ def lhn_valid(value: object) -> bool:
     if value is None:
         return False
     match = _LHN_RE.match(str(value).strip().upper())
-    return bool(match) and elfproef(match.group(1))
+    return match is not None and elfproef(match.group(1))
 
 
 # ----------------------------------------------------------------------------------------------

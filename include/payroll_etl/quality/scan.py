@@ -21,6 +21,8 @@ TEXT_SUFFIXES = (".html", ".htm", ".json", ".log", ".txt", ".csv", ".md", ".yaml
 
 @dataclass(frozen=True)
 class Finding:
+    """A BSN-like number found in a report or log: where, and the number masked.
+"""
     path: str
     line: int
     masked: str  # the number with its middle masked: the finding itself must not leak it
@@ -46,7 +48,8 @@ def _mask(number: str) -> str:
 
 
 def scan_text(text: str, where: str = "<text>") -> list[Finding]:
-    findings = []
+    """Findings of 11-proef-valid 9-digit numbers in ``text`` (line numbers from 1; ``where`` names it)."""
+    findings: list[Finding] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         findings.extend(Finding(where, lineno, _mask(n)) for n in find_bsn_like(line))
     return findings
