@@ -98,24 +98,12 @@ class RecomputeResult:
 
 # --- connections --------------------------------------------------------------------------------
 
-@contextmanager
-def session(db_or_url: Any) -> Iterator[Any]:
-    """Use a loader ``Db`` as is (the caller owns the transaction), or open one for a URL and commit."""
-    if not isinstance(db_or_url, str):
-        yield db_or_url
-        return
-    from payroll_etl.warehouse.load import connect
+def session(db_or_url: Any) -> Any:
+    """Use a loader ``Db`` as is (the caller owns the transaction), or open one for a URL and commit
+    (``payroll_etl.warehouse.engines.session``)."""
+    from payroll_etl.warehouse.engines import session as warehouse_session
 
-    db = connect(db_or_url)
-    try:
-        db.begin()
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    return warehouse_session(db_or_url)
 
 
 def _utc(at: datetime | None) -> datetime:
@@ -318,7 +306,7 @@ def configured_tail(employer: str, connector: str | None = None) -> str:
 
 
 def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> None:
-    """Loader hook (``load.POST_LOAD_STEPS``): recompute the batch's employer after its entities merged.
+    """Post-load step (the pipeline passes it to ``load.load``): recompute the batch's employer after its entities merged.
 
     Runs inside the load transaction with ``as_of = batch.recorded_at``, so the bases carry the
     same transaction time as the facts that caused them. The whole employer is recomputed (cheap,
@@ -354,7 +342,7 @@ def seed_config(url: str, now: datetime | None = None) -> str | None:
     insert the same seed rows and the second would wait for the first to commit. Returns the
     configuration error (logged, never raised), or None.
     """
-    from payroll_etl.warehouse.load import connect
+    from payroll_etl.warehouse.engines import connect
 
     db = connect(url)
     try:
@@ -371,14 +359,6 @@ def seed_config(url: str, now: datetime | None = None) -> str | None:
         raise
     finally:
         db.close()
-
-
-def register() -> None:
-    """Add :func:`post_load_step` to the loader's post-load steps (once)."""
-    from payroll_etl.warehouse.load import POST_LOAD_STEPS
-
-    if post_load_step not in POST_LOAD_STEPS:
-        POST_LOAD_STEPS.append(post_load_step)
 
 
 # --- reading the mart ---------------------------------------------------------------------------

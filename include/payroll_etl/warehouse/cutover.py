@@ -27,7 +27,8 @@ from typing import Any
 
 from payroll_etl.identity import Job, Match, Person, match_identities
 from payroll_etl.model import ENTITIES
-from payroll_etl.warehouse.load import BEGINNING_OF_TIME, Db, LoadBatch, lit
+from payroll_etl.warehouse.batch import BEGINNING_OF_TIME, LoadBatch
+from payroll_etl.warehouse.db import Db, lit
 from payroll_etl.warehouse.schema import HISTORY_COLUMNS, warehouse_columns
 
 STATE_ENTITIES = ("employer", "employee", "employment", "salary")
@@ -188,7 +189,7 @@ def apply(db: Db, batch: LoadBatch, plan: Plan) -> dict[str, Any]:
     """
     import pyarrow as pa
 
-    from payroll_etl.warehouse.load import _insert_rows
+    from payroll_etl.warehouse.records import insert_rows as _insert_rows
 
     now, run = lit(batch.recorded_at), lit(batch.load_run_id)
     old = plan.old_connectors
@@ -271,7 +272,7 @@ def _carry_history(db: Db, batch: LoadBatch, entity: str, group: str) -> int:
     Lineage: the copy has the old row's valid_from and values (wage lines keep the old line's id); the
     old row is superseded by the same run. Returns the number of rows carried.
     """
-    from payroll_etl.warehouse.load import hash_sql
+    from payroll_etl.warehouse.diff import hash_sql
 
     cols = warehouse_columns(ENTITIES[entity])
     first = (f"SELECT {group} AS grp, min(t.valid_from) AS first_from FROM {entity} t "

@@ -1,6 +1,6 @@
 """Records deleted at the source end in the warehouse after a full refresh.
 
-A post-load step (inside the load transaction, see ``load.POST_LOAD_STEPS``). When the run was a
+A post-load step (inside the load transaction; the pipeline passes it to ``load.load``). When the run was a
 full refresh (the connector fetched every record the source still has: ``batch.rows["full_refresh"]``)
 and is not a backfill, every current ``employee`` / ``employment`` version of this employer whose
 ``source_id`` the source no longer sent is superseded: ``superseded_at`` = this load,
@@ -28,7 +28,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from payroll_etl.warehouse.load import POST_LOAD_STEPS, Db, LoadBatch, lit
+from payroll_etl.warehouse.batch import LoadBatch
+from payroll_etl.warehouse.db import Db, lit
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,3 @@ def end_deleted_records(db: Db, batch: LoadBatch, changes: dict[str, dict[str, i
         if gone:
             log.info("full refresh of %s/%s: %d %s record(s) no longer at the source, ended",
                      batch.connector, batch.employer, gone, entity)
-
-
-def register() -> None:
-    """Add :func:`end_deleted_records` to the load's post-load steps (once per process), first:
-    the benefit bases computed by later steps then already see the ended employments."""
-    if end_deleted_records not in POST_LOAD_STEPS:
-        POST_LOAD_STEPS.insert(0, end_deleted_records)

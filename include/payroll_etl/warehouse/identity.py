@@ -36,7 +36,8 @@ from functools import lru_cache
 from typing import Any
 
 from payroll_etl.errors import ConfigurationError
-from payroll_etl.warehouse.load import POST_LOAD_STEPS, Db, LoadBatch, lit
+from payroll_etl.warehouse.batch import LoadBatch
+from payroll_etl.warehouse.db import Db, lit
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,8 @@ def store_identities(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
 
 
 def register() -> None:
-    """Add :func:`store_identities` to the load's post-load steps (once per process)."""
-    if store_identities not in POST_LOAD_STEPS:
-        POST_LOAD_STEPS.insert(0, store_identities)
+    """Kept for older callers: every current-view load now stores the batch's sealed identities
+    itself (``load.apply_batch`` calls :func:`store_identities`), so there is nothing to register."""
 
 
 # ------------------------------------------------------------------------------- reading
@@ -168,8 +168,8 @@ def read_identities(url: str, person_keys: Iterable[str], *, reader: str, purpos
     ``purpose`` (the legal ground, e.g. "UWV verzuimmelding"). One ``person_identity_read`` row per
     requested person_key is written in the same transaction as the SELECT; without it nothing is
     returned. Raises ConfigurationError when reader or purpose is empty or a key is missing."""
-    from payroll_etl.benefits.mart import session
-    from payroll_etl.warehouse.load import _insert_rows
+    from payroll_etl.warehouse.engines import session
+    from payroll_etl.warehouse.records import insert_rows as _insert_rows
 
     keys = sorted({k for k in person_keys if k})
     if not reader.strip() or not purpose.strip():
@@ -197,7 +197,7 @@ def read_identities(url: str, person_keys: Iterable[str], *, reader: str, purpos
 def rotate(url: str, keyring: Keyring | None = None, batch_size: int = 1000) -> int:
     """Re-encrypt every ``person_identity`` row not under the current key. Idempotent; returns the
     number of rows re-encrypted. The old key must still be in the keyring; remove it afterwards."""
-    from payroll_etl.benefits.mart import session
+    from payroll_etl.warehouse.engines import session
 
     keyring = keyring or Keyring.load()
     done = 0

@@ -30,7 +30,8 @@ from __future__ import annotations
 from typing import Any
 
 from payroll_etl.periods import period_from_id
-from payroll_etl.warehouse.load import Db, LoadBatch, lit
+from payroll_etl.warehouse.batch import LoadBatch
+from payroll_etl.warehouse.db import Db, lit
 from payroll_etl.warehouse.schema import mutation  # noqa: F401 - re-exported
 
 MUTATION_TYPES = ("IN_DIENST", "UIT_DIENST", "SALARIS", "PARTTIME", "ADRES", "BURGERLIJKE_STAAT", "OVERLIJDEN",
