@@ -11,8 +11,8 @@ Scenario for one bakkerij_de_vries employment (schemes from include/benefit_sche
 
 from __future__ import annotations
 
-import functools
 import dataclasses
+import functools
 import json
 import os
 from datetime import UTC, date, datetime

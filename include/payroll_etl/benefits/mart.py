@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -306,7 +305,7 @@ def configured_tail(employer: str, connector: str | None = None) -> str:
 
 
 def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> None:
-    """Post-load step (the pipeline passes it to ``load.load``): recompute the batch's employer after its entities merged.
+    """Post-load step (the pipeline passes it to ``load.load``): recompute the batch's employer.
 
     Runs inside the load transaction with ``as_of = batch.recorded_at``, so the bases carry the
     same transaction time as the facts that caused them. The whole employer is recomputed (cheap,

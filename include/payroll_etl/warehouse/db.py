@@ -12,18 +12,15 @@ Nothing here commits implicitly: ``begin``/``commit``/``rollback`` frame one loa
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from payroll_etl.errors import WarehouseError
-
 if TYPE_CHECKING:
     import pyarrow as pa
     from sqlalchemy import Table
-    from sqlalchemy.sql import Executable
+    from sqlalchemy.sql.elements import ClauseElement
 
 Params = Mapping[str, object]
 INSERT_CHUNK = 500  # rows per multi-row INSERT of small writes
@@ -54,6 +51,12 @@ def _plain(value: object) -> object:
         return value
     item = getattr(value, "item", None) or getattr(value, "as_py", None)
     return item() if callable(item) else value
+
+
+def in_list(name: str, values: Sequence[object]) -> tuple[str, dict[str, object]]:
+    """``("(:name_0, :name_1)", {"name_0": v0, ...})`` for an ``IN`` with bound values (``(NULL)`` when empty)."""
+    params = {f"{name}_{i}": v for i, v in enumerate(values)}
+    return "(" + (", ".join(f":{k}" for k in params) or "NULL") + ")", params
 
 
 @lru_cache(maxsize=64)
@@ -115,7 +118,7 @@ class Db:
         """Rows of one SELECT as tuples; ``params`` bind its ``:name`` placeholders."""
         return self._rows(*self.text(sql, params))
 
-    def run(self, statement: Executable) -> list[tuple]:
+    def run(self, statement: ClauseElement) -> list[tuple]:
         """Run a SQLAlchemy Core statement (select/insert/update/delete on ``schema.py``'s tables)."""
         compiled = statement.compile(dialect=_dialect(self.dialect), compile_kwargs={"render_postcompile": True})
         return self._rows(str(compiled), self._bind(compiled))

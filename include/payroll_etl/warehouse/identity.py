@@ -37,7 +37,7 @@ from typing import Any
 
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.warehouse.batch import LoadBatch
-from payroll_etl.warehouse.db import Db, lit
+from payroll_etl.warehouse.db import Db, in_list
 
 log = logging.getLogger(__name__)
 
@@ -132,16 +132,16 @@ def store_identities(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
     if sealed is None or sealed.num_rows == 0:
         return
     db.stage("stage_sealed_identity", sealed, SEALED_TYPES)
-    now = lit(batch.recorded_at)
+    params = {"now": batch.recorded_at, "run": batch.load_run_id}
     db.execute(
-        f"UPDATE person_identity p SET iban_enc = s.iban_enc, bsn_enc = s.bsn_enc, key_id = s.key_id, "
-        f"updated_at = {now} FROM stage_sealed_identity s WHERE p.person_key = s.person_key "
-        f"AND (p.iban_enc IS DISTINCT FROM s.iban_enc OR p.key_id <> s.key_id)")
+        "UPDATE person_identity p SET iban_enc = s.iban_enc, bsn_enc = s.bsn_enc, key_id = s.key_id, "
+        "updated_at = CAST(:now AS TIMESTAMPTZ) FROM stage_sealed_identity s WHERE p.person_key = s.person_key "
+        "AND (p.iban_enc IS DISTINCT FROM s.iban_enc OR p.key_id <> s.key_id)", params)
     db.execute(
         "INSERT INTO person_identity (person_key, bsn_enc, iban_enc, key_id, first_load_run_id, updated_at) "
-        f"SELECT s.person_key, s.bsn_enc, s.iban_enc, s.key_id, {lit(batch.load_run_id)}, {now} "
+        "SELECT s.person_key, s.bsn_enc, s.iban_enc, s.key_id, CAST(:run AS VARCHAR), CAST(:now AS TIMESTAMPTZ) "
         "FROM stage_sealed_identity s WHERE NOT EXISTS "
-        "(SELECT 1 FROM person_identity p WHERE p.person_key = s.person_key)")
+        "(SELECT 1 FROM person_identity p WHERE p.person_key = s.person_key)", params)
     db.drop_temp("stage_sealed_identity")
 
 
@@ -184,12 +184,13 @@ def read_identities(url: str, person_keys: Iterable[str], *, reader: str, purpos
                 {"person_key": k, "reader": reader[:200], "db_user": db_user, "purpose": purpose[:200],
                  "read_at": when} for k in keys[chunk:chunk + 500]])
         for chunk in range(0, len(keys), 500):
-            wanted = ", ".join(lit(k) for k in keys[chunk:chunk + 500])
-            rows += db.query(f"SELECT person_key, bsn_enc, iban_enc FROM person_identity "
-                             f"WHERE person_key IN ({wanted})")
+            wanted, params = in_list("key", keys[chunk:chunk + 500])
+            rows += db.query(f"SELECT person_key, bsn_enc, iban_enc FROM person_identity WHERE person_key IN {wanted}",
+                             params)
     log.info("person_identity read: %d of %d person_keys by reader=%s purpose=%s", len(rows), len(keys),
              reader[:80], purpose[:80])
-    return {pk: Identity(pk, keyring.open(pk, "bsn", b), keyring.open(pk, "iban", i)) for pk, b, i in rows}
+    # bsn_enc is NOT NULL, so the BSN always opens to a value
+    return {pk: Identity(pk, keyring.open(pk, "bsn", b) or "", keyring.open(pk, "iban", i)) for pk, b, i in rows}
 
 
 # ------------------------------------------------------------------------------ rotation
@@ -203,13 +204,15 @@ def rotate(url: str, keyring: Keyring | None = None, batch_size: int = 1000) -> 
     done = 0
     while True:
         with session(url) as db:  # one transaction per batch: an interrupted rotation resumes
-            rows = db.query(f"SELECT person_key, bsn_enc, iban_enc FROM person_identity "
-                            f"WHERE key_id <> {lit(keyring.current)} ORDER BY person_key LIMIT {int(batch_size)}")
+            rows = db.query("SELECT person_key, bsn_enc, iban_enc FROM person_identity "
+                            f"WHERE key_id <> :key_id ORDER BY person_key LIMIT {int(batch_size)}",
+                            {"key_id": keyring.current})
             for pk, bsn_enc, iban_enc in rows:
                 bsn, iban = keyring.open(pk, "bsn", bsn_enc), keyring.open(pk, "iban", iban_enc)
-                db.execute(f"UPDATE person_identity SET bsn_enc = {lit(keyring.seal(pk, 'bsn', bsn))}, "
-                           f"iban_enc = {lit(keyring.seal(pk, 'iban', iban))}, key_id = {lit(keyring.current)} "
-                           f"WHERE person_key = {lit(pk)}")
+                db.execute("UPDATE person_identity SET bsn_enc = :bsn, iban_enc = :iban, key_id = :key_id "
+                           "WHERE person_key = :key", {"bsn": keyring.seal(pk, "bsn", bsn),
+                                                       "iban": keyring.seal(pk, "iban", iban),
+                                                       "key_id": keyring.current, "key": pk})
         done += len(rows)
         if len(rows) < batch_size:
             break
