@@ -86,7 +86,6 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
     import duckdb
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     extra = MATCH_EXTRA.get(entity.name, ())
     key = [(k, "ascending") for k in ("source_id", "valid_from", *extra)]
@@ -105,7 +104,9 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
     try:
         con.register("s", keys)
         con.register("c", current)
-        joined = con.sql(f"SELECT s._pos, s.row_hash, c.valid_from AS cur_valid_from, c.row_hash AS cur_hash "
+        # only narrow columns come back (no hash strings): position, the current valid_from, two flags
+        joined = con.sql(f"SELECT s._pos, c.valid_from AS cur_valid_from, c.row_hash IS NULL AS is_new, "
+                         f"c.row_hash IS NOT NULL AND c.row_hash <> s.row_hash AS differs "
                          f"FROM s LEFT JOIN c ON {on}").to_arrow_table().combine_chunks()
         ckey = ", ".join(f'c."{k}"' for k in ("source_id", "valid_from", *extra))
         if entity.effective_dated and entity.name not in ADDITIVE:
@@ -118,8 +119,8 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
             vanished = con.sql(f"SELECT {ckey} FROM c WHERE FALSE").to_arrow_table()
     finally:
         con.close()
-    new = staged.take(joined["_pos"].filter(pc.is_null(joined["cur_hash"]))).sort_by(key)
-    differs = joined.filter(pc.not_equal(joined["row_hash"], joined["cur_hash"]))  # null (new) drops out
+    new = staged.take(joined["_pos"].filter(joined["is_new"])).sort_by(key)
+    differs = joined.filter(joined["differs"])
     changed = staged.take(differs["_pos"]).append_column(
         "cur_valid_from", differs["cur_valid_from"].cast(pa.date32()))
     unchanged = joined.num_rows - new.num_rows - changed.num_rows
