@@ -86,6 +86,7 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
     import duckdb
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     extra = MATCH_EXTRA.get(entity.name, ())
     key = [(k, "ascending") for k in ("source_id", "valid_from", *extra)]
@@ -100,30 +101,32 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
         on = "c.source_id = s.source_id"
     keys = staged.select(["source_id", "valid_from", *extra, "row_hash"]).append_column(
         "_pos", pa.array(np.arange(staged.num_rows, dtype=np.int64)))
+    vanishing = entity.effective_dated and entity.name not in ADDITIVE
+    # a version older than the earliest one the source states for the record is beyond what it
+    # states (its history depth, or history a connector switch carried over), not withdrawn
+    first = ("LEFT JOIN (SELECT source_id, min(valid_from) AS first_from FROM s GROUP BY source_id) m "
+             "ON m.source_id = c.source_id ") if vanishing else ""
+    gone = "s._pos IS NULL AND c.valid_from >= m.first_from" if vanishing else "FALSE"
+    ckey = ("source_id", "valid_from", *extra)
     con = duckdb.connect()
     try:
         con.register("s", keys)
         con.register("c", current)
-        # only narrow columns come back (no hash strings): position, the current valid_from, two flags
-        joined = con.sql(f"SELECT s._pos, c.valid_from AS cur_valid_from, c.row_hash IS NULL AS is_new, "
-                         f"c.row_hash IS NOT NULL AND c.row_hash <> s.row_hash AS differs "
-                         f"FROM s LEFT JOIN c ON {on}").to_arrow_table().combine_chunks()
-        ckey = ", ".join(f'c."{k}"' for k in ("source_id", "valid_from", *extra))
-        if entity.effective_dated and entity.name not in ADDITIVE:
-            # a version older than the earliest one the source states for the record is beyond what it
-            # states (its history depth, or history a connector switch carried over), not withdrawn
-            vanished = con.sql(
-                f"SELECT {ckey} FROM c WHERE c.valid_from >= (SELECT min(s.valid_from) FROM s "
-                f"WHERE s.source_id = c.source_id) AND NOT EXISTS (SELECT 1 FROM s WHERE {on})").to_arrow_table()
-        else:
-            vanished = con.sql(f"SELECT {ckey} FROM c WHERE FALSE").to_arrow_table()
+        # one pass: new, changed and vanished rows only, and narrow columns (no hash strings come back)
+        rows = con.sql(
+            f"SELECT s._pos, c.valid_from AS cur_valid_from, c.row_hash IS NULL AS is_new, "
+            f"coalesce({gone}, FALSE) AS vanished, " + ", ".join(f'c."{k}" AS "{k}"' for k in ckey) + " "
+            f"FROM s FULL JOIN c ON {on} {first}"
+            f"WHERE s._pos IS NULL OR c.row_hash IS NULL OR c.row_hash <> s.row_hash").to_arrow_table().combine_chunks()
     finally:
         con.close()
-    new = staged.take(joined["_pos"].filter(joined["is_new"])).sort_by(key)
-    differs = joined.filter(joined["differs"])
+    present = pc.is_valid(rows["_pos"])
+    new = staged.take(rows["_pos"].filter(pc.and_(present, rows["is_new"]))).sort_by(key)
+    differs = rows.filter(pc.and_(present, pc.invert(rows["is_new"])))
     changed = staged.take(differs["_pos"]).append_column(
         "cur_valid_from", differs["cur_valid_from"].cast(pa.date32()))
-    unchanged = joined.num_rows - new.num_rows - changed.num_rows
+    vanished = rows.filter(rows["vanished"]).select(list(ckey))
+    unchanged = staged.num_rows - new.num_rows - changed.num_rows
     return Diff(new, changed, vanished, int(unchanged))
 
 

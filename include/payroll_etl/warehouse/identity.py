@@ -64,6 +64,7 @@ class Keyring:
 
     @classmethod
     def load(cls) -> Keyring:
+        """The keyring of ``PAYROLL_IDENTITY_KEYS`` (``settings.identity_keys``): the ``current`` key seals."""
         from payroll_etl.settings import identity_keys
 
         current, secrets = identity_keys()
@@ -154,6 +155,8 @@ def register() -> None:
 
 @dataclass(frozen=True)
 class Identity:
+    """One person's clear BSN and IBAN, as read (and audited) by :func:`read_identities`."""
+
     person_key: str
     bsn: str
     iban: str | None

@@ -26,6 +26,7 @@ MIGRATION_LOCK = 7_420_551  # pg_advisory_lock key: one migrator at a time per w
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest migration revision id (the head of ``migrations/versions``)."""
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(alembic_config("duckdb:///:memory:")).get_current_head()
