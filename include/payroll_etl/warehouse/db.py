@@ -158,15 +158,18 @@ class Db:
 
     def begin(self) -> None:
         """Start the load transaction."""
-        raise NotImplementedError
+        self._native("BEGIN TRANSACTION", None)
 
     def commit(self) -> None:
         """Commit the load transaction."""
-        raise NotImplementedError
+        self._native("COMMIT", None)
 
     def rollback(self) -> None:
-        """Roll back the load transaction; quiet when none is open."""
-        raise NotImplementedError
+        """Roll back the load transaction; quiet when none is open (or the connection is gone)."""
+        try:
+            self._native("ROLLBACK", None)
+        except Exception:  # noqa: BLE001 - nothing to roll back
+            pass
 
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back by the server)."""

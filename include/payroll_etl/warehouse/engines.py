@@ -76,18 +76,6 @@ class DuckDb(Db):
     def lock_scope(self, connector: str, employer: str) -> None:
         """DuckDB has one writer per file: the file lock already serialises loads."""
 
-    def begin(self) -> None:
-        self.conn.execute("BEGIN TRANSACTION")
-
-    def commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def rollback(self) -> None:
-        try:
-            self.conn.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001 - nothing to roll back
-            pass
-
     def close(self) -> None:
         for name in self._registered:
             try:
@@ -191,18 +179,6 @@ class PostgresDb(Db):
         """
         self.execute("SELECT pg_advisory_xact_lock(hashtextextended(CAST(:scope AS TEXT), 7))",
                      {"scope": f"{connector}/{employer}"})
-
-    def begin(self) -> None:
-        self.conn.execute("BEGIN")
-
-    def commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def rollback(self) -> None:
-        try:
-            self.conn.execute("ROLLBACK")
-        except Exception:  # noqa: BLE001
-            pass
 
     def close(self) -> None:
         self.conn.close()

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 
 from payroll_etl.warehouse.batch import LoadBatch
 from payroll_etl.warehouse.db import Db
-from payroll_etl.warehouse.engines import connect
+from payroll_etl.warehouse.engines import connect, session
 from payroll_etl.warehouse.schema import dq_result, load_run, metadata, quarantine, source_state
 
 
@@ -70,17 +70,9 @@ def write_state(db: Db, batch: LoadBatch) -> None:
 
 def record_failed_run(url: str, batch: LoadBatch) -> None:
     """Record a run that loads no data (validation blocked it): load_run + dq_result only."""
-    db = connect(url)
-    try:
-        db.begin()
+    with session(url) as db:
         write_dq(db, batch)
         write_load_run(db, batch)
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
 
 
 def newer_current_view(url: str, connector: str, employer: str, logical_date: date, load_run_id: str) -> date | None:
