@@ -48,7 +48,7 @@ from payroll_etl.warehouse.records import (
     write_load_run,
     write_state,
 )
-from payroll_etl.warehouse.schema import ENTITY_TABLES
+from payroll_etl.warehouse.schema import ENTITY_TABLES, warehouse_columns
 
 __all__ = [
     "ADDITIVE", "BEGINNING_OF_TIME", "LOAD_ORDER", "MATCH_EXTRA", "Changes", "Db", "Diff", "DuckDb", "LoadBatch",
@@ -63,14 +63,21 @@ _write_state = write_state
 def merge_entities(db: Db, batch: LoadBatch) -> Changes:
     """Merge every entity of ``batch`` in ``LOAD_ORDER``: a past view through ``merge_past_view``
     (period-scoped entities excepted), a current view through ``merge_entity``. Returns the counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
     changes: Changes = {}
-    for name in LOAD_ORDER:
-        if name not in batch.tables:
-            continue
-        if batch.past_view and name not in ADDITIVE:
-            changes[name] = merge_past_view(db, ENTITIES[name], batch, batch.tables[name])
-        else:
-            changes[name] = merge_entity(db, ENTITIES[name], batch, batch.tables[name])
+    merged = [n for n in LOAD_ORDER if n in batch.tables and not (batch.past_view and n not in ADDITIVE)]
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:  # hash every entity ahead, in load order: the big salary hash overlaps the smaller entities' merge
+        hashed = {n: pool.submit(with_row_hash, ENTITIES[n], batch.tables[n].select(warehouse_columns(ENTITIES[n])))
+                  for n in merged}
+        for name in LOAD_ORDER:
+            if name in hashed:
+                changes[name] = merge_entity(db, ENTITIES[name], batch, batch.tables[name], hashed[name])
+            elif name in batch.tables:
+                changes[name] = merge_past_view(db, ENTITIES[name], batch, batch.tables[name])
+    finally:
+        pool.shutdown(cancel_futures=True)
     return changes
 
 

@@ -26,6 +26,8 @@ from payroll_etl.warehouse.diff import (
 from payroll_etl.warehouse.schema import warehouse_columns
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pyarrow as pa
 
 SCOPE = "connector = :connector AND employer = :employer"
@@ -50,10 +52,12 @@ def _key_match(extra: tuple[str, ...], left: str) -> str:
         f' AND {left}."{x}" = t."{x}"' for x in extra)
 
 
-def read_current(db: Db, entity: Entity, batch: LoadBatch, source: pa.Table) -> tuple[pa.Table, pa.Table]:
+def read_current(db: Db, entity: Entity, batch: LoadBatch, source: pa.Table,
+                 hashed: Future[pa.Table] | None = None) -> tuple[pa.Table, pa.Table]:
     """(``source`` with ``row_hash``, the current versions' key and hash columns of this employer).
 
-    The snapshot is hashed in a thread (DuckDB releases the GIL) while the warehouse is read.
+    The snapshot is hashed in a thread (DuckDB releases the GIL) while the warehouse is read;
+    ``hashed``: that hash already under way (``load.merge_entities`` hashes every entity ahead).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -63,12 +67,12 @@ def read_current(db: Db, entity: Entity, batch: LoadBatch, source: pa.Table) -> 
     key_cols = ["source_id", "valid_from", *MATCH_EXTRA.get(name, ()), "row_hash"]
     open_only = "" if entity.effective_dated else " AND valid_to IS NULL"
     with ThreadPoolExecutor(max_workers=1) as pool:
-        hashed = pool.submit(with_row_hash, entity, source)
+        hashing = hashed or pool.submit(with_row_hash, entity, source)
         current = db.fetch_arrow(
             f"SELECT {', '.join(key_cols)} FROM {name} WHERE {SCOPE} AND superseded_at IS NULL{open_only}",
             pa.schema([pa.field(k, pa.date32() if k == "valid_from" else pa.string()) for k in key_cols]),
             {"connector": batch.connector, "employer": batch.employer})
-        return hashed.result(), current
+        return hashing.result(), current
 
 
 def _supersede_changed(db: Db, entity: Entity, cols: list[str], params: dict[str, object]) -> str:
@@ -132,17 +136,19 @@ def apply_diff(db: Db, entity: Entity, batch: LoadBatch, diff: Diff) -> int:
     return diff.changed.num_rows + new.num_rows
 
 
-def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: pa.Table) -> dict[str, int]:
+def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: pa.Table,
+                 hashed: Future[pa.Table] | None = None) -> dict[str, int]:
     """Merge one entity's rows (Arrow, warehouse columns) into its history table.
 
     Returns ``{"received", "inserted", "superseded", "unchanged"}`` row counts. Hashes are computed
-    in Arrow, compared with the current versions' hashes, and only the rows that differ are staged
-    and merged set-based; rows new to the warehouse are bulk-inserted (COPY). Records the touched
-    source ids in ``db.touched[entity]`` for the mutation feed.
+    in Arrow (``hashed``: already under way, see ``read_current``), compared with the current
+    versions' hashes, and only the rows that differ are staged and merged set-based; rows new to
+    the warehouse are bulk-inserted (COPY). Records the touched source ids in ``db.touched[entity]``
+    for the mutation feed.
     """
     import pyarrow as pa
 
-    staged, current = read_current(db, entity, batch, table.select(warehouse_columns(entity)))
+    staged, current = read_current(db, entity, batch, table.select(warehouse_columns(entity)), hashed)
     diff = diff_entity(entity, staged, current)
     inserted = apply_diff(db, entity, batch, diff)
     db.touched[entity.name] = pa.table({"source_id": pa.chunked_array(
