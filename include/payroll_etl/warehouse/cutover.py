@@ -28,7 +28,8 @@ from typing import Any
 from payroll_etl.identity import Job, Match, Person, match_identities
 from payroll_etl.model import ENTITIES
 from payroll_etl.warehouse.batch import BEGINNING_OF_TIME, LoadBatch
-from payroll_etl.warehouse.db import Db, in_list, lit
+from payroll_etl.warehouse.db import Db, in_list
+from payroll_etl.warehouse.merge import NOW, RUN, batch_params
 from payroll_etl.warehouse.schema import HISTORY_COLUMNS, warehouse_columns
 
 STATE_ENTITIES = ("employer", "employee", "employment", "salary")
@@ -173,7 +174,7 @@ def _crosswalk_rows(batch: LoadBatch, plan: Plan, existing: dict[tuple[str, str,
 def _translated(entity: str, batch: LoadBatch, replace: dict[str, str], joins: str, where: str) -> str:
     cols = [*warehouse_columns(ENTITIES[entity]), *HISTORY_COLUMNS]
     select = ", ".join(f'{replace[c]} AS "{c}"' if c in replace else f't."{c}"' for c in cols)
-    return f"SELECT {select} FROM {entity} t {joins} WHERE t.employer = {lit(batch.employer)} AND {where}"
+    return f"SELECT {select} FROM {entity} t {joins} WHERE t.employer = CAST(:employer AS VARCHAR) AND {where}"
 
 
 def prior_relation(entity: str) -> str:
@@ -236,9 +237,9 @@ def _translate_priors(db: Db, batch: LoadBatch, plan: Plan) -> None:
         "old_source_id": pa.array([r[2] for r in mapping], pa.string()),
         "new_source_id": pa.array([r[3] for r in mapping], pa.string())}),
         {"entity": "TEXT", "old_connector": "TEXT", "old_source_id": "TEXT", "new_source_id": "TEXT"})
-    now, run = lit(batch.recorded_at), lit(batch.load_run_id)
+    now, run = NOW, RUN
     closed_here = f"t.superseded_by_run = {run} AND t.superseded_at = {now}"
-    new_conn = lit(batch.connector)
+    new_conn = "CAST(:connector AS VARCHAR)"
 
     def on(entity: str, alias: str, column: str) -> str:
         return (f"JOIN xw_map {alias} ON {alias}.entity = '{entity}' AND {alias}.old_connector = t.connector "
@@ -247,7 +248,7 @@ def _translate_priors(db: Db, batch: LoadBatch, plan: Plan) -> None:
     relations = {
         # a snapshot: the open version, aligned with the new connector's first version (1900-01-01)
         "employee": _translated("employee", batch, {"connector": new_conn, "source_id": "m.new_source_id",
-                                                    "valid_from": lit(BEGINNING_OF_TIME)},
+                                                    "valid_from": "CAST(:beginning AS DATE)"},
                                 on("employee", "m", "source_id"), f"{closed_here} AND t.valid_to IS NULL"),
         "employment": _translated("employment", batch, {
             "connector": new_conn, "source_id": "m.new_source_id",
@@ -258,7 +259,8 @@ def _translate_priors(db: Db, batch: LoadBatch, plan: Plan) -> None:
     }
     for entity, select in relations.items():
         db.execute(f"DROP TABLE IF EXISTS xp_{entity}")
-        db.execute(f"CREATE TEMP TABLE xp_{entity} AS {select}")
+        db.execute(f"CREATE TEMP TABLE xp_{entity} AS {select}",
+                   {**batch_params(batch), "beginning": BEGINNING_OF_TIME})
     db.prior = {entity: prior_relation(entity) for entity in relations}
 
 
@@ -294,7 +296,7 @@ def _carry_history(db: Db, batch: LoadBatch, entity: str, group: str) -> int:
 
     cols = warehouse_columns(ENTITIES[entity])
     first = (f"SELECT {group} AS grp, min(t.valid_from) AS first_from FROM {entity} t "
-             f"WHERE t.employer = {lit(batch.employer)} AND t.connector = {lit(batch.connector)} "
+             f"WHERE t.employer = :employer AND t.connector = :connector "
              "AND t.superseded_at IS NULL GROUP BY 1")
     clipped = ", ".join(
         "CASE WHEN f.first_from IS NOT NULL AND (t.valid_to IS NULL OR t.valid_to >= f.first_from) "
@@ -307,9 +309,9 @@ def _carry_history(db: Db, batch: LoadBatch, entity: str, group: str) -> int:
     db.execute(
         f"INSERT INTO {entity} ({col_list}, row_hash, recorded_at, load_run_id) "
         f"SELECT {', '.join('x.' + chr(34) + c + chr(34) for c in cols)}, {hash_sql(ENTITIES[entity], 'x')}, "
-        f"{lit(batch.recorded_at)}, {lit(batch.load_run_id)} FROM (SELECT {clipped} FROM xp_{entity} t "
+        f"{NOW}, {RUN} FROM (SELECT {clipped} FROM xp_{entity} t "
         f"LEFT JOIN ({first}) f ON f.grp = {group} "
-        f"WHERE f.first_from IS NULL OR t.valid_from < f.first_from) x")
+        f"WHERE f.first_from IS NULL OR t.valid_from < f.first_from) x", batch_params(batch))
     after = int(db.query(count, params)[0][0])
     return after - before
 

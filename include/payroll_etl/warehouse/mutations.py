@@ -32,7 +32,7 @@ from typing import Any
 
 from payroll_etl.periods import period_from_id
 from payroll_etl.warehouse.batch import LoadBatch
-from payroll_etl.warehouse.db import Db, lit
+from payroll_etl.warehouse.db import Db
 from payroll_etl.warehouse.schema import mutation  # noqa: F401 - re-exported
 
 MUTATION_TYPES = ("IN_DIENST", "UIT_DIENST", "SALARIS", "PARTTIME", "ADRES", "BURGERLIJKE_STAAT", "OVERLIJDEN",
@@ -40,6 +40,20 @@ MUTATION_TYPES = ("IN_DIENST", "UIT_DIENST", "SALARIS", "PARTTIME", "ADRES", "BU
 EVENT_TYPES = ("IN_DIENST", "UIT_DIENST", "OVERLIJDEN")
 ADDRESS_COLUMNS = ("street", "house_number", "postcode", "city", "country")
 SALARY_TOLERANCE = "0.005"  # below half a cent a wage "change" is rounding
+# bound parameters of every feed statement (``_params``)
+NOW, RUN = "CAST(:now AS TIMESTAMPTZ)", "CAST(:run AS VARCHAR)"
+CONNECTOR, EMPLOYER = "CAST(:connector AS VARCHAR)", "CAST(:employer AS VARCHAR)"
+
+
+def _params(batch: LoadBatch, reported: object = None) -> dict[str, object]:
+    """The feed statements' bound parameters: scope, transaction time, run, pay period."""
+    return {"connector": batch.connector, "employer": batch.employer, "now": batch.recorded_at,
+            "run": batch.load_run_id, "period_start": batch.period.start, "period_id": batch.period.id,
+            "reported": reported}
+
+
+def _scope(alias: str) -> str:
+    return f"{alias}.connector = {CONNECTOR} AND {alias}.employer = {EMPLOYER}"
 
 # The table itself is declared with the rest of the schema (payroll_etl.warehouse.schema.mutation).
 
@@ -91,8 +105,7 @@ def _pairs(db: Db, entity: str, group: str, batch: LoadBatch, prev_filter: str) 
     closest before) the new version's valid_from, for the same group key. ``known`` says whether the
     group existed at all before this load.
     """
-    now, run = lit(batch.recorded_at), lit(batch.load_run_id)
-    scope = f"t.connector = {lit(batch.connector)} AND t.employer = {lit(batch.employer)}"
+    now, run, scope = NOW, RUN, _scope("t")
     snapshot = entity == "employee"
     closed_copy = (f" AND NOT EXISTS (SELECT 1 FROM {entity} o WHERE o.connector = t.connector "
                    f"AND o.employer = t.employer AND o.source_id = t.source_id AND o.valid_from = t.valid_from "
@@ -119,12 +132,12 @@ def _pairs(db: Db, entity: str, group: str, batch: LoadBatch, prev_filter: str) 
         f"  FROM n LEFT JOIN prev p ON p.grp = n.grp AND p.valid_from <= n.valid_from) "
         f"SELECT c.*, CASE WHEN EXISTS (SELECT 1 FROM prev k WHERE k.grp = c.grp) THEN 1 ELSE 0 END AS known, "
         f"  ROW_NUMBER() OVER (PARTITION BY c.grp ORDER BY c.valid_from) AS grp_rank "
-        f"FROM cand c WHERE c.rk = 1")
+        f"FROM cand c WHERE c.rk = 1", _params(batch))
 
 
 def _employment_selects(db: Db, batch: LoadBatch) -> list[str]:
     """IN_DIENST, UIT_DIENST and PARTTIME candidates of the employments this load recorded."""
-    now, differs = lit(batch.recorded_at), _differs(db)
+    now, differs = NOW, _differs(db)
     _pairs(db, "employment", "{a}.source_id", batch, "t.source_id IN (SELECT source_id FROM mt_employment)")
     emp_vals = [("start_date", "n.start_date"), ("end_date", "n.end_date"), ("end_reason", "n.end_reason"),
                 ("hours_per_week", "n.hours_per_week"), ("part_time_factor", "n.part_time_factor")]
@@ -160,7 +173,7 @@ def _employment_selects(db: Db, batch: LoadBatch) -> list[str]:
 
 def _salary_selects(db: Db, batch: LoadBatch) -> list[str]:
     """SALARIS candidates: wage lines (per employment and component) whose amount or frequency changed."""
-    now = lit(batch.recorded_at)
+    now = NOW
     _pairs(db, "salary", "{a}.employment_source_id || '|' || coalesce({a}.component, 'BASIS')", batch,
            "t.employment_source_id IN (SELECT employment_source_id FROM n)")
     src = (f"(SELECT m.*, p.gross_amount AS p_amount, p.frequency AS p_frequency FROM mp_salary m LEFT JOIN "
@@ -178,7 +191,7 @@ def _salary_selects(db: Db, batch: LoadBatch) -> list[str]:
 
 def _employee_selects(db: Db, batch: LoadBatch) -> list[str]:
     """ADRES, BURGERLIJKE_STAAT and OVERLIJDEN candidates of the employees this load recorded."""
-    now, differs = lit(batch.recorded_at), _differs(db)
+    now, differs = NOW, _differs(db)
     _pairs(db, "employee", "{a}.source_id", batch, "t.source_id IN (SELECT source_id FROM mt_employee)")
     extra = ", ".join(f"p.{c} AS p_{c}" for c in (*ADDRESS_COLUMNS, "civil_status", "date_of_death"))
     src = (f"(SELECT m.*, {extra} FROM mp_employee m LEFT JOIN {prior(db, 'employee')} p "
@@ -209,19 +222,17 @@ def _insert_mutations(db: Db, batch: LoadBatch, selects: list[str], reported: ob
     """Insert the candidates ``selects`` (a UNION) into ``mutation``: CORRECTIE where they correct what
     was already reported (through ``reported``, the last day earlier loads covered), person keys and
     IKV-nummers joined, only ids not already present (a re-run inserts nothing)."""
-    now = lit(batch.recorded_at)
-    retro = f"(x.ingangsdatum < {lit(batch.period.start)} AND x.ingangsdatum <= {lit(reported)})"
-
-    def scope(alias: str) -> str:
-        return f"{alias}.connector = {lit(batch.connector)} AND {alias}.employer = {lit(batch.employer)}"
+    params = _params(batch, reported)
+    retro = "(x.ingangsdatum < CAST(:period_start AS DATE) AND x.ingangsdatum <= CAST(:reported AS DATE))"
+    scope = _scope
 
     union = " UNION ALL ".join(f"({s})" for s in selects)
     db.execute("DROP TABLE IF EXISTS mut_new")
     db.execute(
-        f"CREATE TEMP TABLE mut_new AS SELECT x.*, md5({lit(batch.connector)} || '|' || {lit(batch.employer)} || '|' "
+        f"CREATE TEMP TABLE mut_new AS SELECT x.*, md5({CONNECTOR} || '|' || {EMPLOYER} || '|' "
         f"|| x.mutation_key || '|' || x.base_type || '|' || CAST(x.ingangsdatum AS VARCHAR) || '|' || x.new_values) "
         f"AS mutation_id FROM ({union}) AS x(base_type, mutation_key, employee_source_id, employment_source_id, "
-        f"ingangsdatum, old_values, new_values, prior_is_set)")
+        f"ingangsdatum, old_values, new_values, prior_is_set)", params)
     # correction: an event whose date changes, a change in an already reported past period, or a
     # second different value for a key and ingangsdatum that was already sent
     is_correction = (
@@ -243,15 +254,15 @@ def _insert_mutations(db: Db, batch: LoadBatch, selects: list[str], reported: ob
         "INSERT INTO mutation (mutation_id, connector, employer, mutation_type, corrected_type, mutation_key, "
         "person_key, employee_source_id, employment_source_id, employment_number, ingangsdatum, period_id, "
         "old_values, new_values, load_run_id, detected_at) "
-        f"SELECT x.mutation_id, {lit(batch.connector)}, {lit(batch.employer)}, "
+        f"SELECT x.mutation_id, {CONNECTOR}, {EMPLOYER}, "
         f"CASE WHEN {is_correction} THEN 'CORRECTIE' ELSE x.base_type END, "
         f"CASE WHEN {is_correction} THEN x.base_type END, x.mutation_key, k.person_key, "
         f"coalesce(x.employee_source_id, ep.employee_source_id), x.employment_source_id, ep.employment_number, "
-        f"x.ingangsdatum, {lit(batch.period.id)}, x.old_values, x.new_values, {lit(batch.load_run_id)}, {now} "
+        f"x.ingangsdatum, CAST(:period_id AS VARCHAR), x.old_values, x.new_values, {RUN}, {NOW} "
         f"FROM (SELECT DISTINCT * FROM mut_new) x "
         f"LEFT JOIN {person} ep ON ep.employment_source_id = x.employment_source_id "
         f"LEFT JOIN {person_keys} k ON k.source_id = coalesce(x.employee_source_id, ep.employee_source_id) "
-        f"WHERE NOT EXISTS (SELECT 1 FROM mutation m WHERE m.mutation_id = x.mutation_id)")
+        f"WHERE NOT EXISTS (SELECT 1 FROM mutation m WHERE m.mutation_id = x.mutation_id)", params)
 
 
 def _differs(db: Db) -> Callable[[str, str], str]:
