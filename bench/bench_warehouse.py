@@ -243,11 +243,11 @@ class Profile:
         setattr(owner, attr, timed_call)
 
     def __enter__(self) -> Profile:
+        from payroll_etl.warehouse import db, diff, engines, merge, mutations
         from payroll_etl.warehouse import load as load_module
-        from payroll_etl.warehouse import mutations
 
         for name in PROFILED:
-            for owner in (load_module, load_module.PostgresDb, load_module.DuckDb, mutations):
+            for owner in (load_module, merge, diff, db.Db, engines.PostgresDb, engines.DuckDb, mutations):
                 if name in vars(owner):
                     self._wrap(owner, name, name)
         return self

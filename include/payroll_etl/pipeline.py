@@ -46,6 +46,16 @@ def _split_identities(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     return stored, identities
 
 
+def post_load_steps() -> tuple[Any, ...]:
+    """The steps a pipeline load runs inside its transaction after the mutation feed, in order:
+    a full refresh ends what the source deleted (``warehouse.deletions``), then the benefit bases
+    are recomputed (``benefits.mart.post_load_step``). The loader itself stores the sealed BSN/IBAN."""
+    from payroll_etl.benefits import mart
+    from payroll_etl.warehouse import deletions
+
+    return (deletions.end_deleted_records, mart.post_load_step)
+
+
 def _apply_quarantine(ctx: RunContext, tables: dict[str, Any], quarantined: dict[str, list[list[Any]]],
                       now: datetime) -> list[dict[str, Any]]:
     """Drop the quarantined versions from ``tables`` (in place); returns their ``quarantine`` rows.
@@ -79,7 +89,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
     Returns a small summary for XCom: status, changes per table, quarantined count, view.
     """
     from payroll_etl.benefits import mart
-    from payroll_etl.warehouse import deletions, identity
+    from payroll_etl.warehouse import identity
     from payroll_etl.warehouse.load import load as load_batch
 
     _system_arrow_pool()
@@ -87,9 +97,6 @@ def load(ctx: RunContext) -> dict[str, Any]:
         from payroll_etl.compare import shadow_report
 
         return shadow_report(ctx)
-    mart.register()  # benefit bases are recomputed inside the load transaction
-    deletions.register()  # a full refresh ends what the source deleted (before the benefit bases)
-    identity.register()  # BSN/IBAN are written encrypted (sealed here, in this process)
     config_error = mart.seed_config(ctx.warehouse_url)  # parameters/schemes: own short transaction
 
     tables = read_staged(ctx)
@@ -122,7 +129,7 @@ def load(ctx: RunContext) -> dict[str, Any]:
     if past_view:
         batch.message = "; ".join(m for m in (
             f"past view of pay period {ctx.period.id}: period facts loaded, newer knowledge kept", batch.message) if m)
-    changes = load_batch(ctx.warehouse_url, batch)
+    changes = load_batch(ctx.warehouse_url, batch, post_load_steps())
     _write_history(ctx)
     out = {"status": batch.status, "loaded": changes, "quarantined": len(batch.quarantine),
            "view": "past" if past_view else "current"}

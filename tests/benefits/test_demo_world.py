@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_demo_population(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                          monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     upgrade(url)
-    monkeypatch.setattr(loader, "POST_LOAD_STEPS", [mart.post_load_step])
+    monkeypatch.setattr(loader, "load", functools.partial(loader.load, post_load_steps=[mart.post_load_step]))
     assert mart.seed_config(url, now=AT) is None  # as pipeline.load does, before the employer transactions
     facts = load_world(url)
     mart.demo_summary(url, day=date(2026, 11, 1), as_of=AT)

@@ -12,6 +12,7 @@ Scenario for one bakkerij_de_vries employment (schemes from include/benefit_sche
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from datetime import UTC, date, datetime
@@ -172,7 +173,7 @@ def run_all(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with mart.session(url) as db:
         first = tables.seed(db, now=datetime(2024, 12, 1, tzinfo=UTC))
     assert first["benefit_scheme"]["inserted"] == 7
-    monkeypatch.setattr(loader, "POST_LOAD_STEPS", [mart.post_load_step])
+    monkeypatch.setattr(loader, "load", functools.partial(loader.load, post_load_steps=[mart.post_load_step]))
     scenario(url)
     check_scenario(url)
     check_seeding(url)

@@ -53,7 +53,7 @@ class BackendKiller:
         self.reached, self.done = threading.Event(), threading.Event()
         self.killed: list[int] = []
 
-    def step(self, db, batch, changes) -> None:  # noqa: ANN001 - the POST_LOAD_STEPS signature
+    def step(self, db, batch, changes) -> None:  # noqa: ANN001 - the PostLoadStep signature
         self.reached.set()
         self.done.wait(30)
 
@@ -75,29 +75,31 @@ class BackendKiller:
 
 @pytest.fixture
 def killer(postgres_url: str) -> Iterator[BackendKiller]:
-    from payroll_etl.warehouse.load import POST_LOAD_STEPS
+    from payroll_etl import pipeline
 
+    steps = pipeline.post_load_steps
     k = BackendKiller(postgres_url)
     try:
         yield k
     finally:
-        if k.step in POST_LOAD_STEPS:
-            POST_LOAD_STEPS.remove(k.step)
+        pipeline.post_load_steps = steps  # type: ignore[method-assign]
         k.done.set()
 
 
 def test_warehouse_connection_killed_mid_load(simulators, run_env, baselines, postgres_url, killer, caplog):
-    from payroll_etl.warehouse.load import POST_LOAD_STEPS, connect
+    from payroll_etl import pipeline
+    from payroll_etl.warehouse.load import connect
 
     connector = "loket_soap"
     baseline = baselines(connector)  # before the step is armed: the baseline loads undisturbed
-    POST_LOAD_STEPS.append(killer.step)
+    steps = pipeline.post_load_steps
+    pipeline.post_load_steps = lambda: (*steps(), killer.step)  # type: ignore[method-assign]
     with environment(PAYROLL_WAREHOUSE_URL=postgres_url):
         thread = threading.Thread(target=killer.kill, daemon=True)
         thread.start()
         run = run_dag(DAGS[connector])
         thread.join(30)
-        POST_LOAD_STEPS.remove(killer.step)
+        pipeline.post_load_steps = steps  # type: ignore[method-assign]
 
         assert len(killer.killed) == 1, "the loader's backend was terminated mid-load"
         assert_failed_at(run, "load")

@@ -41,10 +41,10 @@ KILLED_LOAD = textwrap.dedent("""
         Path({marker!r}).write_text("merged")
         time.sleep(120)
 
-    loader.POST_LOAD_STEPS.append(stall)
     rows = _rows("acme", "4400", date(2025, 3, 1))
     rows["employment"][1]["end_date"] = date(2025, 3, 31)
-    loader.load({url!r}, batch("acme", date(2025, 3, 15), ts("2025-03-20"), rows, {{"E1": "111222333"}}))
+    loader.load({url!r}, batch("acme", date(2025, 3, 15), ts("2025-03-20"), rows, {{"E1": "111222333"}}),
+                post_load_steps=[stall])
 """)
 
 
@@ -87,13 +87,12 @@ def test_two_employers_load_concurrently_without_blocking(pg_url):
             inside.set()
             release.wait(60)
 
-    loader.POST_LOAD_STEPS.append(hold_acme)
     errors: list[BaseException] = []
 
     def load_acme():
         try:
             loader.load(pg_url, batch("acme", date(2025, 2, 15), ts("2025-02-20"),
-                                      _rows("acme", "4200", date(2025, 2, 1))))
+                                      _rows("acme", "4200", date(2025, 2, 1))), post_load_steps=[hold_acme])
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -111,7 +110,6 @@ def test_two_employers_load_concurrently_without_blocking(pg_url):
     finally:
         release.set()
         acme.join(60)
-        loader.POST_LOAD_STEPS.remove(hold_acme)
     assert not errors
     assert sorted(query(pg_url, "SELECT DISTINCT employer FROM salary")) == [("acme",), ("globex",)]
 
@@ -126,9 +124,9 @@ def test_two_loads_of_the_same_employer_serialise(pg_url):
             inside.set()
             release.wait(60)
 
-    loader.POST_LOAD_STEPS.append(hold_first)
     first = threading.Thread(target=lambda: loader.load(pg_url, batch(
-        "acme", date(2025, 2, 15), ts("2025-02-20"), _rows("acme", "4200", date(2025, 2, 1)))))
+        "acme", date(2025, 2, 15), ts("2025-02-20"), _rows("acme", "4200", date(2025, 2, 1))),
+        post_load_steps=[hold_first]))
     second_done = threading.Event()
 
     def second_load():
@@ -146,7 +144,6 @@ def test_two_loads_of_the_same_employer_serialise(pg_url):
         release.set()
         first.join(60)
         second.join(60)
-        loader.POST_LOAD_STEPS.remove(hold_first)
     assert second_done.is_set()
     current = query(pg_url, "SELECT valid_from, gross_amount FROM salary WHERE superseded_at IS NULL "
                             "AND source_id = 'S1' ORDER BY valid_from")

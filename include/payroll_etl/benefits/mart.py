@@ -135,7 +135,7 @@ def configured_tail(employer: str, connector: str | None = None) -> str:
 
 
 def post_load_step(db: Any, batch: Any, changes: dict[str, dict[str, int]]) -> None:
-    """Loader hook (``load.POST_LOAD_STEPS``): recompute the batch's employer after its entities merged.
+    """Post-load step (the pipeline passes it to ``load.load``): recompute the batch's employer.
 
     Runs inside the load transaction with ``as_of = batch.recorded_at``, so the bases carry the
     same transaction time as the facts that caused them. The whole employer is recomputed (cheap,
@@ -171,7 +171,7 @@ def seed_config(url: str, now: datetime | None = None) -> str | None:
     insert the same seed rows and the second would wait for the first to commit. Returns the
     configuration error (logged, never raised), or None.
     """
-    from payroll_etl.warehouse.load import connect
+    from payroll_etl.warehouse.engines import connect
 
     db = connect(url)
     try:
@@ -190,12 +190,6 @@ def seed_config(url: str, now: datetime | None = None) -> str | None:
         db.close()
 
 
-def register() -> None:
-    """Add :func:`post_load_step` to the loader's post-load steps (once)."""
-    from payroll_etl.warehouse.load import POST_LOAD_STEPS
-
-    if post_load_step not in POST_LOAD_STEPS:
-        POST_LOAD_STEPS.append(post_load_step)
 
 
 def demo_summary(url: str, day: date | None = None, per_employer: int = 3, *, as_of: datetime | None = None) -> None:

@@ -5,7 +5,7 @@ and writing a recomputation (insert new bases, supersede changed or vanished one
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
@@ -71,23 +71,12 @@ class RecomputeResult:
 # --- connections --------------------------------------------------------------------------------
 
 @contextmanager
-def session(db_or_url: Any) -> Iterator[Any]:
-    """Use a loader ``Db`` as is (the caller owns the transaction), or open one for a URL and commit."""
-    if not isinstance(db_or_url, str):
-        yield db_or_url
-        return
-    from payroll_etl.warehouse.load import connect
+def session(db_or_url: Any) -> Any:
+    """Use a loader ``Db`` as is (the caller owns the transaction), or open one for a URL and commit
+    (``payroll_etl.warehouse.engines.session``)."""
+    from payroll_etl.warehouse.engines import session as warehouse_session
 
-    db = connect(db_or_url)
-    try:
-        db.begin()
-        yield db
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    finally:
-        db.close()
+    return warehouse_session(db_or_url)
 
 
 def _utc(at: datetime | None) -> datetime:

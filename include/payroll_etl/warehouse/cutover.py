@@ -27,7 +27,9 @@ from typing import Any
 
 from payroll_etl.identity import Job, Match, Person, match_identities
 from payroll_etl.model import ENTITIES
-from payroll_etl.warehouse.load import BEGINNING_OF_TIME, Db, LoadBatch, lit
+from payroll_etl.warehouse.batch import BEGINNING_OF_TIME, LoadBatch
+from payroll_etl.warehouse.db import Db, in_list
+from payroll_etl.warehouse.merge import NOW, RUN, batch_params
 from payroll_etl.warehouse.schema import HISTORY_COLUMNS, warehouse_columns
 
 STATE_ENTITIES = ("employer", "employee", "employment", "salary")
@@ -44,35 +46,35 @@ class Plan:
     old_person_keys: dict[tuple[str, str], str | None]
 
 
-def _scope(batch: LoadBatch, connectors: list[str], alias: str = "t") -> str:
-    return (f"{alias}.employer = {lit(batch.employer)} AND {alias}.connector IN "
-            f"({', '.join(lit(c) for c in connectors)})")
+def _scope(employer: str, connectors: tuple[str, ...] | list[str], alias: str = "t") -> tuple[str, dict[str, object]]:
+    """(``<alias>.employer = :employer AND <alias>.connector IN (...)``, its bound parameters)."""
+    within, params = in_list("connector", list(connectors))
+    return f"{alias}.employer = :employer AND {alias}.connector IN {within}", {**params, "employer": employer}
 
 
 def connectors_with_open_facts(db: Db, employer: str, connectors: tuple[str, ...] | list[str]) -> list[str]:
     """Which of ``connectors`` still have open (current) state facts for ``employer``."""
     if not connectors:
         return []
-    within = ", ".join(lit(c) for c in connectors)
+    scope, params = _scope(employer, connectors)
     found = set()
     for entity in STATE_ENTITIES:
         found |= {r[0] for r in db.query(
-            f"SELECT DISTINCT connector FROM {entity} WHERE employer = {lit(employer)} AND connector IN ({within}) "
-            f"AND superseded_at IS NULL")}
+            f"SELECT DISTINCT connector FROM {entity} t WHERE {scope} AND superseded_at IS NULL", params)}
     return [c for c in connectors if c in found]
 
 
 def read_open_identities(db: Db, employer: str, connectors: list[str]) -> tuple[list[Person], list[Job]]:
     """The open persons and employments (latest version) of ``connectors`` for ``employer``."""
-    scope = (f"employer = {lit(employer)} AND connector IN ({', '.join(lit(c) for c in connectors)}) "
-             "AND superseded_at IS NULL")
+    scope, params = _scope(employer, connectors)
     persons = [Person(c, s, k) for c, s, k in db.query(
-        f"SELECT connector, source_id, max(person_key) FROM employee WHERE {scope} GROUP BY connector, source_id "
-        "ORDER BY connector, source_id")]
+        f"SELECT connector, source_id, max(person_key) FROM employee t WHERE {scope} AND superseded_at IS NULL "
+        "GROUP BY connector, source_id ORDER BY connector, source_id", params)]
     jobs = [Job(*row) for row in db.query(
         "SELECT connector, source_id, employee_source_id, employment_number, start_date FROM ("
         "SELECT t.*, ROW_NUMBER() OVER (PARTITION BY connector, source_id ORDER BY valid_from DESC) AS rk "
-        f"FROM employment t WHERE {scope}) x WHERE rk = 1 ORDER BY connector, source_id")]
+        f"FROM employment t WHERE {scope} AND superseded_at IS NULL) x WHERE rk = 1 "
+        "ORDER BY connector, source_id", params)]
     return persons, jobs
 
 
@@ -172,7 +174,7 @@ def _crosswalk_rows(batch: LoadBatch, plan: Plan, existing: dict[tuple[str, str,
 def _translated(entity: str, batch: LoadBatch, replace: dict[str, str], joins: str, where: str) -> str:
     cols = [*warehouse_columns(ENTITIES[entity]), *HISTORY_COLUMNS]
     select = ", ".join(f'{replace[c]} AS "{c}"' if c in replace else f't."{c}"' for c in cols)
-    return f"SELECT {select} FROM {entity} t {joins} WHERE t.employer = {lit(batch.employer)} AND {where}"
+    return f"SELECT {select} FROM {entity} t {joins} WHERE t.employer = CAST(:employer AS VARCHAR) AND {where}"
 
 
 def prior_relation(entity: str) -> str:
@@ -181,44 +183,50 @@ def prior_relation(entity: str) -> str:
     return f"(SELECT {cols} FROM {entity} UNION ALL SELECT {cols} FROM xp_{entity})"
 
 
-def apply(db: Db, batch: LoadBatch, plan: Plan) -> dict[str, Any]:
-    """After the merge: crosswalk, close the old connector's open facts, translated priors for the feed.
+def _write_crosswalk(db: Db, batch: LoadBatch, plan: Plan) -> None:
+    """Add the identity_crosswalk rows of this cutover (identities already recorded keep their id)."""
+    from payroll_etl.warehouse.records import insert_rows
 
-    Returns the counts recorded in ``load_run.rows["cutover"]`` (no ids, no personal data).
-    """
-    import pyarrow as pa
-
-    from payroll_etl.warehouse.load import _insert_rows
-
-    now, run = lit(batch.recorded_at), lit(batch.load_run_id)
-    old = plan.old_connectors
     existing = {(e, c, s): i for e, c, s, i in db.query(
-        "SELECT entity, connector, source_id, identity_id FROM identity_crosswalk "
-        f"WHERE employer = {lit(batch.employer)}")}
-    rows = _crosswalk_rows(batch, plan, existing)
-    for start in range(0, len(rows), 500):
-        _insert_rows(db, "identity_crosswalk", rows[start:start + 500])
+        "SELECT entity, connector, source_id, identity_id FROM identity_crosswalk WHERE employer = :employer",
+        {"employer": batch.employer})}
+    insert_rows(db, "identity_crosswalk", _crosswalk_rows(batch, plan, existing))
 
-    closed: dict[str, int] = {}
-    for entity in STATE_ENTITIES:
-        where = f"{_scope(batch, old)} AND t.superseded_at IS NULL"
-        closed[entity] = int(db.query(f"SELECT count(*) FROM {entity} t WHERE {where}")[0][0])
-        db.execute(f"UPDATE {entity} t SET superseded_at = {now}, superseded_by_run = {run} WHERE {where}")
-    # pay-period facts stay the old connector's for the periods only it stated; a period the new
-    # connector states now is the new connector's (no period counted twice)
-    if batch.tables.get("payroll_result") is not None and batch.tables["payroll_result"].num_rows:
-        periods = sorted(set(batch.tables["payroll_result"].column("period_id").to_pylist()) - {None})
-        where = (f"{_scope(batch, old)} AND t.superseded_at IS NULL AND t.period_id IN "
-                 f"({', '.join(lit(p) for p in periods) or 'NULL'})")
-        closed["payroll_result"] = int(db.query(f"SELECT count(*) FROM payroll_result t WHERE {where}")[0][0])
-        db.execute(f"UPDATE payroll_result t SET superseded_at = {now}, superseded_by_run = {run} WHERE {where}")
-    if batch.tables.get("payroll_period") is not None and batch.tables["payroll_period"].num_rows:
-        t = batch.tables["payroll_period"]
-        pairs = sorted({(y, n) for y, n in zip(t.column("year").to_pylist(), t.column("period_number").to_pylist())})
-        match = " OR ".join(f"(t.year = {y} AND t.period_number = {n})" for y, n in pairs)
-        where = f"{_scope(batch, old)} AND t.superseded_at IS NULL AND ({match})"
-        closed["payroll_period"] = int(db.query(f"SELECT count(*) FROM payroll_period t WHERE {where}")[0][0])
-        db.execute(f"UPDATE payroll_period t SET superseded_at = {now}, superseded_by_run = {run} WHERE {where}")
+
+def _close(db: Db, batch: LoadBatch, entity: str, where: str, params: dict[str, object]) -> int:
+    """Supersede the rows of ``entity t`` matching ``where`` with this run; returns how many."""
+    params = {**params, "now": batch.recorded_at, "run": batch.load_run_id}
+    count = int(db.query(f"SELECT count(*) FROM {entity} t WHERE {where}", params)[0][0])
+    db.execute(f"UPDATE {entity} t SET superseded_at = CAST(:now AS TIMESTAMPTZ), "
+               f"superseded_by_run = CAST(:run AS VARCHAR) WHERE {where}", params)
+    return count
+
+
+def _close_old_facts(db: Db, batch: LoadBatch, old: list[str]) -> dict[str, int]:
+    """Close the old connectors' open state facts, and their pay-period facts for the periods the new
+    connector states (no period counted twice). Returns closed row counts per entity."""
+    scope, params = _scope(batch.employer, old)
+    open_rows = f"{scope} AND t.superseded_at IS NULL"
+    closed = {entity: _close(db, batch, entity, open_rows, params) for entity in STATE_ENTITIES}
+    results = batch.tables.get("payroll_result")
+    if results is not None and results.num_rows:
+        within, ids = in_list("period", sorted(set(results.column("period_id").to_pylist()) - {None}))
+        closed["payroll_result"] = _close(db, batch, "payroll_result", f"{open_rows} AND t.period_id IN {within}",
+                                          {**params, **ids})
+    periods = batch.tables.get("payroll_period")
+    if periods is not None and periods.num_rows:
+        pairs = sorted(set(zip(periods.column("year").to_pylist(), periods.column("period_number").to_pylist())))
+        match = " OR ".join(f"(t.year = :y_{i} AND t.period_number = :n_{i})" for i in range(len(pairs)))
+        bound = {**params, **{f"y_{i}": y for i, (y, _) in enumerate(pairs)},
+                 **{f"n_{i}": n for i, (_, n) in enumerate(pairs)}}
+        closed["payroll_period"] = _close(db, batch, "payroll_period", f"{open_rows} AND ({match})", bound)
+    return closed
+
+
+def _translate_priors(db: Db, batch: LoadBatch, plan: Plan) -> None:
+    """Temp tables ``xp_<entity>``: the old connector's facts closed by this run, under the new
+    connector's ids (via the match), and ``db.prior`` pointing the mutation feed at them."""
+    import pyarrow as pa
 
     m = plan.match
     mapping = [("employee", c, s, new) for new, (c, s) in m.persons.items()]
@@ -229,8 +237,9 @@ def apply(db: Db, batch: LoadBatch, plan: Plan) -> dict[str, Any]:
         "old_source_id": pa.array([r[2] for r in mapping], pa.string()),
         "new_source_id": pa.array([r[3] for r in mapping], pa.string())}),
         {"entity": "TEXT", "old_connector": "TEXT", "old_source_id": "TEXT", "new_source_id": "TEXT"})
+    now, run = NOW, RUN
     closed_here = f"t.superseded_by_run = {run} AND t.superseded_at = {now}"
-    new_conn = lit(batch.connector)
+    new_conn = "CAST(:connector AS VARCHAR)"
 
     def on(entity: str, alias: str, column: str) -> str:
         return (f"JOIN xw_map {alias} ON {alias}.entity = '{entity}' AND {alias}.old_connector = t.connector "
@@ -239,7 +248,7 @@ def apply(db: Db, batch: LoadBatch, plan: Plan) -> dict[str, Any]:
     relations = {
         # a snapshot: the open version, aligned with the new connector's first version (1900-01-01)
         "employee": _translated("employee", batch, {"connector": new_conn, "source_id": "m.new_source_id",
-                                                    "valid_from": lit(BEGINNING_OF_TIME)},
+                                                    "valid_from": "CAST(:beginning AS DATE)"},
                                 on("employee", "m", "source_id"), f"{closed_here} AND t.valid_to IS NULL"),
         "employment": _translated("employment", batch, {
             "connector": new_conn, "source_id": "m.new_source_id",
@@ -250,13 +259,25 @@ def apply(db: Db, batch: LoadBatch, plan: Plan) -> dict[str, Any]:
     }
     for entity, select in relations.items():
         db.execute(f"DROP TABLE IF EXISTS xp_{entity}")
-        db.execute(f"CREATE TEMP TABLE xp_{entity} AS {select}")
+        db.execute(f"CREATE TEMP TABLE xp_{entity} AS {select}",
+                   {**batch_params(batch), "beginning": BEGINNING_OF_TIME})
     db.prior = {entity: prior_relation(entity) for entity in relations}
+
+
+def apply(db: Db, batch: LoadBatch, plan: Plan) -> dict[str, Any]:
+    """After the merge: crosswalk, close the old connector's open facts, translated priors for the feed.
+
+    Returns the counts recorded in ``load_run.rows["cutover"]`` (no ids, no personal data).
+    """
+    old = list(plan.old_connectors)
+    _write_crosswalk(db, batch, plan)
+    closed = _close_old_facts(db, batch, old)
+    _translate_priors(db, batch, plan)
     wage_line = "t.employment_source_id || '|' || coalesce(t.component, '')"
     carried = {entity: _carry_history(db, batch, entity, group)
                for entity, group in (("employment", "t.source_id"), ("salary", wage_line))}
-    batch.closed_connectors = list(old)
-    return {"from": old, **m.counts(), "closed": closed, "carried": carried}
+    batch.closed_connectors = list(plan.old_connectors)
+    return {"from": plan.old_connectors, **plan.match.counts(), "closed": closed, "carried": carried}
 
 
 def _carry_history(db: Db, batch: LoadBatch, entity: str, group: str) -> int:
@@ -271,27 +292,27 @@ def _carry_history(db: Db, batch: LoadBatch, entity: str, group: str) -> int:
     Lineage: the copy has the old row's valid_from and values (wage lines keep the old line's id); the
     old row is superseded by the same run. Returns the number of rows carried.
     """
-    from payroll_etl.warehouse.load import hash_sql
+    from payroll_etl.warehouse.diff import hash_sql
 
     cols = warehouse_columns(ENTITIES[entity])
     first = (f"SELECT {group} AS grp, min(t.valid_from) AS first_from FROM {entity} t "
-             f"WHERE t.employer = {lit(batch.employer)} AND t.connector = {lit(batch.connector)} "
+             f"WHERE t.employer = :employer AND t.connector = :connector "
              "AND t.superseded_at IS NULL GROUP BY 1")
     clipped = ", ".join(
         "CASE WHEN f.first_from IS NOT NULL AND (t.valid_to IS NULL OR t.valid_to >= f.first_from) "
         "THEN CAST(f.first_from - INTERVAL '1 day' AS DATE) ELSE t.valid_to END AS valid_to" if c == "valid_to"
         else f't."{c}"' for c in cols)
     col_list = ", ".join(f'"{c}"' for c in cols)
-    before = int(db.query(f"SELECT count(*) FROM {entity} WHERE employer = {lit(batch.employer)} "
-                          f"AND load_run_id = {lit(batch.load_run_id)}")[0][0])
+    count = f"SELECT count(*) FROM {entity} WHERE employer = :employer AND load_run_id = :run"
+    params = {"employer": batch.employer, "run": batch.load_run_id}
+    before = int(db.query(count, params)[0][0])
     db.execute(
         f"INSERT INTO {entity} ({col_list}, row_hash, recorded_at, load_run_id) "
         f"SELECT {', '.join('x.' + chr(34) + c + chr(34) for c in cols)}, {hash_sql(ENTITIES[entity], 'x')}, "
-        f"{lit(batch.recorded_at)}, {lit(batch.load_run_id)} FROM (SELECT {clipped} FROM xp_{entity} t "
+        f"{NOW}, {RUN} FROM (SELECT {clipped} FROM xp_{entity} t "
         f"LEFT JOIN ({first}) f ON f.grp = {group} "
-        f"WHERE f.first_from IS NULL OR t.valid_from < f.first_from) x")
-    after = int(db.query(f"SELECT count(*) FROM {entity} WHERE employer = {lit(batch.employer)} "
-                         f"AND load_run_id = {lit(batch.load_run_id)}")[0][0])
+        f"WHERE f.first_from IS NULL OR t.valid_from < f.first_from) x", batch_params(batch))
+    after = int(db.query(count, params)[0][0])
     return after - before
 
 

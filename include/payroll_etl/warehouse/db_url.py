@@ -82,6 +82,7 @@ class DuckDbTarget:
 
     @property
     def read_only(self) -> bool:
+        """True when the URL asks DuckDB for ``access_mode=read_only``."""
         return self.config.get("access_mode", "").lower() == "read_only"
 
 

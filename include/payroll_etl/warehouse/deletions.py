@@ -1,6 +1,6 @@
 """Records deleted at the source end in the warehouse after a full refresh.
 
-A post-load step (inside the load transaction, see ``load.POST_LOAD_STEPS``). When the run was a
+A post-load step (inside the load transaction; the pipeline passes it to ``load.load``). When the run was a
 full refresh (the connector fetched every record the source still has: ``batch.rows["full_refresh"]``)
 and is not a backfill, every current ``employee`` / ``employment`` version of this employer whose
 ``source_id`` the source no longer sent is superseded: ``superseded_at`` = this load,
@@ -28,7 +28,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from payroll_etl.warehouse.load import POST_LOAD_STEPS, Db, LoadBatch, lit
+from payroll_etl.warehouse.batch import LoadBatch
+from payroll_etl.warehouse.db import Db
+from payroll_etl.warehouse.merge import NOW, RUN, SCOPE_T, batch_params
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +51,9 @@ def _sent_ids(batch: LoadBatch, entity: str) -> Any:
 
 def _newer_load_exists(db: Db, batch: LoadBatch) -> bool:
     rows = db.query(
-        f"SELECT 1 FROM load_run WHERE connector = {lit(batch.connector)} AND employer = {lit(batch.employer)} "
-        f"AND status IN ('success', 'partial') AND load_run_id <> {lit(batch.load_run_id)} "
-        f"AND logical_date > {lit(batch.logical_date)} LIMIT 1")
+        "SELECT 1 FROM load_run WHERE connector = :connector AND employer = :employer "
+        "AND status IN ('success', 'partial') AND load_run_id <> :run AND logical_date > :day LIMIT 1",
+        {**batch_params(batch), "day": batch.logical_date})
     return bool(rows)
 
 
@@ -66,8 +68,8 @@ def end_deleted_records(db: Db, batch: LoadBatch, changes: dict[str, dict[str, i
         log.info("full refresh of %s/%s for %s is older than a later load: no record ended",
                  batch.connector, batch.employer, batch.logical_date)
         return
-    now, run = lit(batch.recorded_at), lit(batch.load_run_id)
-    scope = f"t.connector = {lit(batch.connector)} AND t.employer = {lit(batch.employer)}"
+    params = batch_params(batch)
+    still_open = f"{SCOPE_T} AND t.superseded_at IS NULL AND t.recorded_at < {NOW}"
     for entity in ENDED_ENTITIES:
         if entity not in batch.tables:  # the run sent nothing for it at all: not evidence of deletion
             continue
@@ -76,22 +78,14 @@ def end_deleted_records(db: Db, batch: LoadBatch, changes: dict[str, dict[str, i
             continue
         db.stage(f"sent_{entity}", sent, {"source_id": "TEXT"})
         gone = db.query(
-            f"SELECT count(DISTINCT t.source_id) FROM {entity} t WHERE {scope} AND t.superseded_at IS NULL "
-            f"AND t.recorded_at < {now} AND t.source_id NOT IN (SELECT source_id FROM sent_{entity})")[0][0]
+            f"SELECT count(DISTINCT t.source_id) FROM {entity} t WHERE {still_open} "
+            f"AND t.source_id NOT IN (SELECT source_id FROM sent_{entity})", params)[0][0]
         if gone:
             db.execute(
-                f"UPDATE {entity} t SET superseded_at = {now}, superseded_by_run = {run} "
-                f"WHERE {scope} AND t.superseded_at IS NULL AND t.recorded_at < {now} "
-                f"AND t.source_id NOT IN (SELECT source_id FROM sent_{entity})")
+                f"UPDATE {entity} t SET superseded_at = {NOW}, superseded_by_run = {RUN} "
+                f"WHERE {still_open} AND t.source_id NOT IN (SELECT source_id FROM sent_{entity})", params)
         db.drop_temp(f"sent_{entity}")
         changes.setdefault(entity, {})["ended_at_source"] = int(gone)
         if gone:
             log.info("full refresh of %s/%s: %d %s record(s) no longer at the source, ended",
                      batch.connector, batch.employer, gone, entity)
-
-
-def register() -> None:
-    """Add :func:`end_deleted_records` to the load's post-load steps (once per process), first:
-    the benefit bases computed by later steps then already see the ended employments."""
-    if end_deleted_records not in POST_LOAD_STEPS:
-        POST_LOAD_STEPS.insert(0, end_deleted_records)

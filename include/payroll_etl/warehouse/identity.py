@@ -36,7 +36,8 @@ from functools import lru_cache
 from typing import Any
 
 from payroll_etl.errors import ConfigurationError
-from payroll_etl.warehouse.load import POST_LOAD_STEPS, Db, LoadBatch, lit
+from payroll_etl.warehouse.batch import LoadBatch
+from payroll_etl.warehouse.db import Db, in_list
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class Keyring:
 
     @classmethod
     def load(cls) -> Keyring:
+        """The keyring of ``PAYROLL_IDENTITY_KEYS`` (``settings.identity_keys``): the ``current`` key seals."""
         from payroll_etl.settings import identity_keys
 
         current, secrets = identity_keys()
@@ -131,29 +133,30 @@ def store_identities(db: Db, batch: LoadBatch, changes: dict[str, dict[str, int]
     if sealed is None or sealed.num_rows == 0:
         return
     db.stage("stage_sealed_identity", sealed, SEALED_TYPES)
-    now = lit(batch.recorded_at)
+    params = {"now": batch.recorded_at, "run": batch.load_run_id}
     db.execute(
-        f"UPDATE person_identity p SET iban_enc = s.iban_enc, bsn_enc = s.bsn_enc, key_id = s.key_id, "
-        f"updated_at = {now} FROM stage_sealed_identity s WHERE p.person_key = s.person_key "
-        f"AND (p.iban_enc IS DISTINCT FROM s.iban_enc OR p.key_id <> s.key_id)")
+        "UPDATE person_identity p SET iban_enc = s.iban_enc, bsn_enc = s.bsn_enc, key_id = s.key_id, "
+        "updated_at = CAST(:now AS TIMESTAMPTZ) FROM stage_sealed_identity s WHERE p.person_key = s.person_key "
+        "AND (p.iban_enc IS DISTINCT FROM s.iban_enc OR p.key_id <> s.key_id)", params)
     db.execute(
         "INSERT INTO person_identity (person_key, bsn_enc, iban_enc, key_id, first_load_run_id, updated_at) "
-        f"SELECT s.person_key, s.bsn_enc, s.iban_enc, s.key_id, {lit(batch.load_run_id)}, {now} "
+        "SELECT s.person_key, s.bsn_enc, s.iban_enc, s.key_id, CAST(:run AS VARCHAR), CAST(:now AS TIMESTAMPTZ) "
         "FROM stage_sealed_identity s WHERE NOT EXISTS "
-        "(SELECT 1 FROM person_identity p WHERE p.person_key = s.person_key)")
+        "(SELECT 1 FROM person_identity p WHERE p.person_key = s.person_key)", params)
     db.drop_temp("stage_sealed_identity")
 
 
 def register() -> None:
-    """Add :func:`store_identities` to the load's post-load steps (once per process)."""
-    if store_identities not in POST_LOAD_STEPS:
-        POST_LOAD_STEPS.insert(0, store_identities)
+    """Kept for older callers: every current-view load now stores the batch's sealed identities
+    itself (``load.apply_batch`` calls :func:`store_identities`), so there is nothing to register."""
 
 
 # ------------------------------------------------------------------------------- reading
 
 @dataclass(frozen=True)
 class Identity:
+    """One person's clear BSN and IBAN, as read (and audited) by :func:`read_identities`."""
+
     person_key: str
     bsn: str
     iban: str | None
@@ -168,8 +171,8 @@ def read_identities(url: str, person_keys: Iterable[str], *, reader: str, purpos
     ``purpose`` (the legal ground, e.g. "UWV verzuimmelding"). One ``person_identity_read`` row per
     requested person_key is written in the same transaction as the SELECT; without it nothing is
     returned. Raises ConfigurationError when reader or purpose is empty or a key is missing."""
-    from payroll_etl.benefits.mart import session
-    from payroll_etl.warehouse.load import _insert_rows
+    from payroll_etl.warehouse.engines import session
+    from payroll_etl.warehouse.records import insert_rows as _insert_rows
 
     keys = sorted({k for k in person_keys if k})
     if not reader.strip() or not purpose.strip():
@@ -184,12 +187,13 @@ def read_identities(url: str, person_keys: Iterable[str], *, reader: str, purpos
                 {"person_key": k, "reader": reader[:200], "db_user": db_user, "purpose": purpose[:200],
                  "read_at": when} for k in keys[chunk:chunk + 500]])
         for chunk in range(0, len(keys), 500):
-            wanted = ", ".join(lit(k) for k in keys[chunk:chunk + 500])
-            rows += db.query(f"SELECT person_key, bsn_enc, iban_enc FROM person_identity "
-                             f"WHERE person_key IN ({wanted})")
+            wanted, params = in_list("key", keys[chunk:chunk + 500])
+            rows += db.query(f"SELECT person_key, bsn_enc, iban_enc FROM person_identity WHERE person_key IN {wanted}",
+                             params)
     log.info("person_identity read: %d of %d person_keys by reader=%s purpose=%s", len(rows), len(keys),
              reader[:80], purpose[:80])
-    return {pk: Identity(pk, keyring.open(pk, "bsn", b), keyring.open(pk, "iban", i)) for pk, b, i in rows}
+    # bsn_enc is NOT NULL, so the BSN always opens to a value
+    return {pk: Identity(pk, keyring.open(pk, "bsn", b) or "", keyring.open(pk, "iban", i)) for pk, b, i in rows}
 
 
 # ------------------------------------------------------------------------------ rotation
@@ -197,19 +201,21 @@ def read_identities(url: str, person_keys: Iterable[str], *, reader: str, purpos
 def rotate(url: str, keyring: Keyring | None = None, batch_size: int = 1000) -> int:
     """Re-encrypt every ``person_identity`` row not under the current key. Idempotent; returns the
     number of rows re-encrypted. The old key must still be in the keyring; remove it afterwards."""
-    from payroll_etl.benefits.mart import session
+    from payroll_etl.warehouse.engines import session
 
     keyring = keyring or Keyring.load()
     done = 0
     while True:
         with session(url) as db:  # one transaction per batch: an interrupted rotation resumes
-            rows = db.query(f"SELECT person_key, bsn_enc, iban_enc FROM person_identity "
-                            f"WHERE key_id <> {lit(keyring.current)} ORDER BY person_key LIMIT {int(batch_size)}")
+            rows = db.query("SELECT person_key, bsn_enc, iban_enc FROM person_identity "
+                            f"WHERE key_id <> :key_id ORDER BY person_key LIMIT {int(batch_size)}",
+                            {"key_id": keyring.current})
             for pk, bsn_enc, iban_enc in rows:
                 bsn, iban = keyring.open(pk, "bsn", bsn_enc), keyring.open(pk, "iban", iban_enc)
-                db.execute(f"UPDATE person_identity SET bsn_enc = {lit(keyring.seal(pk, 'bsn', bsn))}, "
-                           f"iban_enc = {lit(keyring.seal(pk, 'iban', iban))}, key_id = {lit(keyring.current)} "
-                           f"WHERE person_key = {lit(pk)}")
+                db.execute("UPDATE person_identity SET bsn_enc = :bsn, iban_enc = :iban, key_id = :key_id "
+                           "WHERE person_key = :key", {"bsn": keyring.seal(pk, "bsn", bsn),
+                                                       "iban": keyring.seal(pk, "iban", iban),
+                                                       "key_id": keyring.current, "key": pk})
         done += len(rows)
         if len(rows) < batch_size:
             break

@@ -26,9 +26,13 @@ MIGRATION_LOCK = 7_420_551  # pg_advisory_lock key: one migrator at a time per w
 
 @lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest migration revision id (the head of ``migrations/versions``)."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("duckdb:///:memory:")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("duckdb:///:memory:")).get_current_head()
+    if head is None:
+        raise RuntimeError("the warehouse migrations have no head revision")
+    return head
 
 
 def is_current(url: str) -> bool:

@@ -15,6 +15,8 @@ clear BSN and IBAN live only in ``person_identity``, which the reporting role ca
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -39,7 +41,8 @@ RESTRICTED_COLUMNS = {"employee": ("bsn", "iban")}
 HISTORY_COLUMNS = ("row_hash", "recorded_at", "superseded_at", "load_run_id", "superseded_by_run")
 
 
-def sa_type(col: Col):
+def sa_type(col: Col) -> Any:
+    """The SQLAlchemy column type of a model column (``model.Col.type``: string, date, decimal, ...)."""
     return {
         "string": Text(),
         "date": Date(),
