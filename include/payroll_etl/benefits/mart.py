@@ -217,4 +217,4 @@ def demo_summary(url: str, day: date | None = None, per_employer: int = 3, *, as
 
 __all__ = ["BASIS_KEY", "BasisRow", "RecomputeResult", "bases_as_of", "basis_on", "compute_rows", "configured_tail",
            "demo_summary", "format_bases", "post_load_step", "read_history", "recompute_employer", "recompute_for",
-           "register", "seed_config", "session", "show_bases"]
+           "seed_config", "session", "show_bases"]
