@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -70,7 +69,6 @@ class RecomputeResult:
 
 # --- connections --------------------------------------------------------------------------------
 
-@contextmanager
 def session(db_or_url: Any) -> Any:
     """Use a loader ``Db`` as is (the caller owns the transaction), or open one for a URL and commit
     (``payroll_etl.warehouse.engines.session``)."""
