@@ -47,9 +47,9 @@ def test_a_bad_option_is_refused_naming_the_employer_and_the_field(tmp_path, opt
 
 def test_options_are_typed_per_connector():
     cfg = load_config(SHIPPED).employer("transport_oost", "nmbrs")
-    assert cfg.options.max_workers == 8 and cfg.options.timeout == 120.0  # NmbrsOptions defaults
+    assert cfg.options.max_workers == 8 and cfg.options.timeout_seconds == 120.0  # nmbrs Options defaults
     rest = load_config(SHIPPED).employer("bakkerij_de_vries")
-    assert type(rest.options).__name__ == "LoketRestOptions"
+    assert type(rest.options).__module__ == "payroll_etl.connectors.loket_rest.settings"
     with pytest.raises(ConfigurationError, match="employer beta: options.max_workers"):
         EmployerConfig("beta", "Beta", "loket_rest", ("x",), "c", options={"max_workers": 2})  # a Nmbrs option
 

@@ -6,6 +6,10 @@ Sources: the Loket.nl REST API reference (``payrollPeriodType`` keys, ``grossWag
 
 from __future__ import annotations
 
+from pydantic import ConfigDict
+
+from payroll_etl.connectors.options import ConnectorOptions, Timeout, Tuning, knob
+
 API = "/v2/providers/employers"
 # Resource versions we are written against (sent as Accept: application/json;version=…).
 VERSIONS = {"employee": "2021-03-29", "employment": "2019-12-16"}
@@ -41,8 +45,19 @@ FILTER_CHUNK = 25  # ids per ``filter=id eq '…' or …``
 BASE_COMPONENT = "BASIS"
 GENDER_KEYS = {1: "M", 2: "V"}  # personalDetails.gender.key
 
-# Tuning defaults (Connection ``extra``; canonical knob names, see transport.retry.TUNING).
-DEFAULTS: dict[str, int | float] = {"timeout_seconds": 30.0, "max_attempts": 5, "max_throttled": 10,
-                                    "backoff_seconds": 1.0, "max_backoff_seconds": 60.0}
+
+
+class Options(ConnectorOptions):
+    """Loket REST has no per-employer ``options:``; its tuning is in the Connection extra (:class:`ExtraTuning`)."""
+
+    model_config = ConfigDict(title="LoketRestOptions")
+
+
+class ExtraTuning(Tuning):
+    """The tuning knobs of a Loket REST Connection's extra (:class:`~payroll_etl.connectors.options.Tuning`):
+    30 s per call, 5 attempts, 1 s backoff doubling up to 60 s, 10 throttled answers."""
+
+    timeout_seconds: Timeout = knob("timeout_seconds", 30.0)
+
 PAGE_SIZE = 250
 REFRESH_SKEW = 120.0  # seconds before expiry at which an access token counts as expired

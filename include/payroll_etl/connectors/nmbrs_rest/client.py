@@ -89,7 +89,7 @@ class Client(HttpTransport):
 
     def __init__(self, api_url: str, subscription_key: str, tokens: Tokens, options: Options, sink: LandingSink, *,
                  employer: str, sleep: Callable[[float], None] = time.sleep):
-        super().__init__(timeout_seconds=options.timeout, policy=options.policy, sleep=sleep)
+        super().__init__(timeout_seconds=options.timeout_seconds, policy=options.policy, sleep=sleep)
         self.api_url = api_url.rstrip("/")
         self._key = subscription_key
         self.tokens, self.options, self.sink, self.employer = tokens, options, sink, employer
