@@ -28,7 +28,8 @@ class _SharedRetryPolicy(ExceptionRetryPolicy):
     """The task retry decision of ``payroll_etl.errors.is_retryable``: a retryable payroll error
     (``TransientSourceError``, ``WarehouseError``) and Airflow's own ``AirflowTaskTimeout``
     (``execution_timeout`` hit) take the task's retries with exponential backoff; anything else
-    fails at once, our own bugs included (a ``ValueError`` from a bad Connection extra is not weather). ``rules`` names the payroll errors that fail at once (:data:`NO_RETRY`).
+    fails at once, our own bugs included (a ``ValueError`` from a bad Connection extra is not weather).
+    ``rules`` names the payroll errors that fail at once (:data:`NO_RETRY`).
 
     Immutable in practice, so every task may share one instance: Airflow deep-copies
     default_args into each operator, and copying the rules 4,000 times cost ~1 s of parse time."""

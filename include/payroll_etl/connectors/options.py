@@ -27,10 +27,7 @@ from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 from payroll_etl.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pydantic.fields import FieldInfo
-
     from payroll_etl.config import EmployerConfig
-    from payroll_etl.connectors.transport.retry import RetryPolicy
 
 # Names read before the knobs were unified: deprecated, still accepted (old name -> unified name).
 DEPRECATED_NAMES: dict[str, str] = {
@@ -63,8 +60,7 @@ def knob(name: str, default: float | int | None) -> Any:
     bounds are in the type: :data:`Timeout`, :data:`Seconds`, :data:`Count`). A connector overriding a
     default redeclares the field with this (``timeout_seconds: Timeout = knob("timeout_seconds", 120.0)``)."""
     old = [alias for alias, new in DEPRECATED_NAMES.items() if new == name]
-    field: FieldInfo = Field(default, validation_alias=AliasChoices(name, *old), description=_DESCRIPTIONS[name])
-    return field
+    return Field(default, validation_alias=AliasChoices(name, *old), description=_DESCRIPTIONS[name])
 
 
 def _schema_aliases(schema: dict[str, Any]) -> None:
@@ -77,7 +73,8 @@ def _schema_aliases(schema: dict[str, Any]) -> None:
 
 
 class Tuning(BaseModel):
-    """The shared tuning knobs (module docstring), with the defaults of :class:`RetryPolicy`.
+    """The shared tuning knobs (module docstring), with the defaults of the transports' retry policy
+    (:meth:`payroll_etl.connectors.transport.retry.RetryPolicy.of` builds one from a model).
 
     Keys that are not knobs are ignored here (a Connection extra also holds client ids and tokens);
     the ``options:`` models refuse them (:class:`TunedOptions`). ``None`` counts as not given.
@@ -118,15 +115,6 @@ class Tuning(BaseModel):
             key = ".".join(str(p) for p in first["loc"])
             problem = "must be a number" if first["type"] in _NUMBER_ERRORS else first["msg"]
             raise ConfigurationError(f"{where}: {key} {problem}") from None
-
-    @property
-    def policy(self) -> RetryPolicy:
-        """The retry policy of every call; ``max_backoff_seconds`` None means 30 × ``backoff_seconds``."""
-        from payroll_etl.connectors.transport.retry import RetryPolicy
-
-        cap = self.max_backoff_seconds if self.max_backoff_seconds is not None else 30 * self.backoff_seconds
-        return RetryPolicy(max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds,
-                           max_backoff_seconds=cap, max_throttled=self.max_throttled)
 
 
 class ConnectorOptions(BaseModel):

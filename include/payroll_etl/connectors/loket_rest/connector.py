@@ -81,7 +81,7 @@ class LoketRestConnector(Connector):
                              extra.get("client_secret"), store, username=credentials.login,
                              password=credentials.password, employer_key=employer_key or extra.get("employer"),
                              timeout_seconds=tuning.timeout_seconds, refresh_skew=refresh_skew)
-        return cls(api_url, tokens, timeout_seconds=tuning.timeout_seconds, policy=tuning.policy,
+        return cls(api_url, tokens, timeout_seconds=tuning.timeout_seconds, policy=RetryPolicy.of(tuning),
                    page_size=page_size)
 
     # -- what tests and the connection check look at -------------------------------------------

@@ -58,7 +58,7 @@ class LoketSoapConnector(Connector):
         tuning = ExtraTuning.from_extra(extra, credentials.where("Loket SOAP"))
         return cls(host, str(credentials.login).strip(), str(credentials.password), omgevingscode,
                    path=str(extra.get("path", DEFAULT_PATH)), timeout_seconds=tuning.timeout_seconds,
-                   policy=tuning.policy)
+                   policy=RetryPolicy.of(tuning))
 
     @property
     def calls(self) -> int:

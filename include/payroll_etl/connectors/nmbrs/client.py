@@ -39,7 +39,7 @@ from payroll_etl.connectors.nmbrs.settings import (
     SEED_CALLS,
     Options,
 )
-from payroll_etl.connectors.transport.retry import Retry
+from payroll_etl.connectors.transport.retry import Retry, RetryPolicy
 from payroll_etl.connectors.transport.soap import RETRY_STATUS, SoapCall, SoapTransport
 from payroll_etl.errors import (
     AuthenticationError,
@@ -110,7 +110,7 @@ class NmbrsSoapClient(SoapTransport):
     def use(self, options: Options) -> None:
         """Apply an extract's options: retry policy, rate limit, timeout (for WSDLs loaded from now on)
         and a connection pool as large as the worker threads need."""
-        self.policy = options.policy
+        self.policy = RetryPolicy.of(options)
         self.timeout_seconds = options.timeout_seconds
         self._limiter = _RateLimiter(options.rate)
         wanted = max(10, options.max_workers + 2)

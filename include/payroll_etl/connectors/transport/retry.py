@@ -89,6 +89,14 @@ class RetryPolicy:
     max_backoff_seconds: float = 60.0
     max_throttled: int = 10
 
+    @classmethod
+    def of(cls, knobs: Tuning) -> RetryPolicy:
+        """The policy of ``knobs`` (an options model or a Connection's tuning); ``max_backoff_seconds``
+        None means 30 × ``backoff_seconds``."""
+        cap = knobs.max_backoff_seconds if knobs.max_backoff_seconds is not None else 30 * knobs.backoff_seconds
+        return cls(max_attempts=knobs.max_attempts, backoff_seconds=knobs.backoff_seconds,
+                   max_backoff_seconds=cap, max_throttled=knobs.max_throttled)
+
     def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
         """The wait after failed attempt number ``attempt`` (1-based)."""
         if isinstance(error, Retry) and error.retry_after is not None:
