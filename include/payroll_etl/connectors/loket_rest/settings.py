@@ -6,9 +6,9 @@ Sources: the Loket.nl REST API reference (``payrollPeriodType`` keys, ``grossWag
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from payroll_etl.connectors.options import ConnectorOptions, Timeout, Tuning, knob
+from payroll_etl.connectors.options import ConnectorOptions, Count, Seconds, Timeout, Tuning, knob
 
 API = "/v2/providers/employers"
 # Resource versions we are written against (sent as Accept: application/json;version=…).
@@ -44,7 +44,8 @@ APPROVED = 9  # payrollRunStatus key of an approved run
 FILTER_CHUNK = 25  # ids per ``filter=id eq '…' or …``
 BASE_COMPONENT = "BASIS"
 GENDER_KEYS = {1: "M", 2: "V"}  # personalDetails.gender.key
-
+PAGE_SIZE = 250
+REFRESH_SKEW = 120.0  # seconds before expiry at which an access token counts as expired
 
 
 class Options(ConnectorOptions):
@@ -54,10 +55,16 @@ class Options(ConnectorOptions):
 
 
 class ExtraTuning(Tuning):
-    """The tuning knobs of a Loket REST Connection's extra (:class:`~payroll_etl.connectors.options.Tuning`):
-    30 s per call, 5 attempts, 1 s backoff doubling up to 60 s, 10 throttled answers."""
+    """The tuning of a Loket REST Connection's extra (:class:`~payroll_etl.connectors.options.Tuning`):
+    30 s per call, 5 attempts, 1 s backoff doubling up to 60 s, 10 throttled answers; ``page_size``
+    (records per page) and ``refresh_skew`` (s before expiry an access token counts as expired).
+    Empty values (``""``, ``0``, null) mean the default, as in the Connections form."""
 
     timeout_seconds: Timeout = knob("timeout_seconds", 30.0)
+    page_size: Count = Field(default=PAGE_SIZE, description="records per page")
+    refresh_skew: Seconds = Field(default=REFRESH_SKEW, description="seconds before expiry")
 
-PAGE_SIZE = 250
-REFRESH_SKEW = 120.0  # seconds before expiry at which an access token counts as expired
+    @field_validator("page_size", "refresh_skew", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        return value if value else cls.model_fields[str(info.field_name)].default
