@@ -47,9 +47,9 @@ def test_a_bad_option_is_refused_naming_the_employer_and_the_field(tmp_path, opt
 
 def test_options_are_typed_per_connector():
     cfg = load_config(SHIPPED).employer("transport_oost", "nmbrs")
-    assert cfg.options.max_workers == 8 and cfg.options.timeout == 120.0  # NmbrsOptions defaults
+    assert cfg.options.max_workers == 8 and cfg.options.timeout_seconds == 120.0  # nmbrs Options defaults
     rest = load_config(SHIPPED).employer("bakkerij_de_vries")
-    assert type(rest.options).__name__ == "LoketRestOptions"
+    assert type(rest.options).__module__ == "payroll_etl.connectors.loket_rest.settings"
     with pytest.raises(ConfigurationError, match="employer beta: options.max_workers"):
         EmployerConfig("beta", "Beta", "loket_rest", ("x",), "c", options={"max_workers": 2})  # a Nmbrs option
 
@@ -203,3 +203,60 @@ def test_the_check_command_names_each_refused_entry(tmp_path):
     assert "employer 'acme', employers[6]: options: unknown keys ['max_workerz']" in out.stderr
     assert "6 employers, 6 DAGs, 1 refused entries" in out.stdout
     assert list((tmp_path / "data" / "cache").glob("employers-*-all.pickle"))  # the cache is warm
+
+
+@pytest.mark.parametrize("options", [
+    {"timeout_seconds": 30, "max_attempts": 3, "backoff_seconds": 0.5, "max_backoff_seconds": 10, "max_throttled": 4},
+    {"timeout": 30, "retry_attempts": 3, "retry_wait": 0.5, "max_wait": 10, "max_throttled": 4},  # deprecated names
+])
+def test_tuning_knobs_by_their_unified_or_their_old_names(tmp_path, options):
+    cfg = load_config(_write(tmp_path, {**ACME, "options": options})).employer("acme", "nmbrs")
+    o = cfg.options
+    assert (o.timeout_seconds, o.max_attempts, o.backoff_seconds, o.max_backoff_seconds, o.max_throttled) == (
+        30.0, 3, 0.5, 10.0, 4)
+    from payroll_etl.connectors.transport.retry import RetryPolicy
+
+    assert RetryPolicy.of(o) == RetryPolicy(max_attempts=3, backoff_seconds=0.5, max_backoff_seconds=10.0,
+                                            max_throttled=4)
+
+
+def test_the_unified_name_wins_over_an_old_one():
+    cfg = EmployerConfig("acme", "Acme", "nmbrs_rest", ("1",), "c", options={"timeout": 5, "timeout_seconds": 7})
+    assert cfg.options.timeout_seconds == 7.0
+
+
+def test_a_tuning_typo_is_refused_naming_the_entry_and_the_field(tmp_path):
+    path = _write(tmp_path, {**ACME, "options": {"timeout_secs": 30}})
+    with pytest.raises(ConfigurationError, match=r"employer 'acme'.*options: unknown keys \['timeout_secs'\]"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("connector, extra, says", [
+    ("loket_rest", {"client_id": "x", "timeout_seconds": "slow"}, "timeout_seconds must be a number"),
+    ("loket_rest", {"client_id": "x", "backoff": True}, "backoff must be a number"),
+    ("loket_soap", {"omgevingscode": "12345", "max_attempts": 0}, "max_attempts Input should be greater than"),
+])
+def test_a_bad_tuning_knob_in_a_loket_connection_names_the_connection_and_the_field(connector, extra, says):
+    from payroll_etl.connectors import connector_class
+    from payroll_etl.connectors.base import SourceCredentials
+
+    credentials = SourceCredentials("https://example.invalid", "user", "pw", extra, conn_id="payroll_loket_acme")
+    with pytest.raises(ConfigurationError) as err:
+        connector_class(connector).from_credentials(credentials)
+    message = str(err.value)
+    assert f"connection payroll_loket_acme extra: {says}" in message, message
+    assert "slow" not in message
+
+
+def test_loket_tuning_from_the_connection_extra():
+    from payroll_etl.connectors.loket_rest.settings import ExtraTuning
+
+    knobs = ExtraTuning.from_extra({"client_id": "x", "timeout": "12", "max_backoff": 5, "max_attempts": None}, "c")
+    assert (knobs.timeout_seconds, knobs.max_backoff_seconds, knobs.max_attempts) == (12.0, 5.0, 5)
+
+
+def test_parsing_the_employer_file_imports_no_source_client():
+    code = ("import sys; from payroll_etl.config import load_config; load_config(sys.argv[1]); "
+            "print(sorted(m for m in ('requests', 'zeep', 'lxml', 'tenacity') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(SHIPPED)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -145,6 +145,17 @@ def test_the_airflow_retry_decision_is_the_error_taxonomy(exc, retried):
     assert errors.is_retryable(exc) is retried
 
 
+def test_a_task_timeout_takes_the_task_retries():
+    """Airflow's execution_timeout (a hung source or warehouse) is weather: the task's retries apply."""
+    from airflow.sdk import RetryAction
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+
+    from payroll_etl.airflow.dag_factory import retry_policy
+
+    decision = retry_policy().evaluate(AirflowTaskTimeout(), try_number=1, max_tries=4)
+    assert decision.action == RetryAction.DEFAULT
+
+
 def test_failure_callback_is_one_scrubbed_line(caplog):
     from payroll_etl.airflow.dag_factory import on_task_failure
     from payroll_etl.errors import TransientSourceError

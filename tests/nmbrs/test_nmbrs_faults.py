@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from payroll_etl.connectors.base import RawPage, SourceCredentials
-from payroll_etl.connectors.nmbrs import NmbrsConnector, _Options, _RateLimiter
+from payroll_etl.connectors.nmbrs import NmbrsConnector, Options, _RateLimiter
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -168,4 +168,4 @@ def test_rate_limiter_keeps_under_the_fair_use_limit():
 
 
 def test_rate_limit_option_cannot_exceed_150_per_second(kit):
-    assert _Options.of(kit.employer(rate_limit=1000)).rate == 150
+    assert Options.of(kit.employer(rate_limit=1000)).rate == 150

@@ -82,7 +82,8 @@ class PayrollSourceHook(BaseHook):
         """The Connection as plain :class:`SourceCredentials` (what the connectors take)."""
         conn = self.get_connection(self.payroll_conn_id)
         return SourceCredentials(host=base_url(conn.host, conn.schema, conn.port), login=conn.login,
-                                 password=conn.password, extra=dict(conn.extra_dejson or {}))
+                                 password=conn.password, extra=dict(conn.extra_dejson or {}),
+                                 conn_id=self.payroll_conn_id)
 
     def connector_name(self) -> str:
         """The connector this Connection is for (see :func:`connector_of`)."""

@@ -1,8 +1,9 @@
 """The task retry policy of every payroll task: the error taxonomy (``payroll_etl.errors``) decides.
 
 ``retry_policy()`` fails a task at once unless ``errors.is_retryable`` says the error is weather
-(``TransientSourceError``, ``WarehouseError``); then the task's retries apply, starting after
-``retry_delay()`` and doubling (``dag_factory.build_dag``).
+(``TransientSourceError``, ``WarehouseError``) or Airflow stopped a task that ran past its
+``execution_timeout`` (``AirflowTaskTimeout``: a hung source or warehouse, weather too); then the
+task's retries apply, starting after ``retry_delay()`` and doubling (``dag_factory.build_dag``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryDecision, RetryRule
+from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from payroll_etl.errors import PayrollError, is_retryable, not_retryable_classes
 
@@ -24,9 +26,10 @@ NO_RETRY: list[type[BaseException] | str] = [
 
 class _SharedRetryPolicy(ExceptionRetryPolicy):
     """The task retry decision of ``payroll_etl.errors.is_retryable``: a retryable payroll error
-    (``TransientSourceError``, ``WarehouseError``) takes the task's retries with exponential backoff;
-    anything else fails at once, our own bugs included (a ``ValueError`` from a bad Connection extra
-    is not weather). ``rules`` names the payroll errors that fail at once (:data:`NO_RETRY`).
+    (``TransientSourceError``, ``WarehouseError``) and Airflow's own ``AirflowTaskTimeout``
+    (``execution_timeout`` hit) take the task's retries with exponential backoff; anything else
+    fails at once, our own bugs included (a ``ValueError`` from a bad Connection extra is not weather).
+    ``rules`` names the payroll errors that fail at once (:data:`NO_RETRY`).
 
     Immutable in practice, so every task may share one instance: Airflow deep-copies
     default_args into each operator, and copying the rules 4,000 times cost ~1 s of parse time."""
@@ -36,8 +39,9 @@ class _SharedRetryPolicy(ExceptionRetryPolicy):
 
     def evaluate(self, exception: BaseException, try_number: int, max_tries: int,
                  context: Any = None) -> RetryDecision:
-        """DEFAULT (the task's retries and backoff) when ``is_retryable(exception)``, else FAIL."""
-        if is_retryable(exception):
+        """DEFAULT (the task's retries and backoff) when ``is_retryable(exception)`` or the task hit its
+        ``execution_timeout`` (``AirflowTaskTimeout``, which the task runner passes here), else FAIL."""
+        if is_retryable(exception) or isinstance(exception, AirflowTaskTimeout):
             return RetryDecision(action=RetryAction.DEFAULT)
         return RetryDecision.fail(f"{type(exception).__name__}: not transient, needs a human (errors.is_retryable)")
 

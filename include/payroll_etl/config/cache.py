@@ -10,6 +10,7 @@ it then reads, under the data directory: pickle is safe here as the data directo
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pickle
 from collections.abc import Callable
@@ -30,7 +31,9 @@ def digest(data: bytes) -> str:
 def _code_version() -> str:
     from payroll_etl.connectors import options, registry
 
-    files = [*Path(__file__).parent.glob("*.py"), Path(options.__file__), Path(registry.__file__)]
+    models = [importlib.util.find_spec(spec.options.partition(":")[0]) for spec in registry.CONNECTORS.values()]
+    files = [*Path(__file__).parent.glob("*.py"), Path(options.__file__), Path(registry.__file__),
+             *(Path(str(found.origin)) for found in models if found is not None)]
     return f"{CACHE_VERSION}:" + ",".join(str(p.stat().st_mtime_ns) for p in sorted(files))
 
 

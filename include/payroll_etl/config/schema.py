@@ -9,6 +9,7 @@ Editors can use it: ``# yaml-language-server: $schema=../docs/employers.schema.j
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 from payroll_etl.config.models import file_schema
@@ -21,7 +22,12 @@ def schema_text() -> str:
     """The schema as committed: sorted keys, two-space indent, trailing newline."""
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "employers.yaml",
               **file_schema()}
-    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    # Every connector's model is ``Options`` in its own folder; pydantic names them by module path.
+    named = _OPTIONS_REF.sub(lambda m: m[1].title().replace("_", "") + "Options", json.dumps(schema))
+    return json.dumps(json.loads(named), indent=2, sort_keys=True) + "\n"
+
+
+_OPTIONS_REF = re.compile(r"payroll_etl__connectors__([a-z0-9_]+?)__settings__Options")
 
 
 def main(argv: list[str]) -> int:

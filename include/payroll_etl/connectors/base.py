@@ -97,6 +97,12 @@ class SourceCredentials:
     # Where rotating tokens are persisted (Loket REST refresh tokens); the Airflow layer attaches one
     # backed by the employer's Connection. None = keep them in memory for this run only.
     token_store: TokenStore | None = field(default=None, repr=False, compare=False)
+    conn_id: str | None = None  # the Airflow Connection's id, named in configuration errors
+
+    def where(self, label: str) -> str:
+        """``"<label> connection <conn_id> extra"`` (``"<label> connection extra"`` without an id): where a
+        bad extra setting is, for a ConfigurationError."""
+        return f"{label} connection {self.conn_id} extra" if self.conn_id else f"{label} connection extra"
 
 
 class Connector(ABC):

@@ -1,79 +1,139 @@
-"""The ``options:`` of an employer entry in ``employers.yaml``, one pydantic model per connector.
+"""What every connector's settings share: the ``options:`` base model and the tuning knobs.
 
-:data:`payroll_etl.connectors.registry.CONNECTORS` names each connector's model
-(``ConnectorSpec.options``); the employer config (``payroll_etl.config``) validates an entry's
-``options:`` against it, so an unknown key (``max_workerz: 4``) or a wrong type (``timeout: fast``)
-is a configuration error naming the employer and the field, never silently ignored.
+Each connector declares its own ``options:`` model, ``Options`` in ``connectors/<name>/settings.py``,
+named by :data:`payroll_etl.connectors.registry.CONNECTORS` (``ConnectorSpec.options``); the
+employer config (``payroll_etl.config``) validates an entry's ``options:`` against it, so an unknown
+key (``max_workerz: 4``) or a wrong type (``timeout_seconds: fast``) is a configuration error naming
+the employer and the field, never silently ignored.
+
+The tuning knobs (:class:`Tuning`) have one set of names for every connector, whether they live in
+an employer's ``options:`` (Nmbrs) or in an Airflow Connection's extra (Loket):
+``timeout_seconds`` (s per call), ``max_attempts`` (attempts per call, at least 1),
+``backoff_seconds`` (s, base of the exponential backoff), ``max_backoff_seconds`` (s, cap of every
+wait, ``Retry-After`` included) and ``max_throttled`` (429 answers honoured before giving up). The
+names used before (:data:`DEPRECATED_NAMES`) are accepted as aliases; when both are given the
+unified name wins.
 
 Only pydantic and the standard library are imported here: the models are built at DAG-parse time.
-Units: seconds for ``timeout``/``*_wait``, calls per second for ``rate_limit``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from payroll_etl.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from payroll_etl.config import EmployerConfig
+
+# Names read before the knobs were unified: deprecated, still accepted (old name -> unified name).
+DEPRECATED_NAMES: dict[str, str] = {
+    "timeout": "timeout_seconds", "retry_attempts": "max_attempts", "backoff": "backoff_seconds",
+    "retry_wait": "backoff_seconds", "max_backoff": "max_backoff_seconds", "max_wait": "max_backoff_seconds",
+}
+_DESCRIPTIONS = {
+    "timeout_seconds": "seconds per call", "max_attempts": "attempts per call before the task fails",
+    "backoff_seconds": "seconds, base of the exponential backoff",
+    "max_backoff_seconds": "seconds, cap of every wait (Retry-After included)",
+    "max_throttled": "429 answers honoured before giving up",
+}
+_NUMBER_ERRORS = ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float", "value_error")
+
+
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):  # YAML/JSON ``true`` is no number of seconds
+        raise ValueError("must be a number")
+    return value
+
+
+Timeout = Annotated[float, Field(gt=0), BeforeValidator(_no_bool)]  # seconds, more than 0
+Seconds = Annotated[float, Field(ge=0), BeforeValidator(_no_bool)]  # seconds, 0 or more
+Count = Annotated[int, Field(ge=1), BeforeValidator(_no_bool)]  # at least 1
+
+
+def knob(name: str, default: float | int | None) -> Any:
+    """The pydantic ``Field`` of tuning knob ``name`` (a key of :data:`_DESCRIPTIONS`) with ``default``:
+    its deprecated names (:data:`DEPRECATED_NAMES`) as aliases and its unit in the description (the
+    bounds are in the type: :data:`Timeout`, :data:`Seconds`, :data:`Count`). A connector overriding a
+    default redeclares the field with this (``timeout_seconds: Timeout = knob("timeout_seconds", 120.0)``)."""
+    old = [alias for alias, new in DEPRECATED_NAMES.items() if new == name]
+    return Field(default, validation_alias=AliasChoices(name, *old), description=_DESCRIPTIONS[name])
+
+
+def _schema_aliases(schema: dict[str, Any]) -> None:
+    """List the deprecated names in the JSON schema too (``deprecated: true``), so an editor checking
+    an old employers.yaml against it does not flag names the models still accept."""
+    properties = schema.get("properties", {})
+    for old, new in DEPRECATED_NAMES.items():
+        if new in properties:
+            properties[old] = {**properties[new], "deprecated": True, "description": f"deprecated: use {new}"}
+
+
+class Tuning(BaseModel):
+    """The shared tuning knobs (module docstring), with the defaults of the transports' retry policy
+    (:meth:`payroll_etl.connectors.transport.retry.RetryPolicy.of` builds one from a model).
+
+    Keys that are not knobs are ignored here (a Connection extra also holds client ids and tokens);
+    the ``options:`` models refuse them (:class:`TunedOptions`). ``None`` counts as not given.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_schema_aliases)
+
+    timeout_seconds: Timeout = knob("timeout_seconds", 60.0)
+    max_attempts: Count = knob("max_attempts", 5)
+    backoff_seconds: Seconds = knob("backoff_seconds", 1.0)
+    max_backoff_seconds: Seconds | None = knob("max_backoff_seconds", 60.0)
+    max_throttled: Count = knob("max_throttled", 10)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_per_knob(cls, data: Any) -> Any:
+        """Drop ``None`` knobs and a deprecated name whose unified name (or an earlier alias) is given."""
+        if not isinstance(data, Mapping):
+            return data
+        out = {k: v for k, v in data.items() if not (v is None and DEPRECATED_NAMES.get(k, k) in _DESCRIPTIONS)}
+        seen = {k for k in out if k in _DESCRIPTIONS}
+        for old, new in DEPRECATED_NAMES.items():
+            if old in out:
+                if new in seen:
+                    del out[old]
+                seen.add(new)
+        return out
+
+    @classmethod
+    def from_extra(cls, extra: Mapping[str, Any] | None, where: str) -> Self:
+        """The knobs in ``extra`` (an Airflow Connection's extra; other keys ignored) over this model's
+        defaults. Raises ConfigurationError ``<where>: <key> must be a number`` (or the broken bound),
+        naming the key as given and never its value: a bad setting is a human's to fix, never retried."""
+        try:
+            return cls.model_validate(dict(extra or {}))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            problem = "must be a number" if first["type"] in _NUMBER_ERRORS else first["msg"]
+            raise ConfigurationError(f"{where}: {key} {problem}") from None
 
 
 class ConnectorOptions(BaseModel):
-    """Base of every connector's options: immutable, unknown keys refused (``extra="forbid"``).
-
-    ``get(key, default)`` and ``dict(options)`` keep mapping-style readers working; new code reads
-    attributes (``options.timeout``).
-    """
+    """Base of every connector's ``options:`` model: immutable, unknown keys refused (``extra="forbid"``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value of option ``key`` (its model default when not set), ``default`` for no such option."""
-        return getattr(self, key, default)
-
-    def __iter__(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
-        """(name, value) pairs of every option, defaults included, so ``dict(options)`` is a plain dict."""
-        return ((name, getattr(self, name)) for name in type(self).model_fields)
-
-
-class LoketRestOptions(ConnectorOptions):
-    """Loket REST reads no per-employer options (tuning lives in the Airflow Connection's extra)."""
+    @classmethod
+    def of(cls, employer: EmployerConfig) -> Self:
+        """``employer.options`` as this model (EmployerConfig validates it on construction, against
+        the registry's model of ``employer.connector``); ConfigurationError when it is another model."""
+        if not isinstance(employer.options, cls):
+            raise ConfigurationError(f"employer {employer.employer}: options of connector {employer.connector} "
+                                     f"are no {cls.__module__}.{cls.__qualname__}")
+        return employer.options
 
 
-class LoketSoapOptions(ConnectorOptions):
-    """Loket SOAP reads no per-employer options (tuning lives in the Airflow Connection's extra)."""
+class TunedOptions(Tuning, ConnectorOptions):
+    """``options:`` of a connector tuned per employer: the shared knobs (:class:`Tuning`), unknown keys refused."""
 
-
-class _Retrying(ConnectorOptions):
-    """The tuning both Nmbrs connectors share: call timeout and in-connector retries."""
-
-    timeout: float = Field(default=60.0, gt=0, description="seconds per call")
-    retry_attempts: int = Field(default=5, ge=1, description="attempts per call before the task fails")
-    retry_wait: float = Field(default=1.0, ge=0, description="seconds, base of the exponential backoff")
-    wage_codes: tuple[int, ...] = Field(default=(), description="restrict payroll results to these wage codes")
-
-
-class NmbrsOptions(_Retrying):
-    """Nmbrs SOAP: ``include`` adds optional calls (``bank_accounts`` → IBAN, ``partner``,
-    ``children``); ``max_workers`` parallel calls; ``rate_limit`` calls/s, capped at Nmbrs' fair use
-    of 150/s. Source: connectors/nmbrs.py (``OPTIONAL_CALLS``, ``MAX_CALLS_PER_SECOND``)."""
-
-    timeout: float = Field(default=120.0, gt=0, description="seconds per call")
-    include: tuple[Literal["bank_accounts", "partner", "children"], ...] = ()
-    max_workers: int = Field(default=8, ge=1, description="parallel calls per extract")
-    rate_limit: float = Field(default=150.0, gt=0, description="calls per second (above 150 the connector caps it)")
-
-
-class NmbrsRestOptions(_Retrying):
-    """Nmbrs REST: ``include: [bank_accounts]`` adds IBANs; ``full_refresh_days`` forces a full
-    extract at least this often; ``debtor_id`` lists that debtor's companies only; ``max_throttled``
-    429 answers honoured before giving up; ``max_wait`` caps a backoff or Retry-After (s);
-    ``document_polls``/``document_wait`` (s) poll the run-output document.
-    Source: connectors/nmbrs_rest/settings.py (``Options``, ``OPTIONAL_LISTS``)."""
-
-    include: tuple[Literal["bank_accounts"], ...] = ()
-    full_refresh_days: int = Field(default=7, ge=1)
-    debtor_id: str | None = None
-    max_throttled: int = Field(default=10, ge=1)
-    max_wait: float = Field(default=60.0, ge=0)
-    document_polls: int = Field(default=30, ge=1)
-    document_wait: float = Field(default=1.0, ge=0)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True,
+                              json_schema_extra=_schema_aliases)

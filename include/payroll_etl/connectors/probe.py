@@ -135,12 +135,11 @@ def _loket_rest_client_only(client: LoketTokens, timeout: float, has_refresh: bo
 
 def _loket_soap(credentials: SourceCredentials) -> str:
     from payroll_etl.connectors.loket_soap import LoketSoapConnector
-    from payroll_etl.connectors.transport.retry import tuning
+    from payroll_etl.connectors.loket_soap.settings import ExtraTuning
     from payroll_etl.connectors.transport.soap import SoapCall
 
-    knobs = tuning(credentials.extra, "Loket SOAP connection extra")
-    extra = {**(credentials.extra or {}), "max_attempts": 1,
-             "timeout_seconds": min(float(knobs.get("timeout_seconds", TIMEOUT)), TIMEOUT)}
+    tuning = ExtraTuning.from_extra(credentials.extra, credentials.where("Loket SOAP"))
+    extra = {**(credentials.extra or {}), "max_attempts": 1, "timeout_seconds": min(tuning.timeout_seconds, TIMEOUT)}
     client = LoketSoapConnector.from_credentials(replace(credentials, extra=extra))
     try:
         client.client.token()  # GetUserToken: the login itself

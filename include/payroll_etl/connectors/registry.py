@@ -50,7 +50,8 @@ class ConnectorSpec:
         return _load(self.connector)
 
     def options_model(self) -> type[BaseModel]:
-        """The pydantic model of this connector's ``options:`` in an employer entry."""
+        """The pydantic model of this connector's ``options:`` in an employer entry (``Options`` in
+        ``connectors/<name>/settings.py``, a :class:`~payroll_etl.connectors.options.ConnectorOptions`)."""
         return _load(self.options)
 
 
@@ -58,12 +59,12 @@ CONNECTORS: dict[str, ConnectorSpec] = {
     spec.name: spec
     for spec in (
         ConnectorSpec("loket_rest", "payroll_etl.connectors.loket_rest.connector:LoketRestConnector",
-                      "payroll_etl.connectors.options:LoketRestOptions", "loket_rest", True, 8081, "Loket.nl REST"),
+                      "payroll_etl.connectors.loket_rest.settings:Options", "loket_rest", True, 8081, "Loket.nl REST"),
         ConnectorSpec("loket_soap", "payroll_etl.connectors.loket_soap.connector:LoketSoapConnector",
-                      "payroll_etl.connectors.options:LoketSoapOptions", "loket_soap", False, 8082, "Loket.nl SOAP"),
+                      "payroll_etl.connectors.loket_soap.settings:Options", "loket_soap", False, 8082, "Loket.nl SOAP"),
         ConnectorSpec("nmbrs", "payroll_etl.connectors.nmbrs:NmbrsConnector",
-                      "payroll_etl.connectors.options:NmbrsOptions", "nmbrs", False, 8083, "Nmbrs SOAP"),
+                      "payroll_etl.connectors.nmbrs.settings:Options", "nmbrs", False, 8083, "Nmbrs SOAP"),
         ConnectorSpec("nmbrs_rest", "payroll_etl.connectors.nmbrs_rest.connector:NmbrsRestConnector",
-                      "payroll_etl.connectors.options:NmbrsRestOptions", "nmbrs_rest", True, 8084, "Nmbrs REST"),
+                      "payroll_etl.connectors.nmbrs_rest.settings:Options", "nmbrs_rest", True, 8084, "Nmbrs REST"),
     )
 }

@@ -10,7 +10,20 @@
 * :mod:`.connector`   :class:`~.connector.LoketRestConnector`
 """
 
-from payroll_etl.connectors.loket_rest.connector import LoketRestConnector
-from payroll_etl.connectors.loket_rest.settings import API, DEFAULT_VERSION
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from payroll_etl.connectors.lazy import exports
+
+if TYPE_CHECKING:
+    from payroll_etl.connectors.loket_rest.connector import LoketRestConnector
+    from payroll_etl.connectors.loket_rest.settings import API, DEFAULT_VERSION
 
 __all__ = ["API", "DEFAULT_VERSION", "LoketRestConnector"]
+
+__getattr__ = exports(__name__, {
+    "LoketRestConnector": "connector",
+    "API": "settings",
+    "DEFAULT_VERSION": "settings",
+})

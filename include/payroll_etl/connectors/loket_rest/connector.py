@@ -17,8 +17,8 @@ from payroll_etl.connectors.loket_rest import normalize as _normalize
 from payroll_etl.connectors.loket_rest.auth import LoketTokens
 from payroll_etl.connectors.loket_rest.client import LoketRestClient
 from payroll_etl.connectors.loket_rest.plan import Extraction
-from payroll_etl.connectors.loket_rest.settings import DEFAULTS, PAGE_SIZE, REFRESH_SKEW
-from payroll_etl.connectors.transport.retry import RetryPolicy, tuning
+from payroll_etl.connectors.loket_rest.settings import PAGE_SIZE, ExtraTuning
+from payroll_etl.connectors.transport.retry import RetryPolicy
 from payroll_etl.connectors.transport.tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.parsing import Parser
@@ -69,20 +69,14 @@ class LoketRestConnector(Connector):
         if not extra.get("client_id"):
             raise ConfigurationError("Loket REST connection: extra.client_id is missing")
         store = token_store or credentials.token_store or _store(extra)
-        knobs = {**DEFAULTS, **tuning(extra, "Loket REST connection extra")}
-        try:
-            page_size = int(extra.get("page_size") or PAGE_SIZE)
-            refresh_skew = float(extra.get("refresh_skew") or REFRESH_SKEW)
-        except (TypeError, ValueError):
-            raise ConfigurationError("Loket REST connection extra: page_size and refresh_skew must be "
-                                     "numbers") from None
+        tuning = ExtraTuning.from_extra(extra, credentials.where("Loket REST"))
         api_url = credentials.host.rstrip("/")
         tokens = LoketTokens(extra.get("oauth_url") or f"{api_url}/oauth", extra["client_id"],
                              extra.get("client_secret"), store, username=credentials.login,
                              password=credentials.password, employer_key=employer_key or extra.get("employer"),
-                             timeout_seconds=float(knobs["timeout_seconds"]), refresh_skew=refresh_skew)
-        return cls(api_url, tokens, timeout_seconds=float(knobs["timeout_seconds"]), policy=RetryPolicy.of(knobs),
-                   page_size=page_size)
+                             timeout_seconds=tuning.timeout_seconds, refresh_skew=tuning.refresh_skew)
+        return cls(api_url, tokens, timeout_seconds=tuning.timeout_seconds, policy=RetryPolicy.of(tuning),
+                   page_size=tuning.page_size)
 
     # -- what tests and the connection check look at -------------------------------------------
     @property

@@ -6,6 +6,10 @@ Sources: the Loket.nl REST API reference (``payrollPeriodType`` keys, ``grossWag
 
 from __future__ import annotations
 
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from payroll_etl.connectors.options import ConnectorOptions, Count, Seconds, Timeout, Tuning, knob
+
 API = "/v2/providers/employers"
 # Resource versions we are written against (sent as Accept: application/json;version=…).
 VERSIONS = {"employee": "2021-03-29", "employment": "2019-12-16"}
@@ -40,9 +44,27 @@ APPROVED = 9  # payrollRunStatus key of an approved run
 FILTER_CHUNK = 25  # ids per ``filter=id eq '…' or …``
 BASE_COMPONENT = "BASIS"
 GENDER_KEYS = {1: "M", 2: "V"}  # personalDetails.gender.key
-
-# Tuning defaults (Connection ``extra``; canonical knob names, see transport.retry.TUNING).
-DEFAULTS: dict[str, int | float] = {"timeout_seconds": 30.0, "max_attempts": 5, "max_throttled": 10,
-                                    "backoff_seconds": 1.0, "max_backoff_seconds": 60.0}
 PAGE_SIZE = 250
 REFRESH_SKEW = 120.0  # seconds before expiry at which an access token counts as expired
+
+
+class Options(ConnectorOptions):
+    """Loket REST has no per-employer ``options:``; its tuning is in the Connection extra (:class:`ExtraTuning`)."""
+
+    model_config = ConfigDict(title="LoketRestOptions")
+
+
+class ExtraTuning(Tuning):
+    """The tuning of a Loket REST Connection's extra (:class:`~payroll_etl.connectors.options.Tuning`):
+    30 s per call, 5 attempts, 1 s backoff doubling up to 60 s, 10 throttled answers; ``page_size``
+    (records per page) and ``refresh_skew`` (s before expiry an access token counts as expired).
+    Empty values (``""``, ``0``, null) mean the default, as in the Connections form."""
+
+    timeout_seconds: Timeout = knob("timeout_seconds", 30.0)
+    page_size: Count = Field(default=PAGE_SIZE, description="records per page")
+    refresh_skew: Seconds = Field(default=REFRESH_SKEW, description="seconds before expiry")
+
+    @field_validator("page_size", "refresh_skew", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        return value if value else cls.model_fields[str(info.field_name)].default

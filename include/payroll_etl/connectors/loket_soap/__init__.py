@@ -20,6 +20,17 @@ Extraction per configured werkgever (``EmployerConfig.source_ids``)::
 zeep is imported lazily: this package is imported at DAG-parse time.
 """
 
-from payroll_etl.connectors.loket_soap.connector import LoketSoapConnector
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from payroll_etl.connectors.lazy import exports
+
+if TYPE_CHECKING:
+    from payroll_etl.connectors.loket_soap.connector import LoketSoapConnector
 
 __all__ = ["LoketSoapConnector"]
+
+__getattr__ = exports(__name__, {
+    "LoketSoapConnector": "connector",
+})

@@ -17,7 +17,7 @@ from payroll_etl.connectors.base import ExtractRequest as Request
 from payroll_etl.connectors.loket_soap import normalize as _normalize
 from payroll_etl.connectors.loket_soap.client import LoketSoapClient
 from payroll_etl.connectors.loket_soap.plan import Extraction
-from payroll_etl.connectors.loket_soap.settings import DEFAULT_PATH, Tuning
+from payroll_etl.connectors.loket_soap.settings import DEFAULT_PATH, ExtraTuning
 from payroll_etl.connectors.transport.retry import RetryPolicy
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.parsing import Parser
@@ -55,10 +55,10 @@ class LoketSoapConnector(Connector):
             omgevingscode = normalize_omgevingscode(extra["omgevingscode"])
         except IdentifierError as exc:
             raise ConfigurationError(f"Loket SOAP connection: extra.omgevingscode: {exc}") from None
-        tuning = Tuning.of(extra)
+        tuning = ExtraTuning.from_extra(extra, credentials.where("Loket SOAP"))
         return cls(host, str(credentials.login).strip(), str(credentials.password), omgevingscode,
                    path=str(extra.get("path", DEFAULT_PATH)), timeout_seconds=tuning.timeout_seconds,
-                   policy=tuning.policy)
+                   policy=RetryPolicy.of(tuning))
 
     @property
     def calls(self) -> int:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from pydantic import ConfigDict
 
-from payroll_etl.connectors.transport.retry import RetryPolicy, tuning
+from payroll_etl.connectors.options import ConnectorOptions, Count, Seconds, Tuning, knob
 
 DEFAULT_PATH = "/Loket.asmx"
 TREE = ("Persoon", "Dienstverband", "Verloning")  # the children of Werkgever we need
@@ -20,20 +18,17 @@ LANDING = {
 # The canonical entities each webservice entity feeds.
 CANONICAL = {"Werkgever": ("employer",), "Persoon": ("employee",), "Dienstverband": ("employment", "salary")}
 
-# Tuning defaults (Connection ``extra``; canonical knob names, see transport.retry.TUNING).
-DEFAULTS: dict[str, int | float] = {"timeout_seconds": 60.0, "max_attempts": 4, "backoff_seconds": 1.0,
-                                    "max_backoff_seconds": 30.0}
 
 
-@dataclass(frozen=True)
-class Tuning:
-    """Timeout (seconds, WSDL and every operation) and retry policy from the Connection extra."""
+class Options(ConnectorOptions):
+    """Loket SOAP has no per-employer ``options:``; its tuning is in the Connection extra (:class:`ExtraTuning`)."""
 
-    timeout_seconds: float
-    policy: RetryPolicy
+    model_config = ConfigDict(title="LoketSoapOptions")
 
-    @classmethod
-    def of(cls, extra: Mapping[str, Any]) -> Tuning:
-        """Read ``extra`` (deprecated knob names accepted); ConfigurationError when a value is not a number."""
-        knobs = {**DEFAULTS, **tuning(extra, "Loket SOAP connection extra")}
-        return cls(float(knobs["timeout_seconds"]), RetryPolicy.of(knobs))
+
+class ExtraTuning(Tuning):
+    """The tuning knobs of a Loket SOAP Connection's extra (:class:`~payroll_etl.connectors.options.Tuning`):
+    60 s per call (WSDL and every operation), 4 attempts, 1 s backoff doubling up to 30 s."""
+
+    max_attempts: Count = knob("max_attempts", 4)
+    max_backoff_seconds: Seconds | None = knob("max_backoff_seconds", 30.0)

@@ -37,9 +37,9 @@ from payroll_etl.connectors.nmbrs.settings import (
     MAX_CALLS_PER_SECOND,
     NAMESPACE,
     SEED_CALLS,
-    _Options,
+    Options,
 )
-from payroll_etl.connectors.transport.retry import Retry
+from payroll_etl.connectors.transport.retry import Retry, RetryPolicy
 from payroll_etl.connectors.transport.soap import RETRY_STATUS, SoapCall, SoapTransport
 from payroll_etl.errors import (
     AuthenticationError,
@@ -87,7 +87,8 @@ class NmbrsSoapClient(SoapTransport):
     label: ClassVar[str] = "Nmbrs"
 
     def __init__(self, base_url: str, username: str, token: str, domain: str):
-        super().__init__(timeout_seconds=_Options().timeout, settings={"strict": False, "xml_huge_tree": True})
+        super().__init__(timeout_seconds=Options().timeout_seconds,
+                         settings={"strict": False, "xml_huge_tree": True})
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._token = token
@@ -106,11 +107,11 @@ class NmbrsSoapClient(SoapTransport):
         super().close()
         self._services.clear()
 
-    def use(self, options: _Options) -> None:
+    def use(self, options: Options) -> None:
         """Apply an extract's options: retry policy, rate limit, timeout (for WSDLs loaded from now on)
         and a connection pool as large as the worker threads need."""
-        self.policy = options.policy
-        self.timeout_seconds = options.timeout
+        self.policy = RetryPolicy.of(options)
+        self.timeout_seconds = options.timeout_seconds
         self._limiter = _RateLimiter(options.rate)
         wanted = max(10, options.max_workers + 2)
         if wanted > self._pool_size:
@@ -164,7 +165,7 @@ class NmbrsSoapClient(SoapTransport):
     def list_companies(self, timeout_seconds: float) -> list[Any]:
         """``List_GetAll`` once, not retried, nothing landed: the companies this API user sees (the
         connection test). Raises what a call raises (1001: AuthenticationError, ...)."""
-        self.use(_Options(attempts=1, timeout=timeout_seconds))
+        self.use(Options(max_attempts=1, timeout_seconds=timeout_seconds))
         self._run = None
         return list(self._call("List_GetAll", "all") or [])
 

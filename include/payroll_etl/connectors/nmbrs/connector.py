@@ -23,7 +23,7 @@ from payroll_etl.connectors.nmbrs import plan
 from payroll_etl.connectors.nmbrs.auth import check_credentials
 from payroll_etl.connectors.nmbrs.client import NmbrsSoapClient, _Run
 from payroll_etl.connectors.nmbrs.normalize import _Landed
-from payroll_etl.connectors.nmbrs.settings import _Options
+from payroll_etl.connectors.nmbrs.settings import Options
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
 
@@ -48,7 +48,7 @@ class NmbrsConnector(NmbrsSoapClient, base.Connector):
         Returns the number of SOAP calls, the state, the scope per entity (payroll results are
         incremental on a nightly run) and the source period of the first company.
         """
-        options = _Options.of(request.employer)
+        options = Options.of(request.employer)
         self.use(options)
         self._run = _Run(sink)
         self.calls = 0

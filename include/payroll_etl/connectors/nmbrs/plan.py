@@ -26,7 +26,7 @@ from payroll_etl.connectors.nmbrs.settings import (
     OPTIONAL_CALLS,
     PERIOD_RE,
     PERIOD_TYPES,
-    _Options,
+    Options,
 )
 from payroll_etl.errors import ConfigurationError, RecordError
 from payroll_etl.periods import PayPeriod, calendar_tail, period_bounds, period_for_logical_date
@@ -73,7 +73,7 @@ def resolve_companies(call: Call, employer: EmployerConfig) -> list[Company]:
     return list({c.id: c for c in out}.values())
 
 
-def extract_company(call: Call, company: Company, request: ExtractRequest, options: _Options,
+def extract_company(call: Call, company: Company, request: ExtractRequest, options: Options,
                     seen: set[int]) -> set[int]:
     """Every call of one company for ``request.period``; returns the run ids fetched so far."""
     period = request.period
@@ -89,7 +89,7 @@ def extract_company(call: Call, company: Company, request: ExtractRequest, optio
     return seen
 
 
-def extract_runs(call: Call, company: Company, request: ExtractRequest, options: _Options,
+def extract_runs(call: Call, company: Company, request: ExtractRequest, options: Options,
                  seen: set[int]) -> set[int]:
     """Runs and their wage-code reports: a backfill takes the period's runs, a nightly the new ones."""
     period = request.period
@@ -117,7 +117,7 @@ def extract_runs(call: Call, company: Company, request: ExtractRequest, options:
 
 
 def per_employee(call: Call, tasks: list[tuple[str, int]], company: Company, period: PayPeriod,
-                 options: _Options) -> None:
+                 options: Options) -> None:
     """The (operation, employee id) calls on ``options.max_workers`` threads; the first error cancels the rest
     and is raised."""
     def run(operation: str, employee_id: int) -> None:

@@ -8,11 +8,11 @@ fair-use rule (150 calls/s) for the rate limit.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Literal
 
-from payroll_etl.config import EmployerConfig
-from payroll_etl.connectors.transport.retry import RetryPolicy, tuning
-from payroll_etl.errors import ConfigurationError
+from pydantic import ConfigDict, Field
+
+from payroll_etl.connectors.options import Seconds, Timeout, TunedOptions, knob
 
 COMPANY = "CompanyService"
 EMPLOYEE = "EmployeeService"
@@ -62,49 +62,28 @@ FREQUENCIES = {"Month": "month", "Week4": "four_weeks"}
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
-@dataclass(frozen=True)
-class _Options:
-    """Per-employer tuning from ``employers.yaml`` ``options`` (all optional).
+class Options(TunedOptions):
+    """Nmbrs SOAP ``options:`` of an employer entry (all optional).
 
-    ``max_workers``: threads for the per-employee calls; ``rate_limit`` (calls/s, capped at the
-    fair-use 150); the shared tuning knobs (:data:`~payroll_etl.connectors.transport.retry.TUNING`:
-    ``timeout_seconds``, ``max_attempts``, ``backoff_seconds``, ``max_backoff_seconds``, default 30
-    × the backoff; the former names ``timeout``, ``retry_attempts``, ``retry_wait`` still read);
-    ``include``: optional per-employee calls (:data:`OPTIONAL_CALLS`); ``wage_codes``: restrict the
-    run reports to these codes.
+    ``max_workers``: threads for the per-employee calls; ``rate_limit`` (calls/s; :attr:`rate` caps it
+    at the fair-use 150, :data:`MAX_CALLS_PER_SECOND`); the shared tuning knobs
+    (:class:`~payroll_etl.connectors.options.Tuning`) with ``timeout_seconds`` 120 and
+    ``max_backoff_seconds`` unset = 30 × ``backoff_seconds``; ``include``: optional per-employee calls
+    (:data:`OPTIONAL_CALLS`: ``bank_accounts`` → IBAN, ``partner``, ``children``); ``wage_codes``:
+    restrict the run reports to these codes.
     """
 
-    max_workers: int = 8
-    rate: float = MAX_CALLS_PER_SECOND
-    timeout: float = 120.0
-    attempts: int = 5
-    retry_wait: float = 1.0
-    max_wait: float | None = None
-    include: tuple[str, ...] = ()
-    wage_codes: tuple[int, ...] = ()
+    model_config = ConfigDict(title="NmbrsOptions")
+
+    timeout_seconds: Timeout = knob("timeout_seconds", 120.0)
+    max_backoff_seconds: Seconds | None = knob("max_backoff_seconds", None)
+    include: tuple[Literal["bank_accounts", "partner", "children"], ...] = ()
+    wage_codes: tuple[int, ...] = Field(default=(), description="restrict payroll results to these wage codes")
+    max_workers: int = Field(default=8, ge=1, description="parallel calls per extract")
+    rate_limit: float = Field(default=MAX_CALLS_PER_SECOND, gt=0,
+                              description="calls per second (above 150 the connector caps it)")
 
     @property
-    def policy(self) -> RetryPolicy:
-        """The retry policy: ``attempts`` in all, waits ``retry_wait × 2^(n-1)`` s up to ``max_wait``."""
-        cap = self.max_wait if self.max_wait is not None else 30 * self.retry_wait
-        return RetryPolicy(max_attempts=self.attempts, backoff_seconds=self.retry_wait, max_backoff_seconds=cap)
-
-    @classmethod
-    def of(cls, employer: EmployerConfig) -> _Options:
-        """Parse ``employer.options``; an unknown ``include`` name or a knob that is no number raises
-        :class:`ConfigurationError` naming the employer."""
-        o = employer.options
-        include = tuple(o.get("include", ()) or ())
-        unknown = set(include) - set(OPTIONAL_CALLS)
-        if unknown:
-            raise ConfigurationError(f"employer {employer.employer}: options.include has unknown {sorted(unknown)}; "
-                                     f"allowed: {sorted(OPTIONAL_CALLS)}")
-        knobs = tuning(o, f"employer {employer.employer}: options")
-        max_wait = knobs.get("max_backoff_seconds")
-        return cls(max_workers=max(1, int(o.get("max_workers", 8))),
-                   rate=min(float(o.get("rate_limit", MAX_CALLS_PER_SECOND)), MAX_CALLS_PER_SECOND),
-                   timeout=float(knobs.get("timeout_seconds", 120.0)),
-                   attempts=max(1, int(knobs.get("max_attempts", 5))),
-                   retry_wait=float(knobs.get("backoff_seconds", 1.0)),
-                   max_wait=None if max_wait is None else float(max_wait), include=include,
-                   wage_codes=tuple(int(c) for c in o.get("wage_codes", ()) or ()))
+    def rate(self) -> float:
+        """Calls per second: ``rate_limit`` capped at Nmbrs' fair use (:data:`MAX_CALLS_PER_SECOND`)."""
+        return min(self.rate_limit, MAX_CALLS_PER_SECOND)

@@ -44,7 +44,7 @@ from payroll_etl.connectors.nmbrs_rest.settings import (
     Options,
 )
 from payroll_etl.connectors.transport.http import HttpCall, HttpTransport, Reauthenticate
-from payroll_etl.connectors.transport.retry import Retry, retry_after_seconds
+from payroll_etl.connectors.transport.retry import Retry, RetryPolicy, retry_after_seconds
 from payroll_etl.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -81,7 +81,7 @@ class NmbrsCall(HttpCall):
 class Client(HttpTransport):
     """One extract's HTTP session; ``calls`` counts every request sent to the API.
 
-    ``options`` give the timeout (s) and the retry policy (:attr:`~.settings.Options.policy`);
+    ``options`` give the timeout (s) and the retry policy (``RetryPolicy.of(options)``);
     ``sleep`` is the wait between attempts (tests record it).
     """
 
@@ -89,7 +89,7 @@ class Client(HttpTransport):
 
     def __init__(self, api_url: str, subscription_key: str, tokens: Tokens, options: Options, sink: LandingSink, *,
                  employer: str, sleep: Callable[[float], None] = time.sleep):
-        super().__init__(timeout_seconds=options.timeout, policy=options.policy, sleep=sleep)
+        super().__init__(timeout_seconds=options.timeout_seconds, policy=RetryPolicy.of(options), sleep=sleep)
         self.api_url = api_url.rstrip("/")
         self._key = subscription_key
         self.tokens, self.options, self.sink, self.employer = tokens, options, sink, employer

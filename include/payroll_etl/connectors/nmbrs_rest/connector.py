@@ -126,8 +126,7 @@ class NmbrsRestConnector(Connector):
         ``employee.bankaccount.read`` when the employer's ``options.include`` has ``bank_accounts``."""
         raw = extra.get("scopes")
         scopes = tuple(str(raw).split()) if raw else DEFAULT_SCOPES
-        if employer is not None and "bank_accounts" in (employer.options or {}).get("include", ()) \
-                and BANK_SCOPE not in scopes:
+        if employer is not None and "bank_accounts" in Options.of(employer).include and BANK_SCOPE not in scopes:
             scopes += (BANK_SCOPE,)
         return scopes
 

@@ -8,11 +8,11 @@ operation; ``../shared/research/nmbrs-rest.md`` for the identity server, token l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-from payroll_etl.config import EmployerConfig
-from payroll_etl.connectors.transport.retry import RetryPolicy, tuning
-from payroll_etl.errors import ConfigurationError
+from pydantic import ConfigDict, Field
+
+from payroll_etl.connectors.options import TunedOptions
 
 API_URL = "https://api.nmbrsapp.com"
 IDENTITY_URL = "https://identityservice.nmbrs.com"
@@ -75,54 +75,22 @@ DEFAULT_SCOPES = ("company.info.read", "employee.info.read", "employee.employmen
 BANK_SCOPE = "employee.bankaccount.read"
 
 
-@dataclass(frozen=True)
-class Options:
-    """Per-employer tuning from ``employers.yaml`` ``options`` (all optional).
+class Options(TunedOptions):
+    """Nmbrs REST ``options:`` of an employer entry (all optional).
 
-    ``include``: extra lists (``bank_accounts`` → IBAN); ``wage_codes``: restrict the run output
-    to these codes; ``full_refresh_days``: a full extract at least this often even when the
-    ``createdFrom`` probe sees nothing new (default 7); ``debtor_id``: list companies of this debtor
-    only; the shared tuning knobs (:data:`~payroll_etl.connectors.transport.retry.TUNING`):
-    ``timeout_seconds``, ``max_attempts``, ``max_throttled`` (429 answers honoured before giving up),
-    ``backoff_seconds`` (exponential base), ``max_backoff_seconds`` (the former names ``timeout``,
-    ``retry_attempts``, ``retry_wait``, ``max_wait`` are still read); ``document_polls`` and
+    ``include``: extra lists (:data:`OPTIONAL_LISTS`: ``bank_accounts`` → IBAN); ``wage_codes``:
+    restrict the run output to these codes; ``full_refresh_days``: a full extract at least this often
+    even when the ``createdFrom`` probe sees nothing new; ``debtor_id``: list companies of this debtor
+    only; the shared tuning knobs (:class:`~payroll_etl.connectors.options.Tuning`, defaults 60 s,
+    5 attempts, 1 s backoff up to 60 s, 10 throttled answers); ``document_polls`` and
     ``document_wait`` (s) for the run-output document.
     """
 
-    include: tuple[str, ...] = ()
-    wage_codes: tuple[int, ...] = ()
-    full_refresh_days: int = 7
+    model_config = ConfigDict(title="NmbrsRestOptions")
+
+    include: tuple[Literal["bank_accounts"], ...] = ()
+    wage_codes: tuple[int, ...] = Field(default=(), description="restrict payroll results to these wage codes")
+    full_refresh_days: int = Field(default=7, ge=1, description="days between forced full extracts")
     debtor_id: str | None = None
-    timeout: float = 60.0
-    retry_attempts: int = 5
-    max_throttled: int = 10
-    retry_wait: float = 1.0
-    max_wait: float = 60.0
-    document_polls: int = 30
-    document_wait: float = 1.0
-
-    @classmethod
-    def of(cls, employer: EmployerConfig) -> Options:
-        """Parse and check ``employer.options``; unknown ``include`` names are a ConfigurationError."""
-        o: dict[str, Any] = dict(employer.options or {})
-        include = tuple(o.get("include", ()) or ())
-        unknown = set(include) - set(OPTIONAL_LISTS)
-        if unknown:
-            raise ConfigurationError(f"employer {employer.employer}: options.include has unknown {sorted(unknown)}; "
-                                     f"allowed for nmbrs_rest: {sorted(OPTIONAL_LISTS)}")
-        knobs = tuning(o, f"employer {employer.employer}: options")
-        return cls(include=include, wage_codes=tuple(int(c) for c in o.get("wage_codes", ()) or ()),
-                   full_refresh_days=max(1, int(o.get("full_refresh_days", 7))), debtor_id=o.get("debtor_id"),
-                   timeout=float(knobs.get("timeout_seconds", 60.0)),
-                   retry_attempts=max(1, int(knobs.get("max_attempts", 5))),
-                   max_throttled=max(1, int(knobs.get("max_throttled", 10))),
-                   retry_wait=float(knobs.get("backoff_seconds", 1.0)),
-                   max_wait=float(knobs.get("max_backoff_seconds", 60.0)),
-                   document_polls=max(1, int(o.get("document_polls", 30))),
-                   document_wait=float(o.get("document_wait", 1.0)))
-
-    @property
-    def policy(self) -> RetryPolicy:
-        """The retry policy of every API call (waits in seconds)."""
-        return RetryPolicy(max_attempts=self.retry_attempts, backoff_seconds=self.retry_wait,
-                           max_backoff_seconds=self.max_wait, max_throttled=self.max_throttled)
+    document_polls: int = Field(default=30, ge=1, description="polls of the run-output document")
+    document_wait: float = Field(default=1.0, ge=0, description="seconds between document polls")

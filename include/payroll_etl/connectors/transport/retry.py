@@ -10,9 +10,9 @@ Waits grow exponentially, ``backoff_seconds * 2 ** (attempt - 1)``, capped at
 RFC 9110 §10.2.3) waits that long instead, under the same cap. Throttled attempts (429) have their
 own budget, ``max_throttled``, apart from ``max_attempts``.
 
-Tuning knobs have one set of names for every connector (:data:`TUNING`); the names used before
-(``timeout``, ``retry_attempts``, ``backoff``, ``retry_wait``, ``max_backoff``, ``max_wait``) are
-read as deprecated aliases by :func:`tuning`, so existing Connections and employer entries work.
+Tuning knobs have one set of names for every connector, declared with their deprecated aliases by
+the pydantic model :class:`payroll_etl.connectors.options.Tuning` (its ``policy`` builds a
+:class:`RetryPolicy`); :func:`tuning` reads them from a plain mapping.
 """
 
 from __future__ import annotations
@@ -21,28 +21,17 @@ import email.utils
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
-from payroll_etl.errors import ConfigurationError, TransientSourceError, is_retryable
+from payroll_etl.connectors.options import Tuning
+from payroll_etl.errors import TransientSourceError, is_retryable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# The tuning knobs every transport understands, with their types. ``timeout_seconds`` is the
-# transport's; the others make the :class:`RetryPolicy`.
-TUNING: dict[str, type[int] | type[float]] = {
-    "timeout_seconds": float, "max_attempts": int, "backoff_seconds": float,
-    "max_backoff_seconds": float, "max_throttled": int,
-}
-# Names read before the knobs were unified: deprecated, still accepted.
-DEPRECATED_NAMES: dict[str, str] = {
-    "timeout": "timeout_seconds", "retry_attempts": "max_attempts", "backoff": "backoff_seconds",
-    "retry_wait": "backoff_seconds", "max_backoff": "max_backoff_seconds", "max_wait": "max_backoff_seconds",
-}
 
 
 class Retry(TransientSourceError):
@@ -78,23 +67,12 @@ def retry_after_seconds(value: str | None, now: Callable[[], datetime] = lambda:
 
 
 def tuning(values: Mapping[str, Any] | None, where: str) -> dict[str, int | float]:
-    """The tuning knobs in ``values`` (a Connection extra or an employer's ``options``), by their
-    canonical names (:data:`TUNING`), converted to their types. A deprecated name
-    (:data:`DEPRECATED_NAMES`) is read when the canonical one is absent; unknown keys are ignored
-    (they belong to the connector). A value that is not a number raises ConfigurationError naming
-    ``where`` and the key: a bad setting is a human's to fix, never retried."""
-    out: dict[str, int | float] = {}
-    for key, value in (values or {}).items():
-        name = DEPRECATED_NAMES.get(key, key)
-        if name not in TUNING or value is None or (key != name and values and values.get(name) is not None):
-            continue
-        try:
-            if isinstance(value, bool):
-                raise TypeError(key)
-            out[name] = TUNING[name](value)
-        except (TypeError, ValueError):
-            raise ConfigurationError(f"{where}: {key} must be a number") from None
-    return out
+    """The tuning knobs given in ``values`` (a Connection extra or an employer's ``options``) by their
+    unified names, typed (:class:`~payroll_etl.connectors.options.Tuning`: deprecated names read,
+    unified name wins, other keys ignored). ConfigurationError ``<where>: <key> must be a number``
+    for a bad value (never the value itself)."""
+    knobs = Tuning.from_extra(values, where)
+    return {name: value for name, value in knobs.model_dump(exclude_unset=True).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -112,12 +90,12 @@ class RetryPolicy:
     max_throttled: int = 10
 
     @classmethod
-    def of(cls, knobs: Mapping[str, int | float], **defaults: int | float) -> RetryPolicy:
-        """A policy from :func:`tuning` output over ``defaults`` (canonical names; others ignored)."""
-        names = {f.name for f in fields(cls)}
-        merged = {k: v for k, v in {**defaults, **knobs}.items() if k in names}
-        policy = cls(**merged)  # type: ignore[arg-type]
-        return replace(policy, max_attempts=max(1, policy.max_attempts), max_throttled=max(1, policy.max_throttled))
+    def of(cls, knobs: Tuning) -> RetryPolicy:
+        """The policy of ``knobs`` (an options model or a Connection's tuning); ``max_backoff_seconds``
+        None means 30 × ``backoff_seconds``."""
+        cap = knobs.max_backoff_seconds if knobs.max_backoff_seconds is not None else 30 * knobs.backoff_seconds
+        return cls(max_attempts=knobs.max_attempts, backoff_seconds=knobs.backoff_seconds,
+                   max_backoff_seconds=cap, max_throttled=knobs.max_throttled)
 
     def wait_seconds(self, attempt: int, error: BaseException | None) -> float:
         """The wait after failed attempt number ``attempt`` (1-based)."""
