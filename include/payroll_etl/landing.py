@@ -40,7 +40,6 @@ ROW_GROUP_CHARS = 8 * 1024 * 1024
 # Once per entity, its buffered pages are written when nothing arrived for it this long (the
 # connector moved on), so the files of small entities are written during the next calls' wait.
 IDLE_FLUSH_SECONDS = 0.2
-MAX_PENDING_GROUPS = 1  # row groups queued for the background writer before ``write`` waits
 READ_BATCH_PAGES = 4  # pages per decoded batch when reading back
 # Non-2xx responses land under this entity (evidence of a failed night); normalize skips it.
 ERRORS_ENTITY = "errors"
@@ -127,10 +126,11 @@ class LandingWriter:
     writes the Parquet files while the connector waits on its next call. A row group is handed to
     it once an entity has ``ROW_GROUP_PAGES`` pages or ``ROW_GROUP_CHARS`` characters buffered,
     and once per entity when nothing was written to it for ``IDLE_FLUSH_SECONDS`` (the connector
-    moved on: a one-page entity is then on disk before ``commit``). At most
-    ``MAX_PENDING_GROUPS`` row groups wait for the thread; ``write`` blocks beyond that, so memory
-    stays bounded as before. An error of the thread (disk full) is raised by the next ``write``,
-    ``commit`` or ``abort``."""
+    moved on: a one-page entity is then on disk before ``commit``). While the row groups not yet
+    written hold ``ROW_GROUP_CHARS`` or more, ``write`` waits for the thread: a big page (one
+    payroll-results page of a 20,000-employee employer) is written before the next is fetched,
+    as without the thread, so peak memory does not grow. An error of the thread (disk full) is
+    raised by the next ``write``, ``commit`` or ``abort``."""
 
     def __init__(self, root: Path, connector: str, employer: str, run_date: date, attempt: str | None = None):
         self.root, self.connector, self.employer, self.run_date = Path(root), connector, employer, run_date
@@ -142,7 +142,8 @@ class LandingWriter:
         self._seq = 0
         # connectors write from worker threads (bounded concurrency); the flusher waits on it too
         self._lock = threading.Condition()
-        self._pending: deque[tuple[_Entity, str, list[tuple[Any, ...]]]] = deque()
+        self._pending: deque[tuple[_Entity, str, list[tuple[Any, ...]], int]] = deque()
+        self._unwritten_chars = 0  # queued or being written
         self._closing = False
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -167,14 +168,15 @@ class LandingWriter:
             part.last_write = time.monotonic()
             if len(part.rows) >= ROW_GROUP_PAGES or part.chars >= ROW_GROUP_CHARS:
                 self._hand_over(entity, part)
-                while len(self._pending) > MAX_PENDING_GROUPS and self._error is None:
-                    self._lock.wait()  # back-pressure: the flusher is behind
+                while self._unwritten_chars >= ROW_GROUP_CHARS and self._error is None:
+                    self._lock.wait()  # back-pressure: big pages are written one at a time
             self._lock.notify_all()
 
     def _hand_over(self, entity: str, part: _Entity) -> None:
         """Queue ``part``'s buffered rows as one row group (caller holds the lock)."""
         if part.rows:
-            self._pending.append((part, entity, part.rows))
+            self._pending.append((part, entity, part.rows, part.chars))
+            self._unwritten_chars += part.chars
             part.rows, part.chars = [], 0
 
     def _idle_parts(self) -> float | None:
@@ -202,10 +204,13 @@ class LandingWriter:
                         self._lock.wait(timeout)
                 if not self._pending:
                     return
-                part, entity, rows = self._pending.popleft()
-                self._lock.notify_all()
+                part, entity, rows, chars = self._pending.popleft()
             try:
                 self._write_group(part, entity, rows)
+                del rows  # a big page must not stay referenced while the thread waits for the next
+                with self._lock:
+                    self._unwritten_chars -= chars
+                    self._lock.notify_all()
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's next write/commit/abort
                 with self._lock:
                     self._error, self._closing = exc, True
