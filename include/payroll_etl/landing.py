@@ -178,6 +178,7 @@ class LandingWriter:
             self._pending.append((part, entity, part.rows, part.chars))
             self._unwritten_chars += part.chars
             part.rows, part.chars = [], 0
+            self._lock.notify_all()  # the flusher may be waiting without a timeout
 
     def _idle_parts(self) -> float | None:
         """Hand over entities idle for ``IDLE_FLUSH_SECONDS`` (once each); seconds until the next one
