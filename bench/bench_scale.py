@@ -6,18 +6,21 @@
 2. A nightly of 200 employers against the Loket REST simulator with 50 ms latency per call.
    The API pool (``payroll_loket_rest``) bounds it, so the extract step of every employer runs in a
    thread pool of exactly that many slots, in-process, without Airflow. Compared with the lower
-   bound calls x latency / slots (goal <= 1.2x).
+   bound calls x latency / slots (goal <= 1.2x). Then the same nightly, scaled down to 16
+   employers, through real Airflow task execution (bench/nightly_airflow.py: a LocalExecutor
+   stack, every task its own process), against the same bound with the real slot count.
 3. Peak RSS and rows/s of each step (extract, normalize, validate, load) of one employer's run,
    every step in its own fresh process as Airflow runs tasks. Goal < 1 GB per step at 20,000
-   employees and < 2 GB at 100,000. The default size is 5,000 employees so that ``make bench``
-   stays under 10 minutes (a 20,000-employee extract alone takes minutes: the simulator serves
-   20,000 per-employee calls); set PAYROLL_BENCH_MEMORY_EMPLOYEES=20000 for the goal's size and
-   PAYROLL_BENCH_MEMORY_LARGE=100000 to add the 100,000-employee run.
+   employees (the default size) and < 2 GB at 100,000 (opt-in: PAYROLL_BENCH_LARGE=1).
+
+The simulators run in their own process behind uvicorn with HTTP keep-alive (werkzeug's
+development server closes every connection; PAYROLL_BENCH_SIM_SERVER=werkzeug brings it back).
 
 Knobs (environment): PAYROLL_BENCH_PARSE_EMPLOYERS (1000), PAYROLL_BENCH_PARSE_LARGE (10000; 0 skips),
 PAYROLL_BENCH_PARSE_SHARDS (16), PAYROLL_BENCH_PARSE_LARGE_RUNS (1), PAYROLL_BENCH_NIGHTLY_EMPLOYERS (200),
-PAYROLL_BENCH_EMPLOYEES_EACH (5), PAYROLL_BENCH_LATENCY (0.05), PAYROLL_BENCH_MEMORY_EMPLOYEES (5000),
-PAYROLL_BENCH_MEMORY_LARGE (unset), PAYROLL_BENCH_SKIP (comma list of parse,nightly,memory).
+PAYROLL_BENCH_EMPLOYEES_EACH (5), PAYROLL_BENCH_LATENCY (0.05), PAYROLL_BENCH_AIRFLOW_EMPLOYERS (16; 0 skips),
+PAYROLL_BENCH_MEMORY_EMPLOYEES (20000), PAYROLL_BENCH_LARGE=1 (adds PAYROLL_BENCH_MEMORY_LARGE, 100000),
+PAYROLL_BENCH_SKIP (comma list of parse,nightly,airflow,memory).
 The warehouse is a throw-away PostgreSQL database on 127.0.0.1:5432 when reachable, else a DuckDB file.
 """
 
