@@ -176,6 +176,18 @@ def _serve_keepalive(app: Any, stop: Any) -> str:
     return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+SIM_PIDS: dict[str, int] = {}  # simulator URL -> its process id (for its CPU time)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` used so far (Linux ``/proc``; nan elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def simulator(kind: str, n: int, employees: int) -> Iterator[str]:
     """A simulator in its own process (no GIL shared with the pipeline); yields its URL."""
@@ -184,7 +196,9 @@ def simulator(kind: str, n: int, employees: int) -> Iterator[str]:
     proc = ctx.Process(target=_serve, args=(kind, n, employees, queue, stop), daemon=True)
     proc.start()
     try:
-        yield queue.get(timeout=600)
+        url = queue.get(timeout=600)
+        SIM_PIDS[url] = proc.pid
+        yield url
     finally:
         stop.set()
         proc.join(timeout=10)
@@ -286,15 +300,16 @@ def nightly(n: int, employees: int, latency: float) -> dict[str, Any]:
         contexts = [pipeline.RunContext(e, NIGHTLY, data_dir=Path(tmp) / "data", warehouse_url=wh, today=NIGHTLY)
                     for e in bench_employers(n)]
         _sim(url, "/_sim/calls", "DELETE")
-        started, cpu = time.perf_counter(), time.process_time()
+        started, cpu, sim_cpu = time.perf_counter(), time.process_time(), cpu_seconds(SIM_PIDS[url])
         with ThreadPoolExecutor(max_workers=slots) as pool:  # = the Airflow pool's slots
             summaries = list(pool.map(lambda ctx: pipeline.extract(ctx, creds), contexts))
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        sim_cpu = cpu_seconds(SIM_PIDS[url]) - sim_cpu
         calls = sum(_sim(url, "/_sim/calls").values())
     bound = calls * latency / slots
     return {"employers": n, "employees_each": employees, "slots": slots, "latency": latency, "calls": calls,
             "connector_calls": sum(s["calls"] for s in summaries), "wall_s": wall, "bound_s": bound,
-            "cpu_per_extract_s": cpu / n,
+            "cpu_per_extract_s": cpu / n, "simulator_cpu_s": sim_cpu,
             "ratio": wall / bound if bound else float("nan")}
 
 
@@ -378,7 +393,9 @@ def main() -> None:
               f"that size, no Airflow): {r['calls']} calls in {r['wall_s']:.1f} s; bound calls x latency / "
               f"slots = {r['bound_s']:.1f} s; ratio {r['ratio']:.2f}x (goal <= 1.2x) [{_target(r['ratio'], 1.2)}]; "
               f"CPU of the pipeline process {r['cpu_per_extract_s'] * 1000:.0f} ms per extract (its calls' wait "
-              f"{r['calls'] / r['employers'] * r['latency'] * 1000:.0f} ms)", flush=True)
+              f"{r['calls'] / r['employers'] * r['latency'] * 1000:.0f} ms); the simulator process used "
+              f"{r['simulator_cpu_s']:.1f} s CPU ({r['simulator_cpu_s'] / max(r['calls'], 1) * 1000:.1f} ms per call) "
+              f"and the machine's load average was {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         airflow_n = _int("PAYROLL_BENCH_AIRFLOW_EMPLOYERS", 16)
         if airflow_n and "airflow" not in skip:
             import nightly_airflow

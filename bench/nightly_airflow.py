@@ -140,7 +140,7 @@ def nightly_airflow(n: int, employees: int, latency: float, timeout: float = 900
     from airflow_stack import AirflowStack
 
     slots = min(b.load_pool_slots(POOL), n)
-    with tempfile.TemporaryDirectory(prefix="bench-airflow-") as tmp, b.simulator("loket_rest", n, employees) as url:
+    with tempfile.TemporaryDirectory(prefix="bench-airflow-", ignore_cleanup_errors=True) as tmp, b.simulator("loket_rest", n, employees) as url:
         b._sim(url, "/_sim/latency", "POST", {"seconds": latency})
         employers = _employers_file(n, Path(tmp) / "employers.yaml")
         stack = AirflowStack(Path(tmp) / "home", employers_file=employers, executor="LocalExecutor")
@@ -184,7 +184,7 @@ def report(r: dict[str, Any]) -> str:
             f"call returned (task start-up), {r['calls_phase_s']:.1f} s first to last call, {r['after_calls_s']:.1f} s "
             f"after; queued {r['mean_queued_s']:.1f} s; "
             f"every extract ended {r['runs_s']:.0f} s after the trigger ({r['failed_runs']} not successful); "
-            f"stack start-up {r['stack_s']:.0f} s")
+            f"stack start-up {r['stack_s']:.0f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":
