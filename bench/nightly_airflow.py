@@ -140,7 +140,8 @@ def nightly_airflow(n: int, employees: int, latency: float, timeout: float = 900
     from airflow_stack import AirflowStack
 
     slots = min(b.load_pool_slots(POOL), n)
-    with tempfile.TemporaryDirectory(prefix="bench-airflow-", ignore_cleanup_errors=True) as tmp, b.simulator("loket_rest", n, employees) as url:
+    with tempfile.TemporaryDirectory(prefix="bench-airflow-", ignore_cleanup_errors=True) as tmp, \
+            b.simulator("loket_rest", n, employees) as url:
         b._sim(url, "/_sim/latency", "POST", {"seconds": latency})
         employers = _employers_file(n, Path(tmp) / "employers.yaml")
         stack = AirflowStack(Path(tmp) / "home", employers_file=employers, executor="LocalExecutor")
