@@ -287,6 +287,47 @@ def _migrate_once() -> None:
     migrate.upgrade = upgrade
 
 
+def _serve_noop(latency: float, queue: Any, stop: Any) -> None:
+    """Child process: a WSGI app that only sleeps ``latency`` s and answers ``{}``, served as the simulators are."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        time.sleep(latency)
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+        return [b"{}"]
+
+    queue.put(_serve_keepalive(app, stop))
+    stop.wait()
+
+
+def harness_floor(latency: float, slots: int, calls_each: int = 60) -> float:
+    """The ratio to calls x latency / slots that ``slots`` threads of bare ``requests.Session`` GETs
+    reach against a server that does nothing but wait ``latency``: what this machine and harness
+    cost per call before any pipeline or simulator work (context switches, the GIL, the load)."""
+    import requests
+
+    ctx = multiprocessing.get_context("spawn")
+    queue, stop = ctx.Queue(), ctx.Event()
+    proc = ctx.Process(target=_serve_noop, args=(latency, queue, stop), daemon=True)
+    proc.start()
+    try:
+        url = queue.get(timeout=120)
+
+        def client(_: int) -> None:
+            with requests.Session() as session:
+                for _ in range(calls_each):
+                    session.get(url, timeout=30)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=slots) as pool:
+            list(pool.map(client, range(slots)))
+        return (time.perf_counter() - started) / (calls_each * latency)
+    finally:
+        stop.set()
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+
+
 def nightly(n: int, employees: int, latency: float) -> dict[str, Any]:
     from payroll_etl import pipeline
     from payroll_etl.config import load_config
@@ -309,7 +350,7 @@ def nightly(n: int, employees: int, latency: float) -> dict[str, Any]:
     bound = calls * latency / slots
     return {"employers": n, "employees_each": employees, "slots": slots, "latency": latency, "calls": calls,
             "connector_calls": sum(s["calls"] for s in summaries), "wall_s": wall, "bound_s": bound,
-            "cpu_per_extract_s": cpu / n, "simulator_cpu_s": sim_cpu,
+            "cpu_per_extract_s": cpu / n, "simulator_cpu_s": sim_cpu, "floor": harness_floor(latency, slots),
             "ratio": wall / bound if bound else float("nan")}
 
 
@@ -395,7 +436,8 @@ def main() -> None:
               f"CPU of the pipeline process {r['cpu_per_extract_s'] * 1000:.0f} ms per extract (its calls' wait "
               f"{r['calls'] / r['employers'] * r['latency'] * 1000:.0f} ms); the simulator process used "
               f"{r['simulator_cpu_s']:.1f} s CPU ({r['simulator_cpu_s'] / max(r['calls'], 1) * 1000:.1f} ms per call) "
-              f"and the machine's load average was {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+              f"and the machine's load average was {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; harness floor "
+              f"(bare GETs against a server that only waits the latency, same threads) {r['floor']:.2f}x", flush=True)
         airflow_n = _int("PAYROLL_BENCH_AIRFLOW_EMPLOYERS", 16)
         if airflow_n and "airflow" not in skip:
             import nightly_airflow
