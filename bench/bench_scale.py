@@ -448,8 +448,13 @@ def main() -> None:
             import nightly_airflow
 
             latency = float(os.environ.get("PAYROLL_BENCH_LATENCY", "0.05"))
-            r = nightly_airflow.nightly_airflow(airflow_n, _int("PAYROLL_BENCH_EMPLOYEES_EACH", 5), latency)
-            print(nightly_airflow.report(r), flush=True)
+            try:
+                r = nightly_airflow.nightly_airflow(airflow_n, _int("PAYROLL_BENCH_EMPLOYEES_EACH", 5), latency)
+            except Exception as exc:  # noqa: BLE001 - e.g. no PostgreSQL for the metadata DB: the rest still runs
+                print(f"nightly (real Airflow): not measured (goal <= 1.2x) [MISSED]: {type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:300] if str(exc) else ''}", flush=True)
+            else:
+                print(nightly_airflow.report(r), flush=True)
     if "memory" not in skip:
         sizes = [_int("PAYROLL_BENCH_MEMORY_EMPLOYEES", 20000)]
         if os.environ.get("PAYROLL_BENCH_LARGE") == "1" or os.environ.get("PAYROLL_BENCH_MEMORY_LARGE"):
