@@ -14,23 +14,32 @@ Layout: ``<data>/landing/connector=C/employer=E/entity=N/run_date=YYYY-MM-DD/par
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import shutil
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payroll_etl.connectors.base import RawPage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ROW_GROUP_PAGES = 32
 # A row group also closes once its pages hold this many characters: some endpoints answer a whole
 # pay period's results for every employee in one page, and 32 of those would all sit in memory.
 ROW_GROUP_CHARS = 8 * 1024 * 1024
+# Once per entity, its buffered pages are written when nothing arrived for it this long (the
+# connector moved on), so the files of small entities are written during the next calls' wait.
+IDLE_FLUSH_SECONDS = 0.2
 READ_BATCH_PAGES = 4  # pages per decoded batch when reading back
 # Non-2xx responses land under this entity (evidence of a failed night); normalize skips it.
 ERRORS_ENTITY = "errors"
@@ -53,7 +62,8 @@ def redact_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
     return _CREDENTIAL_PATTERNS[1].sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
-def landing_schema():
+def landing_schema() -> pa.Schema:
+    """The landing files' Arrow schema: one row per page as received (``payload`` verbatim)."""
     import pyarrow as pa
 
     return pa.schema([
@@ -68,6 +78,9 @@ def landing_schema():
         ("meta", pa.string()),
         ("payload", pa.large_string()),
     ])
+
+
+_SCHEMA = functools.cache(landing_schema)
 
 
 def partition_dir(root: Path, connector: str, employer: str, entity: str, run_date: date) -> Path:
@@ -91,73 +104,168 @@ def private_dir(path: Path) -> None:
 _private_dir = private_dir
 
 
+class _Entity:
+    """One entity's open part: rows not yet handed to the flusher, and its Parquet writer."""
+
+    __slots__ = ("rows", "chars", "last_write", "idle_flushed", "writer", "path")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.chars = 0
+        self.last_write = 0.0
+        self.idle_flushed = False
+        self.writer: Any = None
+        self.path: Path | None = None
+
+
 class LandingWriter:
-    """A :class:`~payroll_etl.connectors.base.LandingSink` writing one run's partitions."""
+    """A :class:`~payroll_etl.connectors.base.LandingSink` writing one run's partitions.
+
+    ``write`` only buffers the page (the caller's request thread goes straight back to the
+    network); a background thread per writer hashes the payloads, builds the Arrow row groups and
+    writes the Parquet files while the connector waits on its next call. A row group is handed to
+    it once an entity has ``ROW_GROUP_PAGES`` pages or ``ROW_GROUP_CHARS`` characters buffered,
+    and once per entity when nothing was written to it for ``IDLE_FLUSH_SECONDS`` (the connector
+    moved on: a one-page entity is then on disk before ``commit``). While the row groups not yet
+    written hold ``ROW_GROUP_CHARS`` or more, ``write`` waits for the thread: a big page (one
+    payroll-results page of a 20,000-employee employer) is written before the next is fetched,
+    as without the thread, so peak memory does not grow. An error of the thread (disk full) is
+    raised by the next ``write``, ``commit`` or ``abort``."""
 
     def __init__(self, root: Path, connector: str, employer: str, run_date: date, attempt: str | None = None):
         self.root, self.connector, self.employer, self.run_date = Path(root), connector, employer, run_date
         self.attempt = attempt or datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        self._writers: dict[str, Any] = {}
-        self._buffers: dict[str, list[dict[str, Any]]] = {}
-        self._buffered_chars: dict[str, int] = {}
+        self._entities: dict[str, _Entity] = {}
         self._paths: dict[str, Path] = {}
         self.pages: dict[str, int] = {}
         self.bytes = 0
         self._seq = 0
-        self._lock = threading.Lock()  # connectors write from worker threads (bounded concurrency)
+        # connectors write from worker threads (bounded concurrency); the flusher waits on it too
+        self._lock = threading.Condition()
+        self._pending: deque[tuple[_Entity, str, list[tuple[Any, ...]], int]] = deque()
+        self._unwritten_chars = 0  # queued or being written
+        self._closing = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
 
     def write(self, entity: str, payload: str, *, url: str, source_id: str, status: int = 200,
               content_type: str = "application/json", meta: dict[str, Any] | None = None) -> None:
+        """Buffer one page as received (``payload``: text, or bytes decoded as UTF-8 with replacement)."""
         if isinstance(payload, bytes):
             payload = payload.decode("utf-8", errors="replace")
         with self._lock:
-            self._write_locked(entity, payload, url, source_id, status, content_type, meta)
+            self._raise_error()
+            self._seq += 1
+            self.pages[entity] = self.pages.get(entity, 0) + 1
+            self.bytes += len(payload)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._flusher, name=f"landing-{self.employer}", daemon=True)
+                self._thread.start()
+            part = self._entities.get(entity) or self._entities.setdefault(entity, _Entity())
+            part.rows.append((self._seq, entity, source_id, url, status, content_type, datetime.now(UTC),
+                              json.dumps(meta or {}, sort_keys=True), payload))
+            part.chars += len(payload)
+            part.last_write = time.monotonic()
+            if len(part.rows) >= ROW_GROUP_PAGES or part.chars >= ROW_GROUP_CHARS:
+                self._hand_over(entity, part)
+                while self._unwritten_chars >= ROW_GROUP_CHARS and self._error is None:
+                    self._lock.wait()  # back-pressure: big pages are written one at a time
+            self._lock.notify_all()
 
-    def _write_locked(self, entity: str, payload: str, url: str, source_id: str, status: int, content_type: str,
-                      meta: dict[str, Any] | None) -> None:
-        self._seq += 1
-        self.pages[entity] = self.pages.get(entity, 0) + 1
-        self.bytes += len(payload)
-        self._buffers.setdefault(entity, []).append({
-            "seq": self._seq, "entity": entity, "source_id": source_id, "url": url, "status": status,
-            "content_type": content_type, "received_at": datetime.now(UTC),
-            "sha256": hashlib.sha256(payload.encode("utf-8", errors="replace")).hexdigest(),
-            "meta": json.dumps(meta or {}, sort_keys=True), "payload": payload,
-        })
-        self._buffered_chars[entity] = self._buffered_chars.get(entity, 0) + len(payload)
-        if len(self._buffers[entity]) >= ROW_GROUP_PAGES or self._buffered_chars[entity] >= ROW_GROUP_CHARS:
-            self._flush(entity)
+    def _hand_over(self, entity: str, part: _Entity) -> None:
+        """Queue ``part``'s buffered rows as one row group (caller holds the lock)."""
+        if part.rows:
+            self._pending.append((part, entity, part.rows, part.chars))
+            self._unwritten_chars += part.chars
+            part.rows, part.chars = [], 0
+            self._lock.notify_all()  # the flusher may be waiting without a timeout
 
-    def _flush(self, entity: str) -> None:
+    def _idle_parts(self) -> float | None:
+        """Hand over entities idle for ``IDLE_FLUSH_SECONDS`` (once each); seconds until the next one
+        may be due, None when nothing is buffered (caller holds the lock)."""
+        now, wait = time.monotonic(), None
+        for entity, part in self._entities.items():
+            if not part.rows or part.idle_flushed:
+                continue
+            due = part.last_write + IDLE_FLUSH_SECONDS - now
+            if due <= 0:
+                part.idle_flushed = True
+                self._hand_over(entity, part)
+            else:
+                wait = due if wait is None else min(wait, due)
+        return wait
+
+    def _flusher(self) -> None:
+        """Background thread: write queued row groups until ``commit``/``abort`` drained the queue."""
+        while True:
+            with self._lock:
+                while not self._pending and not self._closing:
+                    timeout = self._idle_parts()
+                    if not self._pending:
+                        self._lock.wait(timeout)
+                if not self._pending:
+                    return
+                part, entity, rows, chars = self._pending.popleft()
+            try:
+                self._write_group(part, entity, rows)
+                del rows  # a big page must not stay referenced while the thread waits for the next
+                with self._lock:
+                    self._unwritten_chars -= chars
+                    self._lock.notify_all()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's next write/commit/abort
+                with self._lock:
+                    self._error, self._closing = exc, True
+                    self._pending.clear()
+                    self._lock.notify_all()
+                return
+
+    def _write_group(self, part: _Entity, entity: str, rows: list[tuple[Any, ...]]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows = self._buffers.get(entity)
-        if not rows:
-            return
-        if entity not in self._writers:
+        if part.writer is None:
             directory = partition_dir(self.root, self.connector, self.employer, entity, self.run_date)
             _private_dir(directory)
             path = directory / f".inprogress-{self.attempt}.parquet"
             fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
             os.close(fd)
-            self._paths[entity] = path
-            self._writers[entity] = pq.ParquetWriter(path, landing_schema(), compression="zstd")
-        self._writers[entity].write_table(pa.Table.from_pylist(rows, schema=landing_schema()))
-        self._buffers[entity] = []
-        self._buffered_chars[entity] = 0
+            part.path = path
+            part.writer = pq.ParquetWriter(path, _SCHEMA(), compression="zstd")
+        columns = list(zip(*rows))
+        digests = [hashlib.sha256(p.encode("utf-8", errors="replace")).hexdigest() for p in columns[8]]
+        arrays = [*columns[:7], digests, *columns[7:]]
+        part.writer.write_table(pa.Table.from_arrays(
+            [pa.array(values, type=field.type) for values, field in zip(arrays, _SCHEMA())], schema=_SCHEMA()))
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def _close_all(self) -> None:
-        for entity in list(self._buffers):
-            self._flush(entity)
-        for writer in self._writers.values():
-            writer.close()
-        self._writers.clear()
+        """Hand over every buffered row, wait for the flusher, close the files (their paths in ``_paths``)."""
+        with self._lock:
+            for entity, part in self._entities.items():
+                self._hand_over(entity, part)
+            self._closing = True
+            self._lock.notify_all()
+            thread = self._thread
+        if thread is None and self._pending:
+            thread = threading.Thread(target=self._flusher, daemon=True)
+            thread.start()
+        if thread is not None:
+            thread.join()
+        self._thread = None
+        for entity, part in self._entities.items():
+            if part.writer is not None:
+                part.writer.close()
+                part.writer = None
+            if part.path is not None:
+                self._paths[entity] = part.path
+        self._raise_error()
 
     def commit(self) -> dict[str, int]:
         """Make this attempt the run's landing; replaces earlier committed attempts."""
-        with self._lock:
-            self._close_all()
+        self._close_all()
         employer_dir = self.root / f"connector={self.connector}" / f"employer={self.employer}"
         if employer_dir.exists():  # entities an earlier attempt landed but this one did not fetch
             for entity_dir in employer_dir.glob("entity=*"):
@@ -178,12 +286,11 @@ class LandingWriter:
     def abort(self) -> None:
         """Keep what was received as ``failed-<attempt>.parquet``; never visible to readers."""
         try:
-            with self._lock:
-                self._close_all()
+            self._close_all()
         finally:
-            for path in self._paths.values():
-                if path.exists():
-                    os.replace(path, path.parent / f"failed-{self.attempt}.parquet")
+            for part in self._entities.values():
+                if part.path is not None and part.path.exists():
+                    os.replace(part.path, part.path.parent / f"failed-{self.attempt}.parquet")
 
 
 def committed_parts(root: Path, connector: str, employer: str, run_date: date) -> dict[str, Path]:
