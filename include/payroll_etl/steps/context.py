@@ -43,8 +43,8 @@ class RunContext:
         stated = self.stated_period()
         if stated is not None:
             return stated
-        return period_for_logical_date(self.logical_date, self.employer.payroll_frequency,  # type: ignore[arg-type]
-                                       self.employer.four_week_tail)  # type: ignore[arg-type]
+        return period_for_logical_date(self.logical_date, self.employer.payroll_frequency,
+                                       self.employer.four_week_tail)
 
     def stated_period(self) -> PayPeriod | None:
         """The source's period recorded by this run's extract step (``extract.json``), if any."""
@@ -54,7 +54,7 @@ class RunContext:
             if info:
                 self._stated = PayPeriod(info["frequency"], int(info["year"]), int(info["number"]),
                                          date.fromisoformat(info["start"]), date.fromisoformat(info["end"]),
-                                         info.get("tail") or self.employer.four_week_tail)  # type: ignore[arg-type]
+                                         info.get("tail") or self.employer.four_week_tail)
         return self._stated
 
     @property
@@ -62,8 +62,8 @@ class RunContext:
         """True when told so, else when the run's pay period ended before the current one (``today``)."""
         if self.backfill is not None:
             return self.backfill
-        current = period_for(self.today, self.employer.payroll_frequency,  # type: ignore[arg-type]
-                             self.employer.four_week_tail)  # type: ignore[arg-type]
+        current = period_for(self.today, self.employer.payroll_frequency,
+                             self.employer.four_week_tail)
         return self.period.end < current.start
 
     @property
