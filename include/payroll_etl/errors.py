@@ -2,7 +2,7 @@
 
 The retry decision lives here, once: a class says ``retryable = True`` or it is not retried.
 :func:`is_retryable` answers for any exception; the connectors' transports and the Airflow retry
-policy (``payroll_etl.airflow.dag_factory``) both derive from it. ``TransientSourceError`` and
+policy (``payroll_etl.airflow.retries``) both derive from it. ``TransientSourceError`` and
 ``WarehouseError`` retry with backoff; everything else fails the task at once (no point retrying a
 wrong password, and a ``ValueError`` is a bug, not weather).
 """

@@ -26,6 +26,9 @@ ColumnType = Literal["string", "date", "decimal", "int", "bool", "timestamp"]
 
 @dataclass(frozen=True)
 class Col:
+    """One column of the canonical model: name, type (``ColumnType``), nullability, whether it holds
+    personal data (``pii``) and a short description."""
+
     name: str
     type: ColumnType
     nullable: bool = True
@@ -35,6 +38,10 @@ class Col:
 
 @dataclass(frozen=True)
 class Entity:
+    """One entity of the canonical model (employer, employee, employment, …): its columns, whether rows are
+    effective-dated and historized, the parent it references by source id, and the columns left out of
+    the change hash. :meth:`row` builds a checked row of it."""
+
     name: str
     columns: tuple[Col, ...]
     effective_dated: bool

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ExtractRequest:
+    """What one extract fetches: the employer entry, the run's logical date and pay period, whether it is a
+    full refresh or a backfill of a past period, and the watermarks (``state``) of the last successful load."""
+
     employer: EmployerConfig
     logical_date: date
     period: PayPeriod
@@ -36,12 +39,19 @@ class ExtractRequest:
 
 
 class LandingSink(Protocol):
+    """Where ``extract`` hands every raw payload, exactly as received (``payroll_etl.landing`` writes it to
+    Parquet): entity, payload text, the URL it came from, the source id, HTTP status, content type and
+    optional metadata. Credentials (token responses) are never written to it."""
+
     def write(self, entity: str, payload: str, *, url: str, source_id: str, status: int = 200,
               content_type: str = "application/json", meta: dict[str, Any] | None = None) -> None: ...
 
 
 @dataclass
 class ExtractResult:
+    """What ``extract`` returns: the number of source calls, the new watermarks (committed only when the
+    load succeeds), each entity's scope (``full`` or ``incremental``) and the pay period as the source states it."""
+
     calls: int = 0
     state: dict[str, Any] = field(default_factory=dict)
     # "full": the entity was fetched completely; "incremental": only changed records;
@@ -54,6 +64,8 @@ class ExtractResult:
 
 @dataclass(frozen=True)
 class RawPage:
+    """One landed payload as ``normalize`` reads it back: entity, payload text, URL, source id, content type."""
+
     entity: str
     payload: str
     url: str
@@ -63,6 +75,9 @@ class RawPage:
 
 @dataclass
 class Normalized:
+    """What ``normalize`` returns: canonical rows per entity (built with ``model.Entity.row``), the record
+    issues found while parsing, and optionally lazily produced row chunks (``streams``)."""
+
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     issues: list[RecordIssue] = field(default_factory=list)
     # Bulk entities a connector produces lazily (``normalize(..., stream=True)``): entity -> an
@@ -72,6 +87,7 @@ class Normalized:
     streams: dict[str, Iterator[list[dict[str, Any]]]] = field(default_factory=dict)
 
     def add(self, entity: str, row: dict[str, Any]) -> None:
+        """Append ``row`` (a canonical row from ``model.ENTITIES[entity].row(...)``) to ``entity``'s rows."""
         self.rows.setdefault(entity, []).append(row)
 
     def chunks(self) -> Iterator[tuple[str, Iterator[list[dict[str, Any]]]]]:
