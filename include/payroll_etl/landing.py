@@ -84,6 +84,7 @@ _SCHEMA = functools.cache(landing_schema)
 
 
 def partition_dir(root: Path, connector: str, employer: str, entity: str, run_date: date) -> Path:
+    """``root/connector=C/employer=E/entity=N/run_date=YYYY-MM-DD`` (the path only; nothing is created)."""
     return (Path(root) / f"connector={connector}" / f"employer={employer}" / f"entity={entity}"
             / f"run_date={run_date.isoformat()}")
 
@@ -294,6 +295,7 @@ class LandingWriter:
 
 
 def committed_parts(root: Path, connector: str, employer: str, run_date: date) -> dict[str, Path]:
+    """Entity name -> its committed ``part-0.parquet`` of ``run_date``, sorted by path; ``{}`` when none."""
     base = Path(root) / f"connector={connector}" / f"employer={employer}"
     parts = {}
     for part in sorted(base.glob(f"entity=*/run_date={run_date.isoformat()}/part-0.parquet")):
@@ -321,9 +323,11 @@ class LandedPages:
 
     @property
     def entities(self) -> list[str]:
+        """Names of the entities with a committed part, sorted."""
         return list(self.parts)
 
     def entity(self, name: str) -> Iterator[RawPage]:
+        """The pages of entity ``name`` in written order (batches of ``READ_BATCH_PAGES``); none if not landed."""
         if name in self.parts:
             yield from _read_part(self.parts[name])
 
@@ -338,6 +342,7 @@ def read_pages(root: Path, connector: str, employer: str, run_date: date) -> Ite
 
 
 def remove_run(root: Path, connector: str, employer: str, run_date: date) -> None:
+    """Delete every entity's ``run_date`` directory of the employer (committed, failed and superseded parts)."""
     base = Path(root) / f"connector={connector}" / f"employer={employer}"
     for directory in base.glob(f"entity=*/run_date={run_date.isoformat()}"):
         shutil.rmtree(directory)

@@ -53,9 +53,11 @@ class Entity:
 
     @property
     def column_names(self) -> list[str]:
+        """The column names in model order."""
         return [c.name for c in self.columns]
 
     def col(self, name: str) -> Col:
+        """The column called ``name``; ``StopIteration`` when the entity has none."""
         return next(c for c in self.columns if c.name == name)
 
     @cached_property
@@ -208,6 +210,8 @@ DECIMAL_PRECISION = (18, 4)
 
 
 def arrow_type(col: Col):
+    """The ``pyarrow.DataType`` of ``col.type``: decimal -> ``decimal128(18, 4)``, timestamp -> ``timestamp("us",
+    "UTC")``, date -> ``date32``, int -> ``int64``; KeyError for a type outside ``ColumnType``."""
     import pyarrow as pa
 
     return {
@@ -221,10 +225,12 @@ def arrow_type(col: Col):
 
 
 def arrow_schema(entity: Entity):
+    """The ``pyarrow.Schema`` of ``entity``: one field per column in model order (:func:`arrow_type`, nullability)."""
     import pyarrow as pa
 
     return pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in entity.columns])
 
 
 def pii_columns(entity: Entity) -> list[str]:
+    """Names of ``entity``'s personal-data columns (``Col.pii``: BSN, IBAN, birth date, ...), in model order."""
     return [c.name for c in entity.columns if c.pii]

@@ -78,6 +78,7 @@ class PayrollDAG(DAG):
     """
 
     def test(self, *args: Any, **kwargs: Any) -> Any:
+        """``DAG.test`` with ``deadline`` set to None for the call (restored after); returns what it returns."""
         saved, self.deadline = self.deadline, None
         try:
             return super().test(*args, **kwargs)
@@ -143,6 +144,9 @@ def _timetable(cron: str, tz: str, frequency: str, tail: str) -> PayPeriodTimeta
 
 
 def build_dag(cfg: EmployerConfig, pipeline: PipelineConfig) -> DAG:
+    """The DAG ``cfg.dag_id``: extract -> normalize -> validate -> load (timeouts 2 h / 1 h each, 3 retries),
+    on the pay-period timetable when ``cfg.schedule`` is set (with the 4 h nightly-window deadline alert).
+    Errors Airflow raises (e.g. a cron it refuses) propagate; :func:`build_all` turns them into a config-error DAG."""
     default_args = {
         "owner": "data-platform",
         "retries": 3,
@@ -191,6 +195,9 @@ def _employer(dag_id: str) -> tuple[EmployerConfig, PipelineConfig]:
 
 
 def extract_step(dag_id: str, **context: Any) -> dict[str, Any]:
+    """Task ``extract``: ``pipeline.extract`` with the Connection's credentials; returns its XCom summary
+    (``period``, ``calls``, ``pages``, ...). ``PeriodAlreadyLoaded`` becomes ``AirflowSkipException``;
+    ConfigurationError when ``dag_id`` has no entry; connector errors propagate (retried per retry_policy)."""
     from payroll_etl import pipeline as steps
     from payroll_etl.airflow.hooks import PayrollSourceHook
     from payroll_etl.airflow.tokens import credentials_with_token_store
@@ -211,6 +218,8 @@ def extract_step(dag_id: str, **context: Any) -> dict[str, Any]:
 
 
 def normalize_step(dag_id: str, **context: Any) -> dict[str, Any]:
+    """Task ``normalize``: ``pipeline.normalize``; returns rows per entity and the issue count (XCom).
+    Raises RecordError on a wrongly typed value, ConfigurationError when ``dag_id`` has no entry."""
     from payroll_etl import pipeline as steps
 
     cfg, _ = _employer(dag_id)
@@ -218,6 +227,8 @@ def normalize_step(dag_id: str, **context: Any) -> dict[str, Any]:
 
 
 def validate_step(dag_id: str, **context: Any) -> dict[str, Any]:
+    """Task ``validate``: ``pipeline.validate`` with the config's ``data_quality`` section; returns its summary.
+    Raises DataQualityError when a blocking check fails (docs/data-quality.md)."""
     from payroll_etl import pipeline as steps
 
     cfg, pipeline = _employer(dag_id)
@@ -225,6 +236,8 @@ def validate_step(dag_id: str, **context: Any) -> dict[str, Any]:
 
 
 def load_step(dag_id: str, **context: Any) -> dict[str, Any]:
+    """Task ``load``: ``pipeline.load`` (one warehouse transaction); returns status, changes per table and the
+    quarantined count (XCom). ConfigurationError when ``dag_id`` has no entry."""
     from payroll_etl import pipeline as steps
 
     cfg, _ = _employer(dag_id)

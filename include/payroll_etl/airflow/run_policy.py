@@ -257,6 +257,8 @@ class SkippedRunNotes:
 
     @hookimpl
     def on_dag_run_success(self, dag_run: Any, msg: str) -> None:
+        """Add :func:`skipped_note` to a payroll run whose task instances are all skipped (other runs: nothing);
+        in the scheduler's session when the run has one, else in a new metadata-DB session."""
         if not is_payroll_dag(getattr(dag_run, "dag_id", None)):
             return
         from sqlalchemy.orm import object_session

@@ -59,12 +59,14 @@ class PayPeriodTimetable(CronTriggerTimetable):
     # ------------------------------------------------------------------ serialization
     @classmethod
     def deserialize(cls, data: dict[str, Any]) -> PayPeriodTimetable:
+        """The timetable from :meth:`serialize`'s dict (``frequency``/``tail`` default to month/period13)."""
         from airflow._shared.timezones.timezone import parse_timezone
 
         return cls(data["expression"], timezone=parse_timezone(data["timezone"]),
                    frequency=data.get("frequency", "month"), tail=data.get("tail", "period13"))
 
     def serialize(self) -> dict[str, Any]:
+        """The cron timetable's dict (``expression``, ``timezone``, ...) plus ``frequency`` and ``tail``."""
         return {**super().serialize(), "frequency": self.frequency, "tail": self.tail}
 
     def __eq__(self, other: object) -> bool:

@@ -79,6 +79,8 @@ class AirflowConnectionTokenStore:
         return f"AIRFLOW_CONN_{self.conn_id.upper()}" in os.environ
 
     def load(self) -> dict[str, Any]:
+        """The ``TOKEN_KEYS`` of the Connection's ``extra`` in the metadata DB; the in-memory tokens when the
+        Connection comes from the environment or is not in the DB. SQLAlchemy errors propagate."""
         if self._from_environment():
             return dict(self._memory)
         with self._session() as session:
@@ -89,6 +91,8 @@ class AirflowConnectionTokenStore:
             return {k: extra[k] for k in TOKEN_KEYS if extra.get(k) is not None}
 
     def save(self, tokens: dict[str, Any]) -> None:
+        """Keep ``tokens`` in memory and merge them into the Connection's ``extra`` in one transaction (Fernet-
+        encrypted); logs a warning and keeps them for this run only when the Connection is not writable."""
         new = {k: tokens[k] for k in TOKEN_KEYS if tokens.get(k) is not None}
         self._memory = new
         if self._from_environment():
@@ -106,6 +110,7 @@ class AirflowConnectionTokenStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
+        """Exclusive per ``conn_id``: a thread lock plus ``flock`` on ``$AIRFLOW_HOME/locks/<conn_id>.lock``."""
         home = Path(os.environ.get("AIRFLOW_HOME", Path.home() / "airflow"))
         lock_dir = home / "locks"
         lock_dir.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,9 @@ def cents(amount: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class ParameterRow:
+    """One row of parameters.csv: ``value`` in ``unit`` (``EUR/year``, ``EUR/day``, ``days/year``, ``percent``) from
+    ``valid_from``; ``source``: the source tags of docs/benefits.md; ``parameter`` one of ``ANNUAL_PARAMETERS``."""
+
     parameter: str
     valid_from: date
     value: Decimal
@@ -114,6 +117,8 @@ class ParameterTable:
         return sorted(y for y in candidates if all(self._rows_in_year(p, y) for p in ANNUAL_PARAMETERS))
 
     def for_year(self, year: int) -> YearParameters:
+        """Each annual parameter's first value in ``year`` (its 1 January value; ``max_daily_wage_1_july`` from a
+        1 July row, if any). Raises MissingParameterError when a parameter has no row in ``year``."""
         values: dict[str, Decimal] = {}
         for p in ANNUAL_PARAMETERS:
             rows = self._rows_in_year(p, year)
@@ -125,6 +130,8 @@ class ParameterTable:
 
 
 def load_parameter_rows(path: Path | str | None = None) -> list[ParameterRow]:
+    """The rows of the parameters CSV (default: parameters.csv next to this module), in file order.
+    Raises ConfigurationError naming file and line for a missing column or a bad date or number."""
     path = Path(path) if path else DEFAULT_PARAMETERS_FILE
     rows = []
     with Path(path).open(newline="", encoding="utf-8") as fh:

@@ -59,10 +59,12 @@ class Scheme:
 
     @property
     def has_pension(self) -> bool:
+        """True unless ``accrual_type`` is ``"none"`` (the version accrues pension)."""
         return self.accrual_type != "none"
 
     @property
     def has_wia_excedent(self) -> bool:
+        """True when the version insures WIA-excedent (``wia_cover_pct`` is set)."""
         return self.wia_cover_pct is not None
 
     def franchise_for(self, legal_minimum: Decimal) -> Decimal:
@@ -85,6 +87,7 @@ class Scheme:
 
     @property
     def definition_hash(self) -> str:
+        """SHA-256 (hex, 64 chars) of :meth:`definition` as sorted-key JSON; identifies the version's content."""
         return hashlib.sha256(json.dumps(self.definition(), sort_keys=True).encode()).hexdigest()
 
 
@@ -173,6 +176,8 @@ def with_valid_to(versions: list[Scheme]) -> list[Scheme]:
 
 
 def load_schemes(path: Path | str | None = None) -> list[Scheme]:
+    """All scheme versions in the YAML file (default: include/benefit_schemes.yaml), ``valid_to`` filled.
+    Raises ConfigurationError when the file is missing or an entry is invalid (:func:`parse_schemes`)."""
     path = Path(path) if path else DEFAULT_SCHEMES_FILE
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

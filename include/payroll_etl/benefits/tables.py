@@ -139,6 +139,8 @@ def known_at(alias: str, at: datetime) -> str:
 
 
 def insert_sql(table: str, rows: list[dict[str, Any]]) -> str:
+    """One multi-row ``INSERT`` of ``rows`` (dicts keyed by column; the first row's keys name the columns, values
+    as :func:`sql_lit` literals). ``rows`` must be non-empty (IndexError otherwise); ``table`` is not quoted."""
     columns = list(rows[0])
     values = ", ".join("(" + ", ".join(sql_lit(r.get(c)) for c in columns) + ")" for r in rows)
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"
@@ -228,12 +230,16 @@ def seed(db: Any, *, now: datetime | None = None) -> dict[str, dict[str, int]]:
 # --- reading back, as known at a time ----------------------------------------------------------
 
 def read_parameters(db: Any, at: datetime) -> ParameterTable:
+    """The ``benefit_parameter`` rows as known at ``at`` (transaction time), as a :class:`ParameterTable`;
+    ConfigurationError from it on an unknown parameter name or a duplicate (parameter, valid_from)."""
     rows = db.query(f"SELECT parameter, valid_from, value, unit, source, note FROM benefit_parameter p "
                     f"WHERE {known_at('p', at)}")
     return ParameterTable(ParameterRow(p, vf, Decimal(v), u or "", s or "", n or "") for p, vf, v, u, s, n in rows)
 
 
 def read_schemes(db: Any, at: datetime, employer: str | None = None) -> list[Scheme]:
+    """The scheme versions as known at ``at`` (of ``employer`` only, if given), rebuilt from the stored
+    definition JSON with ``valid_to`` derived per scheme; ConfigurationError when a definition is invalid."""
     from payroll_etl.benefits.schemes import scheme_from_definition
 
     where = known_at("s", at) + (f" AND s.employer = {sql_lit(employer)}" if employer else "")

@@ -93,6 +93,8 @@ def render(runs: list[dict[str, Any]], details: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI: print the latest runs' data-quality summary (``--html``: rebuild the history pages too). Returns the
+    exit code: 0, or 1 when the warehouse cannot be read (the exception's type only is printed)."""
     from payroll_etl import settings
 
     parser = argparse.ArgumentParser(prog="python -m payroll_etl.quality.report", description=__doc__.splitlines()[0])

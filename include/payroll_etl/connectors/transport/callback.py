@@ -33,6 +33,8 @@ class CallbackHandler(BaseHTTPRequestHandler):
     failure = "Het koppelen is niet gelukt: {reason}. Sluit dit venster en probeer opnieuw."
 
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        """Store the ``/callback`` query in ``server.params``, answer 200 (code present) or 400, set ``done``;
+        any other path gets 404."""
         parts = urlsplit(self.path)
         if parts.path != "/callback":
             self.send_error(404)
@@ -50,6 +52,7 @@ class CallbackHandler(BaseHTTPRequestHandler):
         self.server.done.set()
 
     def log_message(self, format: str, *args: Any) -> None:  # the query holds the code: do not log it
+        """Log nothing (overrides http.server's access log)."""
         return
 
 

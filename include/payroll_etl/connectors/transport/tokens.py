@@ -31,7 +31,9 @@ TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
 class TokenStore(Protocol):
     """Tokens of one employer: ``{"access_token", "refresh_token", "expires_at" (epoch seconds)}``."""
 
-    def load(self) -> dict[str, Any]: ...
+    def load(self) -> dict[str, Any]:
+        """The stored tokens (keys from ``TOKEN_KEYS``; ``expires_at`` epoch seconds); ``{}`` when none yet."""
+        ...
 
     def save(self, tokens: dict[str, Any]) -> None:
         """Persist atomically: after return, a crash must leave either the old or the new pair."""
@@ -48,13 +50,16 @@ class MemoryTokenStore:
         self._lock = threading.RLock()
 
     def load(self) -> dict[str, Any]:
+        """A copy of the tokens held in memory (``TOKEN_KEYS`` only); ``{}`` when none were given."""
         return dict(self._tokens)
 
     def save(self, tokens: dict[str, Any]) -> None:
+        """Replace the held tokens by the non-``None`` ``TOKEN_KEYS`` of ``tokens``; other keys are dropped."""
         self._tokens = {k: tokens[k] for k in TOKEN_KEYS if tokens.get(k) is not None}
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
+        """A re-entrant thread lock of this store (one process only)."""
         with self._lock:
             yield
 
@@ -77,12 +82,15 @@ class FileTokenStore:
         self._depth = threading.local()
 
     def load(self) -> dict[str, Any]:
+        """The tokens in the JSON file; ``{}`` when it does not exist; ``json.JSONDecodeError`` when it is corrupt."""
         try:
             return json.loads(self.path.read_text())
         except FileNotFoundError:
             return {}
 
     def save(self, tokens: dict[str, Any]) -> None:
+        """Write the non-``None`` ``TOKEN_KEYS`` of ``tokens`` to a temp file (fsync, mode 0600) and rename it over
+        the file, so a crash leaves the old or the new pair; ``OSError`` from the file system propagates."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {k: tokens[k] for k in TOKEN_KEYS if tokens.get(k) is not None}
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
@@ -100,6 +108,7 @@ class FileTokenStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
+        """Exclusive across processes (``flock`` on ``<file>.lock``) and threads; re-entrant in the holding thread."""
         with self._tlock:
             depth = getattr(self._depth, "n", 0)
             if depth:  # re-entrant within the thread that already holds the flock

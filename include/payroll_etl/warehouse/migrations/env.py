@@ -11,6 +11,8 @@ try:  # let alembic know DuckDB behaves like PostgreSQL for DDL
     from alembic.ddl.impl import DefaultImpl
 
     class DuckDBImpl(DefaultImpl):
+        """Alembic DDL implementation for the ``duckdb`` dialect: the default one, with transactional DDL."""
+
         __dialect__ = "duckdb"
         transactional_ddl = True
 except ImportError:  # pragma: no cover
@@ -21,6 +23,8 @@ target_metadata = metadata
 
 
 def run_migrations() -> None:
+    """Run the migrations on ``config.attributes["connection"]`` if given, else on a new engine for
+    ``sqlalchemy.url`` (RuntimeError when neither is configured), each in one transaction."""
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(connection=connection, target_metadata=target_metadata)
