@@ -5,8 +5,8 @@ Connection layout (one per employer, id from ``include/employers.yaml``):
 * ``conn_type``: the connector, a name of the connector registry (``loket_rest``, ``loket_soap``,
   ``nmbrs``, ``nmbrs_rest``; one hook class per type, generated from the registry at the end of
   this module: ``LoketRestHook``, ``LoketSoapHook``, ``NmbrsHook``, ``NmbrsRestHook``), registered as
-  an Airflow provider by ``payroll_etl.airflow.provider`` so the UI's Connections page offers the types and its **Test**
-  button calls :meth:`PayrollSourceHook.test_connection`).
+  an Airflow provider by ``payroll_etl.airflow.provider`` so the UI's Connections page offers the
+  types and its **Test** button calls :meth:`PayrollSourceHook.test_connection`).
   Older connections of type ``http``/``generic`` name the connector in ``extra.connector`` instead.
 * ``host``/``port``/``schema``: the source's base URL (``https://api.loket.nl`` in production,
   ``http://127.0.0.1:8081`` for the simulator). A full URL in ``host`` is used as is.

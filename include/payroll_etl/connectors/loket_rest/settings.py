@@ -74,4 +74,5 @@ class ExtraTuning(Tuning):
 CONNECTION_FORM = {"hook-name": "Loket.nl REST (payroll)",
                    "relabeling": {"host": "API base URL", "login": "Loket user (demo clients only)",
                                   "password": "Loket password (demo clients only)"},
-                   "placeholders": {"host": "https://api.loket.nl", "extra": '{"client_id": "…", "client_secret": "…"}'}}
+                   "placeholders": {"host": "https://api.loket.nl",
+                                    "extra": '{"client_id": "…", "client_secret": "…"}'}}
