@@ -3,9 +3,10 @@
 Connection layout (one per employer, id from ``include/employers.yaml``):
 
 * ``conn_type``: the connector, a name of the connector registry (``loket_rest``, ``loket_soap``,
-  ``nmbrs``, ``nmbrs_rest``; one hook class per type below, registered as an Airflow provider by
-  ``payroll_etl.airflow.provider`` so the UI's Connections page offers the types and its **Test**
-  button calls :meth:`PayrollSourceHook.test_connection`).
+  ``nmbrs``, ``nmbrs_rest``; one hook class per type, generated from the registry at the end of
+  this module: ``LoketRestHook``, ``LoketSoapHook``, ``NmbrsHook``, ``NmbrsRestHook``), registered as
+  an Airflow provider by ``payroll_etl.airflow.provider`` so the UI's Connections page offers the
+  types and its **Test** button calls :meth:`PayrollSourceHook.test_connection`).
   Older connections of type ``http``/``generic`` name the connector in ``extra.connector`` instead.
 * ``host``/``port``/``schema``: the source's base URL (``https://api.loket.nl`` in production,
   ``http://127.0.0.1:8081`` for the simulator). A full URL in ``host`` is used as is.
@@ -20,8 +21,9 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from payroll_etl.airflow.provider import connection_form, hook_class_name
 from payroll_etl.connectors.base import SourceCredentials
-from payroll_etl.connectors.registry import CONNECTORS
+from payroll_etl.connectors.registry import CONNECTORS, ConnectorSpec
 
 SECRET_EXTRAS = ("client_secret", "access_token", "refresh_token", "token", "password")
 
@@ -114,21 +116,18 @@ class PayrollSourceHook(BaseHook):
                                           credentials)
 
 
-class LoketRestHook(PayrollSourceHook):
-    conn_type = "loket_rest"
-    hook_name = "Loket.nl REST (payroll)"
+def _hook_class(spec: ConnectorSpec) -> type[PayrollSourceHook]:
+    """The hook class of one Connection type of the registry: named as the provider info says
+    (:func:`~payroll_etl.airflow.provider.hook_class_name`, e.g. ``LoketRestHook``), with the hook name
+    of the connector's Connections form."""
+    name = hook_class_name(spec)
+    return type(name, (PayrollSourceHook,), {
+        "__module__": __name__, "__qualname__": name, "conn_type": spec.conn_type,
+        "hook_name": connection_form(spec)["hook-name"],
+        "__doc__": f"The {spec.label or spec.name} Connection type (generated from the connector registry)."})
 
 
-class LoketSoapHook(PayrollSourceHook):
-    conn_type = "loket_soap"
-    hook_name = "Loket.nl SOAP webservice (payroll)"
-
-
-class NmbrsHook(PayrollSourceHook):
-    conn_type = "nmbrs"
-    hook_name = "Nmbrs SOAP (payroll)"
-
-
-class NmbrsRestHook(PayrollSourceHook):
-    conn_type = "nmbrs_rest"
-    hook_name = "Nmbrs REST (payroll)"
+# One hook class per connector of the registry, at the path the provider info names
+# (payroll_etl.airflow.hooks.LoketRestHook, …): existing Connections and Airflow find them there.
+HOOKS: dict[str, type[PayrollSourceHook]] = {spec.name: _hook_class(spec) for spec in CONNECTORS.values()}
+globals().update({cls.__name__: cls for cls in HOOKS.values()})

@@ -9,34 +9,21 @@ With it, the Connections page lists one type per connector of the registry
 (:data:`payroll_etl.connectors.registry.CONNECTORS`) with its form labels, and its **Test** button
 (``POST /api/v2/connections/test``, enabled by ``AIRFLOW__CORE__TEST_CONNECTION=Enabled``) runs the
 hook's ``test_connection``.
+
+The form of a connector (hook name, field labels, placeholders) is ``CONNECTION_FORM`` in its
+settings module (``connectors/<name>/settings.py``, the module of its ``options`` model); a connector
+without one gets the generic labels below and its registry label as the hook name.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from payroll_etl.connectors.registry import CONNECTORS, ConnectorSpec
 
 PACKAGE = "payroll-etl"
 _HIDDEN = ["schema", "port"]
-# Form hints per connector: (hook name, field labels, placeholders). A connector without an entry gets
-# the generic labels below and its registry label as the hook name.
-_FORMS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
-    "loket_rest": ("Loket.nl REST (payroll)",
-                   {"host": "API base URL", "login": "Loket user (demo clients only)",
-                    "password": "Loket password (demo clients only)"},
-                   {"host": "https://api.loket.nl", "extra": '{"client_id": "…", "client_secret": "…"}'}),
-    "loket_soap": ("Loket.nl SOAP webservice (payroll)",
-                   {"host": "Webservice base URL", "login": "Webservice user", "password": "Webservice password"},
-                   {"host": "the Loket webservice host", "extra": '{"omgevingscode": "…"}'}),
-    "nmbrs": ("Nmbrs SOAP (payroll)",
-              {"host": "API base URL", "login": "API user (e-mail)", "password": "API token (32 characters)"},
-              {"host": "https://api.nmbrs.nl", "extra": '{"domain": "mycompany"}'}),
-    "nmbrs_rest": ("Nmbrs REST (payroll)",
-                   {"host": "API base URL", "login": "(unused)", "password": "X-Subscription-Key (32 hex characters)"},
-                   {"host": "https://api.nmbrsapp.com",
-                    "extra": '{"client_id": "…", "client_secret": "…"} (tokens: make connect-nmbrs)'}),
-}
 _GENERIC = {"host": "API base URL", "login": "User", "password": "Secret"}
 
 
@@ -46,11 +33,21 @@ def hook_class_name(spec: ConnectorSpec) -> str:
     return "".join(part.title() for part in spec.name.split("_")) + "Hook"
 
 
+def connection_form(spec: ConnectorSpec) -> dict[str, Any]:
+    """The connector's Connections form: ``{"hook-name": str, "relabeling": {field: label},
+    "placeholders": {field: text}}`` from ``CONNECTION_FORM`` in its settings module, else generic."""
+    settings = importlib.import_module(spec.options.partition(":")[0])
+    form = dict(getattr(settings, "CONNECTION_FORM", None) or {})
+    return {"hook-name": form.get("hook-name") or f"{spec.label or spec.name} (payroll)",
+            "relabeling": form.get("relabeling") or _GENERIC, "placeholders": form.get("placeholders") or {}}
+
+
 def _connection_type(spec: ConnectorSpec) -> dict[str, Any]:
-    name, labels, placeholders = _FORMS.get(spec.name, (f"{spec.label or spec.name} (payroll)", _GENERIC, {}))
+    form = connection_form(spec)
     return {"connection-type": spec.conn_type, "hook-class-name": f"payroll_etl.airflow.hooks.{hook_class_name(spec)}",
-            "hook-name": name,
-            "ui-field-behaviour": {"hidden-fields": _HIDDEN, "relabeling": labels, "placeholders": placeholders}}
+            "hook-name": form["hook-name"],
+            "ui-field-behaviour": {"hidden-fields": _HIDDEN, "relabeling": form["relabeling"],
+                                   "placeholders": form["placeholders"]}}
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -15,12 +15,13 @@ from payroll_etl.connectors.base import Connector, ExtractResult, LandingSink, N
 from payroll_etl.connectors.base import ExtractRequest as Request
 from payroll_etl.connectors.loket_rest import normalize as _normalize
 from payroll_etl.connectors.loket_rest.auth import LoketTokens
-from payroll_etl.connectors.loket_rest.client import LoketRestClient
+from payroll_etl.connectors.loket_rest.client import LoketCall, LoketRestClient
 from payroll_etl.connectors.loket_rest.plan import Extraction
-from payroll_etl.connectors.loket_rest.settings import PAGE_SIZE, ExtraTuning
+from payroll_etl.connectors.loket_rest.settings import API, PAGE_SIZE, ExtraTuning
+from payroll_etl.connectors.transport.check import check_api_client, check_json, stored_tokens
 from payroll_etl.connectors.transport.retry import RetryPolicy
 from payroll_etl.connectors.transport.tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
-from payroll_etl.errors import ConfigurationError
+from payroll_etl.errors import AuthenticationError, ConfigurationError
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
 
@@ -34,6 +35,17 @@ def _store(extra: dict[str, Any]) -> TokenStore:
             store.save({k: extra.get(k) for k in TOKEN_KEYS})
         return store
     return MemoryTokenStore({k: extra.get(k) for k in TOKEN_KEYS})
+
+
+def _password_grant(tokens: LoketTokens, how: str) -> dict[str, Any]:
+    """A password grant (demo clients), ignoring any stored refresh token; ``how`` names it in the error."""
+    try:
+        return tokens._refresh_locked({})
+    except AuthenticationError as exc:
+        if "invalid_grant" in str(exc):
+            raise AuthenticationError(f"Loket token endpoint {tokens.token_url} refused {how} (invalid_grant): "
+                                      "check the connection's login and password") from None
+        raise
 
 
 class LoketRestConnector(Connector):
@@ -77,6 +89,43 @@ class LoketRestConnector(Connector):
                              timeout_seconds=tuning.timeout_seconds, refresh_skew=tuning.refresh_skew)
         return cls(api_url, tokens, timeout_seconds=tuning.timeout_seconds, policy=RetryPolicy.of(tuning),
                    page_size=tuning.page_size)
+
+    @classmethod
+    def connection_check(cls, credentials: SourceCredentials, timeout: float) -> str:
+        """The Test button's check (:class:`~payroll_etl.connectors.transport.check.ConnectionCheck`): a token,
+        then ``GET /v2/providers/employers/lastmodifiedversionnumbers?pageSize=1`` (the activity every run
+        uses first), ``timeout`` seconds per call, no retries.
+
+        The token is the stored access token while it is valid, or a password grant when the Connection
+        has a login (demo clients). A stored refresh token is never spent: Loket rotates it on use and the
+        rotated token would be lost with the test's transient Connection, logging the employer out.
+        Without either, only the API client is checked at the token endpoint
+        (:func:`~payroll_etl.connectors.transport.check.check_api_client`)."""
+        connector = cls.from_credentials(credentials)
+        tokens, client = connector.tokens, connector.client
+        tokens.timeout_seconds = client.timeout_seconds = min(client.timeout_seconds, timeout)
+        stored = stored_tokens(credentials)
+        try:
+            if tokens._usable(stored):
+                how = "the stored access token"
+                tokens._adopt(stored)
+            elif credentials.login and credentials.password:
+                how = f"a password grant for {credentials.login}"
+                tokens._adopt(_password_grant(tokens, how))
+            else:
+                return (check_api_client("Loket token endpoint", tokens.token_url, tokens.client_id,
+                                         tokens.client_secret, tokens.timeout_seconds) + "; " +
+                        ("the employer's refresh token is not used by a test (Loket rotates it on use; the next "
+                         "run refreshes it)" if stored.get("refresh_token") else "no employer login is stored "
+                         "yet: do the first login (make connect-loket EMPLOYER=<employer>)"))
+            call = LoketCall(f"{connector.api_url}{API}/lastmodifiedversionnumbers", {"pageSize": 1}, source_id="(any)",
+                             what=f"Loket REST {API}/lastmodifiedversionnumbers",
+                             activity="GetEmployerLastModifiedVersionNumbersByUser")
+            body = check_json(client, call, refused=f"Loket REST API {connector.api_url} refused {how} (401)")
+            total = body.get("totalSize") if isinstance(body, dict) else None
+            return f"Loket REST API {connector.api_url}: authenticated with {how}; {total} werkgever(s) visible"
+        finally:
+            connector.close()
 
     # -- what tests and the connection check look at -------------------------------------------
     @property

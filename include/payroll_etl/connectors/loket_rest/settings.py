@@ -68,3 +68,11 @@ class ExtraTuning(Tuning):
     @classmethod
     def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
         return value if value else cls.model_fields[str(info.field_name)].default
+
+# The Airflow Connections form of this connector's Connection type (read by payroll_etl.airflow.provider):
+# the hook's name, field labels and placeholders.
+CONNECTION_FORM = {"hook-name": "Loket.nl REST (payroll)",
+                   "relabeling": {"host": "API base URL", "login": "Loket user (demo clients only)",
+                                  "password": "Loket password (demo clients only)"},
+                   "placeholders": {"host": "https://api.loket.nl",
+                                    "extra": '{"client_id": "…", "client_secret": "…"}'}}

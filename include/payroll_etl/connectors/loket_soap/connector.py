@@ -9,6 +9,7 @@ read as a deprecated alias).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from payroll_etl.config import EmployerConfig
@@ -19,6 +20,7 @@ from payroll_etl.connectors.loket_soap.client import LoketSoapClient
 from payroll_etl.connectors.loket_soap.plan import Extraction
 from payroll_etl.connectors.loket_soap.settings import DEFAULT_PATH, ExtraTuning
 from payroll_etl.connectors.transport.retry import RetryPolicy
+from payroll_etl.connectors.transport.soap import SoapCall
 from payroll_etl.errors import ConfigurationError
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
@@ -59,6 +61,24 @@ class LoketSoapConnector(Connector):
         return cls(host, str(credentials.login).strip(), str(credentials.password), omgevingscode,
                    path=str(extra.get("path", DEFAULT_PATH)), timeout_seconds=tuning.timeout_seconds,
                    policy=RetryPolicy.of(tuning))
+
+    @classmethod
+    def connection_check(cls, credentials: SourceCredentials, timeout: float) -> str:
+        """The Test button's check (:class:`~payroll_etl.connectors.transport.check.ConnectionCheck`):
+        ``GetUserToken`` (username, password, omgevingscode), then ``List(Werkgever)``; one attempt each
+        (the client's fault mapping), at most ``timeout`` seconds per call, nothing landed."""
+        tuning = ExtraTuning.from_extra(credentials.extra, credentials.where("Loket SOAP"))
+        extra = {**(credentials.extra or {}), "max_attempts": 1,
+                 "timeout_seconds": min(tuning.timeout_seconds, timeout)}
+        connector = cls.from_credentials(replace(credentials, extra=extra))
+        try:
+            connector.client.token()  # GetUserToken: the login itself
+            listed = connector.client.authed(SoapCall("List", "werkgever_list", "", {"entity_name": "Werkgever"}),
+                                             None, EntityName="Werkgever") or []
+            return (f"Loket webservice {connector.endpoint}: user {connector.username!r} logged in; linked to "
+                    f"{len(listed)} werkgever(s)")
+        finally:
+            connector.close()
 
     @property
     def calls(self) -> int:

@@ -32,3 +32,10 @@ class ExtraTuning(Tuning):
 
     max_attempts: Count = knob("max_attempts", 4)
     max_backoff_seconds: Seconds | None = knob("max_backoff_seconds", 30.0)
+
+# The Airflow Connections form of this connector's Connection type (read by payroll_etl.airflow.provider):
+# the hook's name, field labels and placeholders.
+CONNECTION_FORM = {"hook-name": "Loket.nl SOAP webservice (payroll)",
+                   "relabeling": {"host": "Webservice base URL", "login": "Webservice user",
+                                  "password": "Webservice password"},
+                   "placeholders": {"host": "the Loket webservice host", "extra": '{"omgevingscode": "…"}'}}

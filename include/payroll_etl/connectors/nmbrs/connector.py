@@ -39,6 +39,18 @@ class NmbrsConnector(NmbrsSoapClient, base.Connector):
         login = check_credentials(credentials)
         return cls(login.base_url, login.username, login.token, login.domain)
 
+    @classmethod
+    def connection_check(cls, credentials: base.SourceCredentials, timeout: float) -> str:
+        """The Test button's check (:class:`~payroll_etl.connectors.transport.check.ConnectionCheck`):
+        ``CompanyService.List_GetAll`` with the domain header, once, at most ``timeout`` seconds, nothing landed."""
+        connector = cls.from_credentials(credentials)
+        try:
+            companies = connector.list_companies(timeout)
+        finally:
+            connector.close()
+        return (f"Nmbrs {connector.base_url}: API user {connector.username} on domain {connector.domain!r} "
+                f"authenticated; {len(companies)} compan{'y' if len(companies) == 1 else 'ies'} visible")
+
     def __repr__(self) -> str:
         return f"NmbrsConnector(base_url={self.base_url!r}, domain={self.domain!r})"
 

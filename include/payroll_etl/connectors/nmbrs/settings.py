@@ -87,3 +87,10 @@ class Options(TunedOptions):
     def rate(self) -> float:
         """Calls per second: ``rate_limit`` capped at Nmbrs' fair use (:data:`MAX_CALLS_PER_SECOND`)."""
         return min(self.rate_limit, MAX_CALLS_PER_SECOND)
+
+# The Airflow Connections form of this connector's Connection type (read by payroll_etl.airflow.provider):
+# the hook's name, field labels and placeholders.
+CONNECTION_FORM = {"hook-name": "Nmbrs SOAP (payroll)",
+                   "relabeling": {"host": "API base URL", "login": "API user (e-mail)",
+                                  "password": "API token (32 characters)"},
+                   "placeholders": {"host": "https://api.nmbrs.nl", "extra": '{"domain": "mycompany"}'}}

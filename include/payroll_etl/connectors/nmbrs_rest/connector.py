@@ -40,7 +40,7 @@ from payroll_etl.connectors.base import (
 from payroll_etl.connectors.nmbrs_rest import normalize as normalize_module
 from payroll_etl.connectors.nmbrs_rest import plan
 from payroll_etl.connectors.nmbrs_rest.auth import Tokens
-from payroll_etl.connectors.nmbrs_rest.client import Client, parse_json
+from payroll_etl.connectors.nmbrs_rest.client import Client, NmbrsCall, parse_json
 from payroll_etl.connectors.nmbrs_rest.settings import (
     API_URL,
     BANK_SCOPE,
@@ -49,9 +49,11 @@ from payroll_etl.connectors.nmbrs_rest.settings import (
     HR_LISTS,
     IDENTITY_URL,
     OPTIONAL_LISTS,
+    SUBSCRIPTION_HEADER,
     Endpoint,
     Options,
 )
+from payroll_etl.connectors.transport.check import Discard, check_api_client, check_json, stored_tokens
 from payroll_etl.connectors.transport.tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
 from payroll_etl.errors import ConfigurationError, MalformedPayloadError
 from payroll_etl.parsing import Parser
@@ -119,6 +121,37 @@ class NmbrsRestConnector(Connector):
         employer = employer or extra.get("employer")
         tokens = Tokens(identity, extra["client_id"], extra.get("client_secret"), store, employer=employer)
         return cls(host, key, tokens, employer=employer, sleep=sleep)
+
+    @classmethod
+    def connection_check(cls, credentials: SourceCredentials, timeout: float) -> str:
+        """The Test button's check (:class:`~payroll_etl.connectors.transport.check.ConnectionCheck`), one
+        call of at most ``timeout`` seconds: with a usable stored access token ``GET /api/companies`` (token
+        and subscription key both checked); without one only the API client at the identity server
+        (:func:`~payroll_etl.connectors.transport.check.check_api_client`). The stored refresh token is never
+        spent: it is single-use, and a test works on a copy of the Connection, so the rotated token would be
+        lost and the employer would need a new consent."""
+        connector = cls.from_credentials(credentials)
+        tokens, stored = connector.tokens, stored_tokens(credentials)
+        if not tokens._usable(stored):
+            return (check_api_client("Nmbrs identity server", tokens.token_url, tokens.client_id,
+                                     tokens.client_secret, timeout) + "; " +
+                    ("the stored refresh token is not used by a test (single-use; the next run refreshes it)"
+                     if stored.get("refresh_token") else "no consent is stored yet: make connect-nmbrs "
+                     "EMPLOYER=<employer>"))
+        tokens._adopt(stored)
+        client = Client(connector.api_url, connector._key, tokens, Options(timeout_seconds=timeout), Discard(),
+                        employer=connector.employer or "<employer>")
+        endpoint = ENDPOINTS["getCompanies"]
+        try:
+            body = check_json(client, NmbrsCall(f"{connector.api_url}{endpoint.path}", what="Nmbrs REST getCompanies",
+                                                endpoint=endpoint),
+                              refused=f"Nmbrs REST API {connector.api_url} refused the stored access token or the "
+                                      f"{SUBSCRIPTION_HEADER} (401)")
+        finally:
+            client.close()
+        count = len(body) if isinstance(body, list) else len((body or {}).get("data") or [])
+        return (f"Nmbrs REST API {connector.api_url}: authenticated with the stored access token; {count} compan"
+                f"{'y' if count == 1 else 'ies'} visible")
 
     @staticmethod
     def scopes(extra: dict[str, Any], employer: EmployerConfig | None = None) -> tuple[str, ...]:

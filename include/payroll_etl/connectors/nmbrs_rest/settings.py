@@ -94,3 +94,11 @@ class Options(TunedOptions):
     debtor_id: str | None = None
     document_polls: int = Field(default=30, ge=1, description="polls of the run-output document")
     document_wait: float = Field(default=1.0, ge=0, description="seconds between document polls")
+
+# The Airflow Connections form of this connector's Connection type (read by payroll_etl.airflow.provider):
+# the hook's name, field labels and placeholders.
+CONNECTION_FORM = {"hook-name": "Nmbrs REST (payroll)",
+                   "relabeling": {"host": "API base URL", "login": "(unused)",
+                                  "password": "X-Subscription-Key (32 hex characters)"},
+                   "placeholders": {"host": "https://api.nmbrsapp.com",
+                                    "extra": '{"client_id": "…", "client_secret": "…"} (tokens: make connect-nmbrs)'}}
