@@ -1,0 +1,66 @@
+"""Everything a registered connector needs outside its folder exists: the checks behind
+docs/architecture.md "How to add a source" (a forgotten step fails here, not at 2 a.m.)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from payroll_etl.config import load_config, normalize_source_ids
+from payroll_etl.connectors.registry import CONNECTORS, default_pools
+from payroll_etl.errors import ConfigurationError
+from payroll_etl.quality.run_level import EMPTY_CAUSES
+from payroll_simulators.__main__ import SIMULATORS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTORS))
+def test_every_connector_has_a_simulator_on_the_registry_port(name):
+    assert name in SIMULATORS, f"{name}: add it to payroll_simulators/__main__.SIMULATORS"
+    assert SIMULATORS[name][1] == CONNECTORS[name].simulator_port
+
+
+def test_every_simulator_is_a_registered_connector():
+    assert set(SIMULATORS) <= set(CONNECTORS)
+
+
+def test_simulator_ports_are_distinct():
+    ports = [spec.simulator_port for spec in CONNECTORS.values()]
+    assert len(ports) == len(set(ports))
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTORS))
+def test_every_connector_has_a_demo_connection_on_its_simulator(name):
+    conns = yaml.safe_load((ROOT / "include" / "demo_connections.yaml").read_text())
+    hosts = {c["host"] for c in conns.values() if c["conn_type"] == name}
+    assert hosts == {f"http://127.0.0.1:{CONNECTORS[name].simulator_port}"}, name
+
+
+@pytest.mark.parametrize("name", sorted(CONNECTORS))
+def test_every_connector_has_empty_causes_and_a_source_id_rule(name):
+    assert EMPTY_CAUSES.get(name), f"{name}: add quality/run_level.EMPTY_CAUSES[{name!r}]"
+    assert callable(CONNECTORS[name].source_id_normaliser())
+
+
+def test_every_connector_has_a_pool_even_when_pools_names_none():
+    pools = load_config().pools
+    for name, spec in CONNECTORS.items():
+        assert pools[f"payroll_{name}"] >= 1, name
+    # pools: in the file overrides the registry's default slots; a connector missing there gets them
+    from payroll_etl.config.employer import PipelineConfig
+
+    config = PipelineConfig((), {"payroll_loket_rest": 2, "payroll_extra": 1}, load_config().dq)
+    assert config.pools == {**default_pools(), "payroll_loket_rest": 2, "payroll_extra": 1}
+    assert config.pools["payroll_nmbrs_rest"] == CONNECTORS["nmbrs_rest"].pool_slots
+
+
+def test_source_ids_follow_the_registry_rule():
+    guid = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
+    assert normalize_source_ids("loket_soap", [f"{{{guid}}}"]) == (guid.lower(),)
+    assert normalize_source_ids("nmbrs_rest", [" Transport Oost BV "]) == ("Transport Oost BV",)
+    with pytest.raises(ConfigurationError, match="not registered"):
+        normalize_source_ids("exact_online", ["x"])
+    assert normalize_source_ids("exact_online", ["x", "x"], strict=False) == ("x",)
