@@ -60,7 +60,9 @@ def test_every_connector_has_a_pool_even_when_pools_names_none():
 def test_source_ids_follow_the_registry_rule():
     guid = "6F9619FF-8B86-D011-B42D-00C04FC964FF"
     assert normalize_source_ids("loket_soap", [f"{{{guid}}}"]) == (guid.lower(),)
-    assert normalize_source_ids("nmbrs_rest", [" Transport Oost BV "]) == ("Transport Oost BV",)
+    assert normalize_source_ids("nmbrs_rest", [" 4711 ", "Transport Oost B.V."]) == ("4711", "Transport Oost B.V.")
+    with pytest.raises(ConfigurationError, match="Nmbrs company"):  # not the Loket GUID message
+        normalize_source_ids("nmbrs_rest", ["  "])
     with pytest.raises(ConfigurationError, match="not registered"):
         normalize_source_ids("exact_online", ["x"])
     assert normalize_source_ids("exact_online", ["x", "x"], strict=False) == ("x",)
