@@ -45,16 +45,17 @@ def test_every_connector_has_empty_causes_and_a_source_id_rule(name):
     assert callable(CONNECTORS[name].source_id_normaliser())
 
 
-def test_every_connector_has_a_pool_even_when_pools_names_none():
-    pools = load_config().pools
-    for name, spec in CONNECTORS.items():
-        assert pools[f"payroll_{name}"] >= 1, name
-    # pools: in the file overrides the registry's default slots; a connector missing there gets them
-    from payroll_etl.config.employer import PipelineConfig
-
-    config = PipelineConfig((), {"payroll_loket_rest": 2, "payroll_extra": 1}, load_config().dq)
-    assert config.pools == {**default_pools(), "payroll_loket_rest": 2, "payroll_extra": 1}
-    assert config.pools["payroll_nmbrs_rest"] == CONNECTORS["nmbrs_rest"].pool_slots
+def test_every_connector_has_a_pool_even_when_pools_names_none(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAYROLL_DATA_DIR", str(tmp_path))  # the parsed-config cache
+    raw = yaml.safe_load((ROOT / "include" / "employers.yaml").read_text())
+    raw["pools"] = {"payroll_loket_rest": 2, "payroll_extra": 1}  # no entry for the other connectors
+    path = tmp_path / "employers.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    pools = load_config(path).pools
+    # pools: overrides the registry's default slots and may add pools; every connector has its pool
+    assert pools == {**default_pools(), "payroll_loket_rest": 2, "payroll_extra": 1}
+    assert pools["payroll_nmbrs_rest"] == CONNECTORS["nmbrs_rest"].pool_slots
+    assert {e.pool for e in load_config(path).employers} <= set(pools)
 
 
 def test_source_ids_follow_the_registry_rule():
