@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from payroll_etl.connectors.registry import CONNECTORS
+
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_SERVICES = {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
                     "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
@@ -140,4 +142,7 @@ def test_worker_reaches_the_simulators_and_shuts_down_warm(services):
     assert env_of(worker)["DUMB_INIT_SETSID"] == "0"
     assert worker["network_mode"] == "service:payroll-simulators"
     assert worker["depends_on"]["payroll-simulators"]["condition"] == "service_healthy"
-    assert {"8081:8081", "8082:8082", "8083:8083"} <= set(services["payroll-simulators"]["ports"])
+    # every registered source's simulator port is published (8081-8084 today)
+    published = {f"{s.simulator_port}:{s.simulator_port}" for s in CONNECTORS.values()}
+    assert {"8081:8081", "8082:8082", "8083:8083", "8084:8084"} <= published
+    assert published <= set(services["payroll-simulators"]["ports"])

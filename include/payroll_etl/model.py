@@ -82,7 +82,7 @@ class Entity:
 # Columns every canonical row carries; the pipeline fills these, the connector the rest.
 PIPELINE_FILLED = ("connector", "employer")
 COMMON = (
-    Col("connector", "string", False, doc="loket_rest | loket_soap | nmbrs"),
+    Col("connector", "string", False, doc="the source: a connector of connectors/registry.CONNECTORS"),
     Col("employer", "string", False, doc="our employer key from include/employers.yaml"),
     Col("source_id", "string", False, doc="the source system's own id of this record"),
     Col("valid_from", "date", False, doc="effective date: from the source, or assigned by the loader"),

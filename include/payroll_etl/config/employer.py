@@ -134,7 +134,11 @@ class PipelineConfig:
     """The whole employer config: employers (one entry per DAG), Airflow pool sizes, the
     data-quality settings, the retention section (validated by ``retention.RetentionPolicy``), and
     ``problems``: one message per employer entry that failed validation (their DAGs are not built;
-    the DAG file shows each as a ``payroll__<key>__config_error`` DAG)."""
+    the DAG file shows each as a ``payroll__<key>__config_error`` DAG).
+
+    ``pools`` (pool name -> slots) always holds ``payroll_<connector>`` for every registered
+    connector: ``pools:`` in the file overrides the registry's ``pool_slots`` and may add pools, so
+    a new connector's extract tasks never wait for a pool nobody created (docs/decisions.md)."""
 
     employers: tuple[EmployerConfig, ...]
     pools: dict[str, int]
@@ -142,6 +146,11 @@ class PipelineConfig:
     retention: dict[str, Any] = field(default_factory=dict)
     today: date | None = None  # the day the config was read for (schedules of connector histories)
     problems: tuple[EntryProblem, ...] = ()
+
+    def __post_init__(self) -> None:
+        from payroll_etl.connectors.registry import default_pools
+
+        object.__setattr__(self, "pools", {**default_pools(), **self.pools})
 
     def employer(self, key: str, connector: str | None = None) -> EmployerConfig:
         """The entry of employer ``key`` for ``connector``; without one, the connector publishing today."""
@@ -194,16 +203,24 @@ def normalize_source_ids(connector: str, values: list[Any], where: str = "employ
                          strict: bool = True) -> tuple[str, ...]:
     """``source_ids`` as the source expects them, from what an administrator copied out of its UI.
 
-    Loket (REST and SOAP): werkgever ids (GUIDs) in canonical lower-case form, whatever their case,
-    braces or surrounding spaces. Nmbrs (SOAP and REST): Company IDs trimmed, company names kept literally (exact
-    match is the rule; the connector reports the closest names). Duplicates after normalisation are
-    dropped. Raises :class:`ConfigurationError` naming the entry and saying what to enter; with
-    ``strict=False`` an entry that cannot be normalised is kept as given instead.
+    The connector's registry entry names the rule (``ConnectorSpec.source_ids``): for Loket (REST and
+    SOAP) werkgever ids (GUIDs) in canonical lower-case form, whatever their case, braces or surrounding
+    spaces; for Nmbrs (SOAP and REST) Company IDs trimmed, company names kept literally (exact match is
+    the rule; the connector reports the closest names). Duplicates after normalisation are dropped.
+    Raises :class:`ConfigurationError` naming the entry and saying what to enter (or naming an
+    unregistered connector); with ``strict=False`` an entry that cannot be normalised is kept as given.
     Rules: ``payroll_etl.quality.identifiers`` (imported here: that package imports this module).
     """
-    from payroll_etl.quality.identifiers import IdentifierError, nmbrs_company_ref, normalize_loket_werkgever_id
+    from payroll_etl.connectors.registry import CONNECTORS as REGISTRY
+    from payroll_etl.quality.identifiers import IdentifierError
 
-    normalise = nmbrs_company_ref if connector in ("nmbrs", "nmbrs_rest") else normalize_loket_werkgever_id
+    spec = REGISTRY.get(connector)
+    if spec is None:
+        if strict:
+            raise ConfigurationError(f"{where}: connector {connector!r} is not registered "
+                                     f"(one of {', '.join(REGISTRY)})")
+        return tuple(dict.fromkeys(str(v) for v in values))
+    normalise = spec.source_id_normaliser()
     out: list[str] = []
     for j, value in enumerate(values):
         try:

@@ -2,7 +2,8 @@
 
 Config validation (the employer entry's ``options:`` model), token handling (which connectors rotate
 single-use refresh tokens), the Airflow provider (Connection types), the demo and the tests (the
-local simulator's default port) read :data:`CONNECTORS`. Adding a source is one folder under
+local simulator's default port), the ``source_ids`` normaliser and the default pool size read
+:data:`CONNECTORS`. Adding a source is one folder under
 ``payroll_etl/connectors/`` plus one line here (docs/architecture.md).
 
 Only strings and plain values live here, so importing the registry at DAG-parse time costs nothing;
@@ -12,7 +13,8 @@ Only strings and plain values live here, so importing the registry at DAG-parse 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +37,10 @@ class ConnectorSpec:
     refresh tokens that must be written back to the Connection (``payroll_etl.airflow.tokens``).
     ``simulator_port`` is the port ``make simulators`` serves this source on (the demo Connections' host);
     ``label`` names the source in messages and in the Connections form ("Loket.nl REST").
+    ``source_ids`` is the ``"module:function"`` path of the normaliser of an employer entry's
+    ``source_ids`` (one value in, the form the source expects out, ``IdentifierError`` saying what to
+    enter; see ``payroll_etl.quality.identifiers``). ``pool_slots`` is the size of the Airflow pool
+    ``payroll_<name>`` when ``pools:`` in the employer config does not name it (docs/decisions.md).
     """
 
     name: str
@@ -44,6 +50,8 @@ class ConnectorSpec:
     rotating_tokens: bool
     simulator_port: int
     label: str = ""
+    source_ids: str = field(kw_only=True)
+    pool_slots: int = field(kw_only=True)
 
     def connector_class(self) -> type[Connector]:
         """The :class:`~payroll_etl.connectors.base.Connector` subclass (imports its module)."""
@@ -54,17 +62,35 @@ class ConnectorSpec:
         ``connectors/<name>/settings.py``, a :class:`~payroll_etl.connectors.options.ConnectorOptions`)."""
         return _load(self.options)
 
+    def source_id_normaliser(self) -> Callable[[object], str]:
+        """The normaliser named by ``source_ids`` (imports its module): value -> canonical text,
+        raising :class:`~payroll_etl.quality.identifiers.IdentifierError` for an unusable value."""
+        return _load(self.source_ids)
+
+
+_LOKET_IDS = "payroll_etl.quality.identifiers:normalize_loket_werkgever_id"
+_NMBRS_IDS = "payroll_etl.quality.identifiers:nmbrs_company_ref"
 
 CONNECTORS: dict[str, ConnectorSpec] = {
     spec.name: spec
     for spec in (
         ConnectorSpec("loket_rest", "payroll_etl.connectors.loket_rest.connector:LoketRestConnector",
-                      "payroll_etl.connectors.loket_rest.settings:Options", "loket_rest", True, 8081, "Loket.nl REST"),
+                      "payroll_etl.connectors.loket_rest.settings:Options", "loket_rest", True, 8081, "Loket.nl REST",
+                      source_ids=_LOKET_IDS, pool_slots=8),
         ConnectorSpec("loket_soap", "payroll_etl.connectors.loket_soap.connector:LoketSoapConnector",
-                      "payroll_etl.connectors.loket_soap.settings:Options", "loket_soap", False, 8082, "Loket.nl SOAP"),
+                      "payroll_etl.connectors.loket_soap.settings:Options", "loket_soap", False, 8082, "Loket.nl SOAP",
+                      source_ids=_LOKET_IDS, pool_slots=4),
         ConnectorSpec("nmbrs", "payroll_etl.connectors.nmbrs:NmbrsConnector",
-                      "payroll_etl.connectors.nmbrs.settings:Options", "nmbrs", False, 8083, "Nmbrs SOAP"),
+                      "payroll_etl.connectors.nmbrs.settings:Options", "nmbrs", False, 8083, "Nmbrs SOAP",
+                      source_ids=_NMBRS_IDS, pool_slots=8),
         ConnectorSpec("nmbrs_rest", "payroll_etl.connectors.nmbrs_rest.connector:NmbrsRestConnector",
-                      "payroll_etl.connectors.nmbrs_rest.settings:Options", "nmbrs_rest", True, 8084, "Nmbrs REST"),
+                      "payroll_etl.connectors.nmbrs_rest.settings:Options", "nmbrs_rest", True, 8084, "Nmbrs REST",
+                      source_ids=_NMBRS_IDS, pool_slots=4),
     )
 }
+
+
+def default_pools() -> dict[str, int]:
+    """``{"payroll_<connector>": slots}`` for every registered connector: the pools that exist when
+    ``pools:`` in the employer config names none (entries there override these slots)."""
+    return {f"payroll_{name}": spec.pool_slots for name, spec in CONNECTORS.items()}

@@ -71,6 +71,8 @@ EMPTY_CAUSES = {
                   "does not give it the werkgever's Dienstverbanden",
     "nmbrs": "a wrong company in source_ids (a similarly named company without staff), or the API user's "
              "template restricts which employees it sees",
+    "nmbrs_rest": "a wrong company in source_ids (a similarly named company, companyId or company number without "
+                  "staff), or the tags/filters of the template user behind the consent hide the company's employees",
 }
 FIRST_EXTRACT_CHECK = "expect_first_extract_to_have_employees"
 HEADCOUNT_CHECK = "expect_headcount_near_last_known"
