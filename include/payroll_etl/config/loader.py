@@ -102,7 +102,7 @@ def _validate_file(path: Path, data: bytes) -> tuple[Any, ...]:
     """(pools, data-quality settings, retention, entries) of the file: the cached part of a read."""
     from pydantic import ValidationError
 
-    from payroll_etl.config.models import DataQualitySettings, EmployerFields
+    from payroll_etl.config.models import EmployerFields
 
     try:
         # libyaml's C loader: ~10x faster, it matters when 1,000s of employers are parsed every 30 s

@@ -29,12 +29,12 @@ class RetentionPolicy:
     (fiscal retention, art. 52 AWR).
     """
 
-    landing_days: Period = Field(92, description="raw payloads (clear BSN, IBAN): the replay window")
-    staging_days: Period = Field(14, description="hand-over files between the tasks of one run")
-    reports_days: Period = Field(730, description="Data Docs HTML and dq_result rows")
-    quarantine_days: Period = Field(730, description="quarantine rows (ids + landing references)")
-    leaver_history_years: Period = Field(7, description="superseded warehouse history of people who left")
-    leaver_identity_years: Period = Field(7, description="person_identity rows of people who left")
+    landing_days: Annotated[Period, Field(description="raw payloads (clear BSN, IBAN): the replay window")] = 92
+    staging_days: Annotated[Period, Field(description="hand-over files between the tasks of one run")] = 14
+    reports_days: Annotated[Period, Field(description="Data Docs HTML and dq_result rows")] = 730
+    quarantine_days: Annotated[Period, Field(description="quarantine rows (ids + landing references)")] = 730
+    leaver_history_years: Annotated[Period, Field(description="superseded warehouse history of people who left")] = 7
+    leaver_identity_years: Annotated[Period, Field(description="person_identity rows of people who left")] = 7
 
     @classmethod
     def from_config(cls, raw: dict[str, Any] | None, where: str = "retention") -> RetentionPolicy:
