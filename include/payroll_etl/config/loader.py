@@ -31,6 +31,8 @@ from payroll_etl.errors import ConfigurationError
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from payroll_etl.config.models import DataQualitySettings
+
 __all__ = ["config_path", "describe", "expand_connectors", "load_config", "read_config"]
 # One validated entry: an EmployerConfig, a history (where, its valid raw mapping; expanded per day), or a problem.
 Entry = EmployerConfig | tuple[str, dict[str, Any]] | EntryProblem
@@ -129,7 +131,7 @@ def _validate_file(path: Path, data: bytes) -> tuple[Any, ...]:
     return dict(pools), dq, dict(retention), problems
 
 
-def _data_quality(path: Path, section: Any) -> tuple[Any, dict[str, str]]:
+def _data_quality(path: Path, section: Any) -> tuple[DataQualitySettings, dict[str, str]]:
     """(DataQualitySettings, {employer key: problem}) of the ``data_quality:`` section.
 
     Each ``employers.<key>`` override is validated on its own: a bad one is left out and returned
