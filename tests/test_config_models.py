@@ -260,3 +260,53 @@ def test_parsing_the_employer_file_imports_no_source_client():
             "print(sorted(m for m in ('requests', 'zeep', 'lxml', 'tenacity') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code, str(SHIPPED)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_bad_data_quality_override_costs_only_that_employer_its_dags(tmp_path):
+    """A typo in one employer's ``data_quality.employers.<key>`` refuses that employer alone (review 14)."""
+    from payroll_etl.airflow import dag_factory
+
+    path = _write(tmp_path, data_quality={"max_drop_pct": 30, "employers": {
+        "techniek_noord": {"max_drop": 80}, "transport_oost": {"max_drop_pct": 20}}})
+    config = read_config(path)
+    assert [p.dag_id for p in config.problems] == ["payroll__techniek_noord__config_error"]
+    message = config.problems[0].message
+    assert "employer 'techniek_noord', employers[1]: data_quality: employers.techniek_noord: unknown keys " \
+           "['max_drop']" in message, message
+    assert "80" not in message  # never the value
+    assert {e.employer for e in config.employers} == {e.employer for e in load_config(SHIPPED).employers} - {
+        "techniek_noord"}
+    assert config.dq.for_employer("transport_oost")["max_drop_pct"] == 20  # the valid override still applies
+    assert config.dq.for_employer("bakkerij_de_vries")["max_drop_pct"] == 30
+    dags = dag_factory.build_all(config)
+    assert "payroll__techniek_noord__config_error" in dags and "payroll_loket_rest_techniek_noord" not in dags
+    assert {e.dag_id for e in config.employers} < set(dags)
+
+
+def test_a_retention_typo_is_refused_by_the_check_command_naming_the_field(tmp_path):
+    """``retention:`` is typed (RetentionPolicy): the check command, the schema and the parse refuse a typo,
+    not only the nightly purge; the employers keep their DAGs (review 14)."""
+    import os
+
+    import jsonschema
+
+    from payroll_etl.config.schema import SCHEMA_FILE
+
+    raw = yaml.safe_load(SHIPPED.read_text())
+    raw["retention"]["leaver_identiy_years"] = raw["retention"].pop("leaver_identity_years")
+    path = tmp_path / "employers.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    env = {**os.environ, "PAYROLL_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-m", "payroll_etl.config", str(path)], env=env, capture_output=True,
+                         text=True, cwd=ROOT)
+    assert out.returncode == 1
+    assert "employers.yaml: retention: unknown keys ['leaver_identiy_years']" in out.stderr, out.stderr
+    assert "6 employers, 6 DAGs, 1 refused entries" in out.stdout
+    assert [p.dag_id for p in read_config(path).problems] == ["payroll__retention__config_error"]
+    with pytest.raises(jsonschema.ValidationError, match="leaver_identiy_years"):
+        jsonschema.validate(json.loads(json.dumps(raw, default=str)), json.loads(SCHEMA_FILE.read_text()))
+    raw["retention"] = {"staging_days": 0, "reports_days": "2y"}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    with pytest.raises(ConfigurationError, match=r"retention: staging_days: .*; reports_days: ") as err:
+        load_config(path)
+    assert "2y" not in str(err.value)

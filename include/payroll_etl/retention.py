@@ -1,7 +1,9 @@
 """Retention: delete what is past its retention period, per data class. Plain Python, no Airflow.
 
 Configured under ``retention:`` in include/employers.yaml; defaults and their grounds are in
-docs/privacy.md ("Retention"). ``null`` keeps a class forever.
+docs/privacy.md ("Retention"). ``null`` keeps a class forever. The section is typed by
+:class:`RetentionPolicy` (payroll_etl/config/retention.py, re-exported here), checked with the rest of
+the file by ``python -m payroll_etl.config`` and published in docs/employers.schema.json.
 
 Classes (age measured from; the table with the defaults is in docs/privacy.md):
 
@@ -35,41 +37,16 @@ import logging
 import shutil
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from payroll_etl.errors import ConfigurationError
+from payroll_etl.config.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
 HISTORY_TABLES = ("employee", "employment", "salary", "payroll_result")
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """Retention per data class; ``None`` = keep forever. Defaults: docs/privacy.md."""
-
-    landing_days: int | None = 92
-    staging_days: int | None = 14
-    reports_days: int | None = 730
-    quarantine_days: int | None = 730
-    leaver_history_years: int | None = 7
-    leaver_identity_years: int | None = 7
-
-    @classmethod
-    def from_config(cls, raw: dict[str, Any] | None, where: str = "retention") -> RetentionPolicy:
-        """Validate the ``retention:`` section (unknown keys, non-integers, values < 1 are refused)."""
-        raw = dict(raw or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ConfigurationError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
-        for key, value in raw.items():
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ConfigurationError(f"{where}.{key}: must be a whole number >= 1, or null to keep forever")
-        return cls(**raw)
+__all__ = ["HISTORY_TABLES", "RetentionPolicy", "purge", "purge_files", "purge_warehouse"]
 
 
 def _years_before(day: date, years: int) -> date:

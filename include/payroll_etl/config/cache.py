@@ -19,7 +19,7 @@ from typing import Any
 
 from payroll_etl import settings
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 _memo: dict[tuple[str, str, str], Any] = {}
 
 

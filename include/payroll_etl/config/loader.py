@@ -1,10 +1,13 @@
 """Reading ``employers.yaml``: validate each entry, expand connector histories, cache the result.
 
 * Each employer entry is validated on its own (``models.plain_entry`` / ``models.HistoryEntry``),
-  so a bad entry becomes an :class:`~payroll_etl.config.employer.EntryProblem` naming the entry
-  (key and position) and the field, and the other employers keep their DAGs (:func:`read_config`);
-  :func:`load_config` raises the first problem instead (scripts, tests). A broken file (YAML
-  syntax, ``pools``, ``data_quality``) is one ConfigurationError for all.
+  and so is its ``data_quality.employers.<key>`` override, so a bad entry or override becomes an
+  :class:`~payroll_etl.config.employer.EntryProblem` naming the entry (key and position) and the
+  field, and the other employers keep their DAGs (:func:`read_config`); :func:`load_config` raises
+  the first problem instead (scripts, tests). A bad ``retention:`` section is one problem too
+  (``payroll__retention__config_error``; the purge refuses to run, the employers keep their DAGs).
+  A broken file (YAML syntax, ``pools``, ``defaults``, the global ``data_quality`` settings) is one
+  ConfigurationError for all (docs/decisions.md, "Configuration errors and their blast radius").
 * The validated entries are cached per file content (:mod:`.cache`), also per DAG-file shard, so
   each of N shard files unpickles only its own employers instead of re-validating 10,000 (issue 18;
   docs/operations.md). What depends on the day (which DAG of a connector history is scheduled)
@@ -27,6 +30,8 @@ from payroll_etl.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
+
+    from payroll_etl.config.models import DataQualitySettings
 
 __all__ = ["config_path", "describe", "expand_connectors", "load_config", "read_config"]
 # One validated entry: an EmployerConfig, a history (where, its valid raw mapping; expanded per day), or a problem.
@@ -99,7 +104,7 @@ def _validate_file(path: Path, data: bytes) -> tuple[Any, ...]:
     """(pools, data-quality settings, retention, entries) of the file: the cached part of a read."""
     from pydantic import ValidationError
 
-    from payroll_etl.config.models import DataQualitySettings, EmployerFields
+    from payroll_etl.config.models import EmployerFields
 
     try:
         # libyaml's C loader: ~10x faster, it matters when 1,000s of employers are parsed every 30 s
@@ -108,10 +113,7 @@ def _validate_file(path: Path, data: bytes) -> tuple[Any, ...]:
         raise ConfigurationError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{path}: expected a mapping with defaults, pools, data_quality, employers")
-    try:
-        dq = DataQualitySettings.model_validate(raw.get("data_quality") or {})
-    except ValidationError as exc:
-        raise ConfigurationError(f"{path}: data_quality: {'; '.join(describe(exc))}") from None
+    dq, refused = _data_quality(path, raw.get("data_quality") or {})
     pools = raw.get("pools") or {}
     if not isinstance(pools, dict) or not all(isinstance(v, int) and v >= 1 for v in pools.values()):
         raise ConfigurationError(f"{path}: pools: each pool needs a whole number of slots >= 1")
@@ -120,9 +122,71 @@ def _validate_file(path: Path, data: bytes) -> tuple[Any, ...]:
         EmployerFields.model_validate(defaults)
     except ValidationError as exc:
         raise ConfigurationError(f"{path}: defaults: {'; '.join(describe(exc))}") from None
+    retention = raw.get("retention") or {}
+    if not isinstance(retention, dict):
+        raise ConfigurationError(f"{path}: retention: expected a mapping of data class -> days or years")
     entries = [_entry(path, i, {**defaults, **item} if isinstance(item, dict) else item)
                for i, item in enumerate(raw.get("employers") or [])]
-    return dict(pools), dq, dict(raw.get("retention") or {}), _unique(path, entries)
+    problems = _refused_overrides(path, _unique(path, entries), refused) + _retention_problems(path, retention)
+    return dict(pools), dq, dict(retention), problems
+
+
+def _data_quality(path: Path, section: Any) -> tuple[DataQualitySettings, dict[str, str]]:
+    """(DataQualitySettings, {employer key: problem}) of the ``data_quality:`` section.
+
+    Each ``employers.<key>`` override is validated on its own: a bad one is left out and returned
+    as that employer's problem (only its DAG is refused). A bad global setting is one
+    ConfigurationError for the file: no employer's thresholds are known then (docs/decisions.md).
+    """
+    from pydantic import ValidationError
+
+    from payroll_etl.config.models import DataQualityOverride, DataQualitySettings
+
+    overrides = section.get("employers") if isinstance(section, dict) else None
+    refused: dict[str, str] = {}
+    if isinstance(overrides, dict):
+        for key, override in overrides.items():
+            try:
+                if not isinstance(key, str):
+                    raise ConfigurationError("an employer key must be a string")
+                DataQualityOverride.model_validate(override)
+            except (ValidationError, ConfigurationError) as exc:
+                said = describe(exc) if isinstance(exc, ValidationError) else [str(exc)]
+                refused[str(key)] = f"data_quality: employers.{key}: {'; '.join(said)}"
+        section = {**section, "employers": {k: v for k, v in overrides.items() if str(k) not in refused}}
+    try:
+        return DataQualitySettings.model_validate(section), refused
+    except ValidationError as exc:
+        raise ConfigurationError(f"{path}: data_quality: {'; '.join(describe(exc))}") from None
+
+
+def _refused_overrides(path: Path, entries: list[Entry], refused: dict[str, str]) -> list[Entry]:
+    """``entries`` with the employers whose data-quality override was refused turned into problems
+    (all DAGs of that employer); an override of a key no entry has is a problem of its own."""
+    out: list[Entry] = []
+    left = dict(refused)
+    for i, entry in enumerate(entries):
+        key = entry.key if isinstance(entry, EntryProblem) else (
+            entry.employer if isinstance(entry, EmployerConfig) else entry[1]["employer"])
+        said = left.pop(key, None) if isinstance(key, str) else None
+        if isinstance(entry, EntryProblem) and said is not None:
+            entry = EntryProblem(entry.index, key, f"{entry.message}; {said}")
+        elif said is not None:
+            entry = EntryProblem(i, key, f"{_where(path, i, key)}: {said}")
+        out.append(entry)
+    return out + [EntryProblem(len(entries) + j, key, f"{path}: {said}") for j, (key, said) in enumerate(left.items())]
+
+
+def _retention_problems(path: Path, retention: dict[str, Any]) -> list[Entry]:
+    """The ``retention:`` section refused as one problem (its stand-in DAG ``payroll__retention__config_error``):
+    the employers keep their DAGs, the purge refuses to run until it is fixed."""
+    from payroll_etl.config.retention import RetentionPolicy
+
+    try:
+        RetentionPolicy.from_config(retention, f"{path}: retention")
+    except ConfigurationError as exc:
+        return [EntryProblem(-1, "retention", str(exc))]
+    return []
 
 
 def _unique(path: Path, entries: list[Entry]) -> list[Entry]:

@@ -5,6 +5,7 @@
   model (``payroll_etl.connectors.options``). An entry with a ``connectors:`` history
   (docs/migration.md) is a :class:`HistoryEntry`, each of its spells discriminated the same way.
 * ``data_quality`` is :class:`DataQualitySettings`: the one place its defaults live.
+* ``retention`` is :class:`~payroll_etl.config.retention.RetentionPolicy` (its defaults live there).
 * :func:`file_schema` is the JSON schema of the whole file, published as docs/employers.schema.json.
 
 Unknown keys are refused everywhere (``extra="forbid"``). The rules' messages are what the
@@ -34,6 +35,7 @@ from pydantic import (
 )
 
 from payroll_etl.config.employer import KEY_RE
+from payroll_etl.config.retention import RetentionPolicy
 from payroll_etl.connectors.options import ConnectorOptions
 from payroll_etl.connectors.registry import CONNECTORS as REGISTRY
 from payroll_etl.errors import ConfigurationError
@@ -300,15 +302,16 @@ DataQualitySettings.model_rebuild()
 
 
 class EmployersFile(BaseModel):
-    """The whole ``employers.yaml`` (only for the published JSON schema; the loader validates per entry)."""
+    """The whole ``employers.yaml`` (only for the published JSON schema; the loader validates per entry,
+    and ``data_quality.employers.<key>`` and ``retention`` per section: ``loader._validate_file``)."""
 
     model_config = FORBID
 
     defaults: EmployerFields = EmployerFields.model_validate({})
     pools: dict[str, int] = Field(default_factory=dict, description="Airflow pool -> slots")
     data_quality: DataQualitySettings = DataQualitySettings()
-    retention: dict[str, Annotated[int, Field(ge=1)] | None] = Field(
-        default_factory=dict, description="see payroll_etl.retention.RetentionPolicy")
+    retention: RetentionPolicy = Field(RetentionPolicy(), description="days/years per data class; null: keep "
+                                       "forever (docs/privacy.md, payroll_etl.retention)")
     employers: list[Any] = Field(default_factory=list)
 
 
