@@ -227,3 +227,16 @@ def test_duckdb_file_that_cannot_be_opened_says_why(tmp_path):
     with pytest.raises(WarehouseError, match="cannot open the file .*No such file or directory") as err:
         loader.connect(f"duckdb:///{tmp_path / 'missing-dir' / 'warehouse.duckdb'}")
     assert "locked" not in str(err.value)
+
+
+def test_duckdb_io_error_during_a_statement_is_a_retryable_warehouse_error(duckdb_url, tmp_path):
+    """DuckDB's IOException mid-statement (the file system failing under the load) is weather too."""
+    from payroll_etl.errors import WarehouseError, is_retryable
+
+    db = loader.connect(duckdb_url)
+    try:
+        with pytest.raises(WarehouseError, match=r"during COPY \(IOException\)") as err:
+            db.execute(f"COPY (SELECT 1) TO '{tmp_path / 'missing-dir' / 'out.csv'}'")
+        assert is_retryable(err.value)
+    finally:
+        db.close()

@@ -56,7 +56,8 @@ _TARGET = re.compile(r"\b(?:INTO|FROM|UPDATE|TABLE)\s+([A-Za-z_][\w.]*)", re.IGN
 def operation_name(sql: str) -> str:
     """What a statement does, safe to log: its verb and first target table (``"INSERT payroll_employee"``),
     never a literal or parameter of it (``lit()`` puts generated values into some statements)."""
-    verb, target = _VERB.match(sql), _TARGET.search(sql)
+    head = sql.split("'", 1)[0]  # nothing from inside or after a string literal
+    verb, target = _VERB.match(head), _TARGET.search(head)
     return " ".join(m.group(1) for m in (verb, target) if m) or "statement"
 
 
