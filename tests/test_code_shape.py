@@ -5,12 +5,19 @@ about 350 lines, no function over about 60 (migrations aside), zero import cycle
 imports ``airflow`` only from its Airflow glue (``payroll_etl.airflow``), never the simulators, and
 the simulators import nothing from ``payroll_etl``. Imports inside functions count (a deferred import
 is still a dependency); imports under ``if TYPE_CHECKING:`` do not.
+
+Lazy re-exports count too: a connector package whose ``__init__`` sets
+``__getattr__ = exports(__name__, {"NmbrsConnector": "connector", ...})`` (``connectors/lazy.py``,
+PEP 562) imports ``.connector`` when the name is first used, so ``from payroll_etl.connectors.nmbrs
+import NmbrsConnector`` is an edge to ``payroll_etl.connectors.nmbrs.connector`` (``_lazy_exports``).
+Still invisible: imports by string at run time, e.g. the connector registry's ``"module:attr"``
+entries (``connectors/registry.py``) and other ``importlib.import_module`` calls.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -43,12 +50,38 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool, known: frozenset[str] = frozenset()) -> Iterator[str]:
+def _lazy_exports(tree: ast.Module, package: str) -> dict[str, str]:
+    """Name -> absolute submodule of a package ``__init__``'s ``exports(__name__, {...})`` map.
+
+    The mapping is the call's second argument: a dict literal, or a module-level name bound to one.
+    """
+    assigned = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                for t in node.targets if isinstance(t, ast.Name)}
+    out: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and len(node.args) == 2):
+            continue
+        func = node.func
+        if not ((isinstance(func, ast.Name) and func.id == "exports")
+                or (isinstance(func, ast.Attribute) and func.attr == "exports")):
+            continue
+        mapping = node.args[1]
+        if isinstance(mapping, ast.Name):
+            mapping = assigned.get(mapping.id, mapping)
+        names = ast.literal_eval(mapping)  # not a literal: ValueError, so the test says so
+        out.update({name: f"{package}.{sub}" for name, sub in names.items()})
+    return out
+
+
+def _imports(tree: ast.AST, module: str, is_package: bool, known: frozenset[str] = frozenset(),
+             lazy: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[str]:
     """Every module name ``tree`` imports, absolute.
 
     ``from x import y`` yields ``x.y`` when that is one of the ``known`` modules, else ``x`` (and
-    ``x.y`` too, for names outside the package being checked).
+    ``x.y`` too, for names outside the package being checked); when ``y`` is a lazy re-export of
+    package ``x`` (``lazy[x][y]``, see ``_lazy_exports``) it yields the submodule defining it too.
     """
+    lazy = lazy or {}
     stack: list[ast.AST] = [tree]
     while stack:
         node = stack.pop()
@@ -69,17 +102,21 @@ def _imports(tree: ast.AST, module: str, is_package: bool, known: frozenset[str]
             if not known or not all(n in known for n in names):
                 yield base
             yield from names
+            exported = lazy.get(base, {})
+            yield from (exported[alias.name] for alias in node.names if alias.name in exported)
         stack.extend(ast.iter_child_nodes(node))
 
 
 def _graph(package: str) -> dict[str, set[str]]:
-    """Module -> the modules of the same package it imports."""
+    """Module -> the modules of the same package it imports (lazy re-exports followed)."""
     modules = _modules(package)
+    trees = {name: ast.parse(path.read_text(), str(path)) for name, path in modules.items()}
+    lazy = {name: _lazy_exports(tree, name) for name, tree in trees.items() if modules[name].name == "__init__.py"}
     graph: dict[str, set[str]] = {}
+    known = frozenset(modules)
     for name, path in modules.items():
-        tree = ast.parse(path.read_text(), str(path))
-        known = frozenset(modules)
-        targets = {t for t in _imports(tree, name, path.name == "__init__.py", known) if t in modules}
+        found = _imports(trees[name], name, path.name == "__init__.py", known, lazy)
+        targets = {t for t in found if t in modules}
         targets.discard(name)
         graph[name] = targets
     return graph
@@ -131,6 +168,19 @@ def test_relative_imports_resolve_to_absolute_modules():
     tree = ast.parse("from . import rules\nfrom ..errors import X\nimport payroll_etl.model\n")
     found = set(_imports(tree, "payroll_etl.quality.suites", is_package=False))
     assert {"payroll_etl.quality.rules", "payroll_etl.errors", "payroll_etl.model"} <= found
+
+
+def test_lazy_re_exports_are_followed_to_their_submodule():
+    init = ast.parse('from x.lazy import exports\n'
+                     '__getattr__ = exports(__name__, {"Conn": "connector", "API": "settings"})\n')
+    lazy = {"x.pkg": _lazy_exports(init, "x.pkg")}
+    assert lazy["x.pkg"] == {"Conn": "x.pkg.connector", "API": "x.pkg.settings"}
+    found = set(_imports(ast.parse("from x.pkg import Conn\n"), "x.pipeline", False, lazy=lazy))
+    assert "x.pkg.connector" in found and "x.pkg.settings" not in found
+    # every lazily exporting package of the core has its map read (a parse failure raises)
+    exporting = [m for m, tree in ((m, ast.parse(p.read_text())) for m, p in _modules("payroll_etl").items()
+                                   if p.name == "__init__.py") if _lazy_exports(tree, m)]
+    assert "payroll_etl.connectors.nmbrs" in exporting
 
 
 @pytest.mark.parametrize("package", ["payroll_etl", "payroll_simulators"])

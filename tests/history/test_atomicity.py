@@ -149,3 +149,94 @@ def test_two_loads_of_the_same_employer_serialise(pg_url):
                             "AND source_id = 'S1' ORDER BY valid_from")
     # the second load saw the first's result: February (no longer stated) superseded, nothing duplicated
     assert current == [(date(2025, 1, 1), 4000), (date(2025, 3, 1), 4400)]
+
+
+def _terminate_when(url: str, backend_pid: int, state: str) -> threading.Thread:
+    """A thread that waits until ``backend_pid`` is in ``state`` (pg_stat_activity), then terminates it."""
+    import psycopg
+
+    def run() -> None:
+        with psycopg.connect(url, autocommit=True) as admin:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                row = admin.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (backend_pid,)).fetchone()
+                if row and row[0] == state:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (backend_pid,))
+                    return
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("moment", ["during a statement", "between statements"])
+def test_backend_terminated_mid_load_is_a_retryable_warehouse_error(pg_url, moment):
+    """pg_terminate_backend (a server restart, an admin) mid-load: WarehouseError naming the operation,
+    retryable for the task retry policy, and the transaction leaves nothing half-loaded."""
+    from payroll_etl.errors import WarehouseError, is_retryable
+
+    loader.load(pg_url, batch("acme", date(2025, 2, 15), ts("2025-02-20"), _rows("acme", "4200", date(2025, 2, 1)),
+                              {"E1": "111222333"}))
+    before = snapshot(pg_url)
+    threads: list[threading.Thread] = []
+
+    def kill(db, b, changes) -> None:  # noqa: ANN001 - the PostLoadStep signature; every entity is merged
+        pid = db.conn.info.backend_pid
+        if moment == "during a statement":
+            threads.append(_terminate_when(pg_url, pid, "active"))
+            db.execute("SELECT pg_sleep(20)")
+        else:
+            threads.append(_terminate_when(pg_url, pid, "idle in transaction"))
+            threads[0].join(30)
+
+    rows = _rows("acme", "4400", date(2025, 3, 1))
+    with pytest.raises(WarehouseError) as err:
+        loader.load(pg_url, batch("acme", date(2025, 3, 15), ts("2025-03-20"), rows, {"E1": "111222333"}),
+                    post_load_steps=[kill])
+    threads[0].join(30)
+    assert is_retryable(err.value)
+    message = str(err.value)
+    assert "warehouse connection failed during " in message
+    if moment == "during a statement":
+        assert "during SELECT (AdminShutdown, SQLSTATE 57P01)" in message
+    assert "111222333" not in message and "4400" not in message
+    assert snapshot(pg_url) == before, "the terminated transaction left nothing behind"
+    counts = loader.load(pg_url, batch("acme", date(2025, 3, 15), ts("2025-03-21"), rows, {"E1": "111222333"}))
+    assert counts["salary"]["inserted"] == 1
+
+
+def test_data_errors_are_not_turned_into_warehouse_errors(url):
+    """A bad value (DataError, a conversion error) is a bug or bad data, not weather: never retried."""
+    from payroll_etl.errors import WarehouseError, is_retryable
+
+    db = loader.connect(url)
+    try:
+        with pytest.raises(Exception) as err:
+            db.query("SELECT CAST(:v AS INTEGER)", {"v": "not a number"})
+        assert not isinstance(err.value, WarehouseError) and not is_retryable(err.value)
+    finally:
+        db.close()
+
+
+def test_duckdb_file_that_cannot_be_opened_says_why(tmp_path):
+    """A DuckDB IOException at connect that is no lock names its cause (not 'locked by another process')."""
+    from payroll_etl.errors import WarehouseError
+
+    with pytest.raises(WarehouseError, match="cannot open the file .*No such file or directory") as err:
+        loader.connect(f"duckdb:///{tmp_path / 'missing-dir' / 'warehouse.duckdb'}")
+    assert "locked" not in str(err.value)
+
+
+def test_duckdb_io_error_during_a_statement_is_a_retryable_warehouse_error(duckdb_url, tmp_path):
+    """DuckDB's IOException mid-statement (the file system failing under the load) is weather too."""
+    from payroll_etl.errors import WarehouseError, is_retryable
+
+    db = loader.connect(duckdb_url)
+    try:
+        with pytest.raises(WarehouseError, match=r"during COPY \(IOException\)") as err:
+            db.execute(f"COPY (SELECT 1) TO '{tmp_path / 'missing-dir' / 'out.csv'}'")
+        assert is_retryable(err.value)
+    finally:
+        db.close()

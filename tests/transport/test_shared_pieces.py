@@ -87,3 +87,30 @@ def test_typed_rows_refuse_missing_and_misspelled_columns():
     assert EMPLOYER.row(**values) == values
     with pytest.raises(TypeError, match=r"missing columns \['payroll_frequency'\], unknown columns \['payroll_freq'\]"):
         row("employer", **{**{k: v for k, v in values.items() if k != "payroll_frequency"}, "payroll_freq": "month"})
+
+
+def test_normalized_refuses_hand_built_rows_with_misspelled_columns():
+    """A connector that skips ``ENTITIES[e].row(...)`` still cannot stage a misspelled column as NULL:
+    ``Normalized.add``/``extend`` and streamed chunks raise TypeError naming entity and columns, no value."""
+    from payroll_etl.connectors.base import Normalized
+
+    good = dict(source_id="1", valid_from=None, valid_to=None, name="Secret BV", loonheffingennummer=None,
+                payroll_frequency="month")
+    bad = {**{k: v for k, v in good.items() if k != "payroll_frequency"}, "payroll_freq": "month"}
+    out = Normalized()
+    out.add("employer", dict(good))
+    out.extend("employer", [dict(good)])
+    assert len(out.rows["employer"]) == 2
+    for put in (lambda: out.add("employer", dict(bad)), lambda: out.extend("employer", [dict(good), dict(bad)])):
+        with pytest.raises(TypeError, match=r"employer row: missing columns \['payroll_frequency'\], "
+                                            r"unknown columns \['payroll_freq'\]") as err:
+            put()
+        assert "Secret" not in str(err.value) and "month" not in str(err.value)
+    assert len(out.rows["employer"]) == 2, "nothing of a refused row or batch was appended"
+    with pytest.raises(TypeError, match="unknown entity 'employers'"):
+        out.add("employers", dict(good))
+    out.streams["employer"] = iter([[dict(good)], [dict(bad)]])
+    streamed = dict(out.chunks())["employer"]
+    assert next(streamed) == [good]
+    with pytest.raises(TypeError, match=r"unknown columns \['payroll_freq'\]"):
+        next(streamed)

@@ -18,6 +18,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from payroll_etl.config import EmployerConfig
+from payroll_etl.model import ENTITIES
 from payroll_etl.parsing import Parser, RecordIssue
 from payroll_etl.periods import PayPeriod
 
@@ -73,10 +74,32 @@ class RawPage:
     content_type: str = "application/json"
 
 
+def checked_rows(entity: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` unchanged when each has exactly the columns of ``model.ENTITIES[entity].row_columns``.
+
+    A row with a missing or misspelled column raises ``TypeError`` naming the entity and the columns,
+    never a value (``model.Entity.row`` is the rule), instead of its value silently staging as NULL;
+    an unknown ``entity`` raises ``TypeError`` naming it. Compares key sets only (~0.5 us a row).
+    """
+    spec = ENTITIES.get(entity)
+    if spec is None:
+        raise TypeError(f"unknown entity {entity!r}: not in model.ENTITIES")
+    columns = spec.row_columns
+    for row in rows:
+        if row.keys() != columns:
+            spec.row(**row)  # raises the TypeError naming missing/unknown columns
+    return rows
+
+
 @dataclass
 class Normalized:
     """What ``normalize`` returns: canonical rows per entity (built with ``model.Entity.row``), the record
-    issues found while parsing, and optionally lazily produced row chunks (``streams``)."""
+    issues found while parsing, and optionally lazily produced row chunks (``streams``).
+
+    ``add``/``extend`` and the streamed chunks check every row's columns (:func:`checked_rows`): a
+    connector that builds a row dict by hand and misspells a column fails loudly. Rows put into
+    ``rows`` directly are not checked; use ``add``/``extend``.
+    """
 
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     issues: list[RecordIssue] = field(default_factory=list)
@@ -87,14 +110,21 @@ class Normalized:
     streams: dict[str, Iterator[list[dict[str, Any]]]] = field(default_factory=dict)
 
     def add(self, entity: str, row: dict[str, Any]) -> None:
-        """Append ``row`` (a canonical row from ``model.ENTITIES[entity].row(...)``) to ``entity``'s rows."""
-        self.rows.setdefault(entity, []).append(row)
+        """Append ``row`` (a canonical row from ``model.ENTITIES[entity].row(...)``) to ``entity``'s rows.
+        TypeError naming entity and columns when its keys are not the entity's ``row_columns``."""
+        self.rows.setdefault(entity, []).append(checked_rows(entity, [row])[0])
+
+    def extend(self, entity: str, rows: list[dict[str, Any]]) -> None:
+        """Append ``rows`` (canonical rows of ``entity``) to ``entity``'s rows, each checked like ``add``."""
+        self.rows.setdefault(entity, []).extend(checked_rows(entity, rows))
 
     def chunks(self) -> Iterator[tuple[str, Iterator[list[dict[str, Any]]]]]:
-        """Every entity with its rows as chunks: listed entities as one chunk, then the streamed ones."""
+        """Every entity with its rows as chunks: listed entities as one chunk, then the streamed ones
+        (each streamed chunk's rows checked as it is produced, :func:`checked_rows`)."""
         for entity in list(self.rows):
             yield entity, iter([self.rows[entity]])
-        yield from self.streams.items()
+        for entity, stream in self.streams.items():
+            yield entity, (checked_rows(entity, chunk) for chunk in stream)
 
 
 @dataclass(frozen=True)

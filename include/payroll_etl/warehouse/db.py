@@ -12,10 +12,14 @@ Nothing here commits implicitly: ``begin``/``commit``/``rollback`` frame one loa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from payroll_etl.errors import WarehouseError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,6 +47,37 @@ def lit(value: object) -> str:
     if isinstance(value, (int, float)):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+_VERB = re.compile(r"\s*([A-Za-z]+)")
+_TARGET = re.compile(r"\b(?:INTO|FROM|UPDATE|TABLE)\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
+
+
+def operation_name(sql: str) -> str:
+    """What a statement does, safe to log: its verb and first target table (``"INSERT payroll_employee"``),
+    never a literal or parameter of it (``lit()`` puts generated values into some statements)."""
+    head = sql.split("'", 1)[0]  # nothing from inside or after a string literal
+    verb, target = _VERB.match(head), _TARGET.search(head)
+    return " ".join(m.group(1) for m in (verb, target) if m) or "statement"
+
+
+@contextmanager
+def connection_lost(operation: str, driver_errors: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """Turn a driver's connection-level failure during ``operation`` into a retryable WarehouseError.
+
+    ``driver_errors`` are the engine's connection/server failures (psycopg ``OperationalError``:
+    server restart, backend terminated (``AdminShutdown``), lost connection, deadlock, lock or
+    statement timeout; DuckDB ``IOException``): weather, so ``errors.is_retryable`` retries the task.
+    Data errors (``IntegrityError``, ``DataError``) are bugs or bad data and pass unchanged. The
+    message names the operation, the error class and SQLSTATE, never the driver's text (values).
+    """
+    try:
+        yield
+    except driver_errors as exc:
+        sqlstate = getattr(exc, "sqlstate", None)
+        code = f", SQLSTATE {sqlstate}" if sqlstate else ""
+        raise WarehouseError(f"warehouse connection failed during {operation} "
+                             f"({type(exc).__name__}{code}); the transaction was not committed") from None
 
 
 def _plain(value: object) -> object:

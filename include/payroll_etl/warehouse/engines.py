@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from payroll_etl.errors import WarehouseError
-from payroll_etl.warehouse.db import Db, Params
+from payroll_etl.warehouse.db import Db, Params, connection_lost, operation_name
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,30 +38,39 @@ class DuckDb(Db):
                 self.conn = duckdb.connect(path, config=dict(config or {}))
                 break
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise WarehouseError(f"DuckDB warehouse {path} is locked by another process") from exc
+                locked = "lock" in str(exc).lower()
+                if not locked:
+                    raise WarehouseError(f"DuckDB warehouse {path}: cannot open the file "
+                                         f"({str(exc).splitlines()[0][:200]})") from exc
+                if time.monotonic() > deadline:
+                    raise WarehouseError(f"DuckDB warehouse {path} is locked by another process "
+                                         f"(waited {timeout_s:g} s)") from exc
                 time.sleep(0.5)
             except (duckdb.InvalidInputException, duckdb.CatalogException, duckdb.NotImplementedException) as exc:
                 raise ConfigurationError(f"DuckDB warehouse {path}: invalid URL option "
                                          f"({str(exc).splitlines()[0][:200]})") from None
         self._registered: list[str] = []
         self.touched = {}
+        self._lost = (duckdb.IOException,)  # the file went away / disk full: WarehouseError
 
     def _native(self, sql: str, params: Any) -> None:
-        self.conn.execute(sql, params)
+        with connection_lost(operation_name(sql), self._lost):
+            self.conn.execute(sql, params)
 
     def _rows(self, sql: str, params: Any) -> list[tuple]:
-        return self.conn.execute(sql, params).fetchall()
+        with connection_lost(operation_name(sql), self._lost):
+            return self.conn.execute(sql, params).fetchall()
 
     def stage(self, name: str, table: pa.Table, types: dict[str, str]) -> None:
         self.conn.register(f"{name}_arrow", table)
         self._registered.append(f"{name}_arrow")
         casts = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in table.column_names)
-        self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM {name}_arrow")
+        self._native(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {casts} FROM {name}_arrow", None)
 
     def fetch_arrow(self, sql: str, schema: pa.Schema, params: Params | None = None) -> pa.Table:
         native, bound = self.text(sql, params)
-        return self.conn.sql(native, params=bound).to_arrow_table().cast(schema)
+        with connection_lost(operation_name(native), self._lost):
+            return self.conn.sql(native, params=bound).to_arrow_table().cast(schema)
 
     def bulk_insert(self, target: str, table: pa.Table, types: dict[str, str]) -> None:
         view = f"{target}_bulk_arrow"
@@ -69,7 +78,7 @@ class DuckDb(Db):
         try:
             names = ", ".join(f'"{c}"' for c in table.column_names)
             casts = ", ".join(f'CAST("{c}" AS {types[c]})' for c in table.column_names)
-            self.conn.execute(f"INSERT INTO {target} ({names}) SELECT {casts} FROM {view}")
+            self._native(f"INSERT INTO {target} ({names}) SELECT {casts} FROM {view}", None)
         finally:
             self.conn.unregister(view)
 
@@ -109,16 +118,25 @@ class PostgresDb(Db):
         # 600 rows (measured, docs/warehouse.md "Fast loads"). No statement here profits from JIT.
         self.conn.execute("SET jit = off")
         self.touched = {}
+        # server restart, backend terminated, connection lost, deadlock, timeouts: WarehouseError
+        self._lost = (psycopg.OperationalError,)
 
     def _native(self, sql: str, params: Any) -> None:
-        self.conn.execute(sql, params)
+        with connection_lost(operation_name(sql), self._lost):
+            self.conn.execute(sql, params)
 
     def _rows(self, sql: str, params: Any) -> list[tuple]:
-        cursor = self.conn.execute(sql, params)
-        return cursor.fetchall() if cursor.description is not None else []
+        with connection_lost(operation_name(sql), self._lost):
+            cursor = self.conn.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
 
     def copy_in(self, target: str, table: pa.Table) -> None:
-        """Stream an Arrow table into ``target`` with COPY (CSV written by Arrow, batch by batch)."""
+        """Stream an Arrow table into ``target`` with COPY (CSV written by Arrow, batch by batch).
+        A lost connection raises WarehouseError naming the COPY."""
+        with connection_lost(f"COPY {target}", self._lost):
+            self._copy_in(target, table)
+
+    def _copy_in(self, target: str, table: pa.Table) -> None:
         import pyarrow.csv as pacsv
 
         if table.num_rows == 0:
@@ -147,9 +165,9 @@ class PostgresDb(Db):
 
     def stage(self, name: str, table: pa.Table, types: dict[str, str]) -> None:
         cols = ", ".join(f'"{c}" {types[c]}' for c in table.column_names)
-        self.conn.execute(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP")
+        self._native(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP", None)
         self.copy_in(name, table)
-        self.conn.execute(f"ANALYZE {name}")
+        self._native(f"ANALYZE {name}", None)
 
     def bulk_insert(self, target: str, table: pa.Table, types: dict[str, str]) -> None:
         self.copy_in(target, table)
@@ -160,7 +178,8 @@ class PostgresDb(Db):
 
         native, bound = self.text(sql, params)
         buffer = io.BytesIO()
-        with self.conn.cursor().copy(f"COPY ({native}) TO STDOUT WITH (FORMAT csv)", bound) as copy:
+        with connection_lost(f"COPY ({operation_name(native)}) TO STDOUT", self._lost), \
+                self.conn.cursor().copy(f"COPY ({native}) TO STDOUT WITH (FORMAT csv)", bound) as copy:
             for block in copy:
                 buffer.write(block)
         if buffer.tell() == 0:

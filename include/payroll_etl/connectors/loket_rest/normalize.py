@@ -87,7 +87,7 @@ def normalize(pages: Iterable[RawPage], employer: EmployerConfig, period: PayPer
         out.streams["payroll_result"] = results
     else:
         for chunk in results:
-            out.rows.setdefault("payroll_result", []).extend(chunk)
+            out.extend("payroll_result", chunk)
     return out
 
 
