@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from urllib.parse import parse_qsl, urlsplit
 
 import airflow_setup  # noqa: F401 - sets AIRFLOW_HOME and the Fernet key before airflow is imported
 
@@ -42,20 +41,6 @@ def connect(employer: str, port: int = 8766, on_url: Callable[[str], None] | Non
     print(f"Tokens stored in Airflow Connection {cfg.conn_id}. Companies configured: {', '.join(cfg.source_ids)}. "
           f"The nightly DAG {cfg.dag_id} can run now.")
     return cfg.conn_id
-
-
-def simulator_login(username: str, password: str) -> Callable[[str], None]:
-    """For the local simulator only (make demo): log in on the consent page and click 'Toestaan'."""
-    import requests
-
-    def open_url(url: str) -> None:
-        parts = urlsplit(url)
-        if parts.hostname not in ("127.0.0.1", "localhost"):
-            raise SystemExit("refusing to post credentials to a non-local identity server")
-        requests.post(f"{parts.scheme}://{parts.netloc}/connect/authorize", timeout=10,
-                      data={**dict(parse_qsl(parts.query)), "username": username, "password": password,
-                            "decision": "allow"})
-    return open_url
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,23 +49,31 @@ def start_simulators() -> subprocess.Popen | None:
     raise SystemExit("simulators did not start")
 
 
-def consent_demo_nmbrs_rest(config) -> None:
-    """Nmbrs REST has no password grant: do the first consent against the local simulator with the demo
-    login (what `make connect-nmbrs` asks a person to do), once, when the Connection holds no tokens."""
-    import connect_nmbrs
+def consent_demo(config) -> None:
+    """Sources whose first login is a person's consent (registry ``demo_consent``, e.g. Nmbrs REST): do it
+    against the local simulator with the demo login (what `make connect-nmbrs` asks a person to do), once,
+    when the Connection holds no tokens; the tokens go to the Connection."""
     from airflow.models.connection import Connection  # noqa: AIR311 - reads the metadata DB
 
-    from payroll_simulators.nmbrs_rest.app import DEMO_PASSWORD, DEMO_USERNAME
+    from payroll_etl.airflow.hooks import base_url
+    from payroll_etl.airflow.tokens import AirflowConnectionTokenStore
+    from payroll_etl.connectors.base import SourceCredentials
 
     for cfg in config.employers:
-        if cfg.connector != "nmbrs_rest" or not cfg.enabled:
+        spec = CONNECTORS[cfg.connector]
+        consenter = spec.demo_consenter()
+        if consenter is None or not cfg.enabled:
             continue
-        extra = Connection.get_connection_from_secrets(cfg.conn_id).extra_dejson or {}  # noqa: AIR311
+        conn = Connection.get_connection_from_secrets(cfg.conn_id)  # noqa: AIR311
+        extra = conn.extra_dejson or {}
         if extra.get("refresh_token"):
             continue
-        print(f"consenting {cfg.employer} on the Nmbrs REST simulator (demo login) ...", flush=True)
-        connect_nmbrs.connect(cfg.employer, port=0, on_url=connect_nmbrs.simulator_login(DEMO_USERNAME, DEMO_PASSWORD),
-                              timeout=30)
+        print(f"consenting {cfg.employer} on the {spec.label} simulator (demo login) ...", flush=True)
+        credentials = SourceCredentials(host=base_url(conn.host, conn.schema, conn.port), login=conn.login,
+                                        password=conn.password, extra=dict(extra), conn_id=cfg.conn_id)
+        consenter(credentials, AirflowConnectionTokenStore(cfg.conn_id), cfg)
+        print(f"Tokens stored in Airflow Connection {cfg.conn_id}. Companies configured: {', '.join(cfg.source_ids)}. "
+              f"The nightly DAG {cfg.dag_id} can run now.")
 
 
 def run_dag(dag_id: str, logical_date: date) -> tuple[bool, float]:
@@ -141,7 +149,7 @@ def main() -> int:
     results: dict[str, tuple[bool, float]] = {}
     today = date.today()
     try:
-        consent_demo_nmbrs_rest(config)
+        consent_demo(config)
         for cfg in config.employers:
             if not cfg.enabled:
                 continue

@@ -32,37 +32,25 @@ def running_simulators(world=None):
 def connection_env(servers) -> dict[str, str]:
     """AIRFLOW_CONN_* env vars for the demo connections, re-pointed at the simulators' ports.
 
-    Nmbrs REST has no password grant: its connection gets the tokens of a first consent done now
-    on the simulator with the demo login (what `make connect-nmbrs` has a person do).
+    A source whose first login is a person's consent (registry ``demo_consent``: Nmbrs REST) has no
+    password grant: its connection gets the tokens of a first consent done now on the simulator with
+    the demo login (what `make connect-nmbrs` has a person do).
     """
     from local_airflow import connection_env as for_urls
+
+    from payroll_etl.connectors.base import SourceCredentials
+    from payroll_etl.connectors.transport.tokens import MemoryTokenStore
 
     env = for_urls({name: server.url for name, server in servers.items()})
     for name, value in env.items():
         spec = json.loads(value)
-        if spec["extra"]["connector"] == "nmbrs_rest":
-            spec["extra"] = {**spec["extra"], **nmbrs_rest_consent(spec["host"], spec["extra"])}
+        consenter = CONNECTORS[spec["extra"]["connector"]].demo_consenter()
+        if consenter is not None:
+            credentials = SourceCredentials(host=spec["host"], login=spec.get("login"), password=spec.get("password"),
+                                            extra=spec["extra"])
+            spec["extra"] = {**spec["extra"], **consenter(credentials, MemoryTokenStore())}
             env[name] = json.dumps(spec)
     return env
-
-
-def nmbrs_rest_consent(url: str, extra: dict) -> dict:
-    """Tokens of a first consent on the Nmbrs REST simulator (demo login clicking 'Toestaan')."""
-    from urllib.parse import parse_qsl, urlsplit
-
-    import requests
-
-    from payroll_etl.connectors.loket_tokens import MemoryTokenStore
-    from payroll_etl.connectors.nmbrs_rest.auth import consent
-    from payroll_etl.connectors.nmbrs_rest.settings import BANK_SCOPE, DEFAULT_SCOPES
-
-    def person(auth_url: str) -> None:
-        parts = urlsplit(auth_url)
-        requests.post(f"{parts.scheme}://{parts.netloc}/connect/authorize", timeout=10, data={
-            **dict(parse_qsl(parts.query)), "username": "demo@example.nl", "password": "demo", "decision": "allow"})
-
-    return consent(identity_url=url, client_id=extra["client_id"], client_secret=extra.get("client_secret"),
-                   store=MemoryTokenStore(), scopes=(*DEFAULT_SCOPES, BANK_SCOPE), on_url=person, timeout=30)
 
 
 @contextmanager

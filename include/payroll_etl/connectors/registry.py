@@ -41,6 +41,9 @@ class ConnectorSpec:
     ``source_ids`` (one value in, the form the source expects out, ``IdentifierError`` saying what to
     enter; see ``payroll_etl.quality.identifiers``). ``pool_slots`` is the size of the Airflow pool
     ``payroll_<name>`` when ``pools:`` in the employer config does not name it (docs/decisions.md).
+    ``demo_consent``: for a source whose first login is a person's consent, the ``"module:function"``
+    doing it on the local simulator with the demo login (``make demo``, the end-to-end fixtures):
+    ``(SourceCredentials, TokenStore, EmployerConfig | None) -> tokens``; None when a run logs in by itself.
     """
 
     name: str
@@ -52,6 +55,7 @@ class ConnectorSpec:
     label: str = ""
     source_ids: str = field(kw_only=True)
     pool_slots: int = field(kw_only=True)
+    demo_consent: str | None = field(default=None, kw_only=True)
 
     def connector_class(self) -> type[Connector]:
         """The :class:`~payroll_etl.connectors.base.Connector` subclass (imports its module)."""
@@ -66,6 +70,10 @@ class ConnectorSpec:
         """The normaliser named by ``source_ids`` (imports its module): value -> canonical text,
         raising :class:`~payroll_etl.quality.identifiers.IdentifierError` for an unusable value."""
         return _load(self.source_ids)
+
+    def demo_consenter(self) -> Callable[..., dict[str, Any]] | None:
+        """The function named by ``demo_consent`` (imports its module), or None when the source has none."""
+        return _load(self.demo_consent) if self.demo_consent else None
 
 
 _LOKET_IDS = "payroll_etl.quality.identifiers:normalize_loket_werkgever_id"
@@ -85,7 +93,8 @@ CONNECTORS: dict[str, ConnectorSpec] = {
                       source_ids=_NMBRS_IDS, pool_slots=8),
         ConnectorSpec("nmbrs_rest", "payroll_etl.connectors.nmbrs_rest.connector:NmbrsRestConnector",
                       "payroll_etl.connectors.nmbrs_rest.settings:Options", "nmbrs_rest", True, 8084, "Nmbrs REST",
-                      source_ids=_NMBRS_IDS, pool_slots=4),
+                      source_ids=_NMBRS_IDS, pool_slots=4,
+                      demo_consent="payroll_etl.connectors.nmbrs_rest.demo:simulator_consent"),
     )
 }
 
