@@ -255,6 +255,47 @@ def test_loket_tuning_from_the_connection_extra():
     assert (knobs.timeout_seconds, knobs.max_backoff_seconds, knobs.max_attempts) == (12.0, 5.0, 5)
 
 
+@pytest.mark.parametrize("connector, extra, typo, hint", [
+    ("loket_rest", {"client_id": "x", "max_atempts": 3}, "max_atempts", "max_attempts"),
+    ("loket_rest", {"client_id": "x", "clientsecret": "s3cret-value"}, "clientsecret", "client_secret"),
+    ("loket_soap", {"omgevingscode": "12345", "timeout_secs": 5}, "timeout_secs", "timeout_seconds"),
+])
+def test_an_unknown_key_in_a_loket_connection_extra_is_refused_naming_the_connection_and_the_key(
+        connector, extra, typo, hint):
+    """A typo in a Loket Connection's extra no longer falls back to the defaults silently (review 14)."""
+    from payroll_etl.connectors import connector_class
+    from payroll_etl.connectors.base import SourceCredentials
+
+    credentials = SourceCredentials("https://example.invalid", "user", "pw", extra, conn_id="payroll_loket_acme")
+    with pytest.raises(ConfigurationError) as err:
+        connector_class(connector).from_credentials(credentials)
+    message = str(err.value)
+    assert f"connection payroll_loket_acme extra: unknown key '{typo}' (did you mean '{hint}'?)" in message, message
+    assert "s3cret-value" not in message and ": 3" not in message
+
+
+def test_every_demo_connection_extra_is_accepted():
+    """The demo Connections (include/demo_connections.yaml), with the tokens a token store writes and the old
+    knob names, still build their connector."""
+    from payroll_etl.connectors import connector_class
+    from payroll_etl.connectors.base import SourceCredentials
+    from payroll_etl.connectors.transport.tokens import TOKEN_KEYS
+
+    demo = yaml.safe_load((ROOT / "include" / "demo_connections.yaml").read_text())
+    seen = set()
+    for conn_id, spec in demo.items():
+        extra = dict(spec["extra"])
+        if spec["conn_type"] in ("loket_rest", "nmbrs_rest"):
+            extra.update({key: "1" for key in TOKEN_KEYS})
+        if spec["conn_type"].startswith("loket"):
+            extra.update({"timeout": 5, "retry_attempts": 2, "backoff": 0.1, "max_backoff": 1})
+        credentials = SourceCredentials(spec["host"], spec.get("login"), str(spec.get("password")), extra,
+                                        conn_id=conn_id)
+        connector_class(spec["conn_type"]).from_credentials(credentials).close()
+        seen.add(spec["conn_type"])
+    assert {"loket_rest", "loket_soap"} <= seen
+
+
 def test_parsing_the_employer_file_imports_no_source_client():
     code = ("import sys; from payroll_etl.config import load_config; load_config(sys.argv[1]); "
             "print(sorted(m for m in ('requests', 'zeep', 'lxml', 'tenacity') if m in sys.modules))")

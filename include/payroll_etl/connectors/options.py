@@ -20,7 +20,8 @@ Only pydantic and the standard library are imported here: the models are built a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from difflib import get_close_matches
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -77,10 +78,15 @@ class Tuning(BaseModel):
     (:meth:`payroll_etl.connectors.transport.retry.RetryPolicy.of` builds one from a model).
 
     Keys that are not knobs are ignored here (a Connection extra also holds client ids and tokens);
-    the ``options:`` models refuse them (:class:`TunedOptions`). ``None`` counts as not given.
+    the ``options:`` models refuse them (:class:`TunedOptions`). ``None`` counts as not given. A
+    subclass read from a Connection extra lists the other keys that extra may hold in
+    ``connection_keys``; :meth:`from_extra` then refuses every key that is neither a knob (nor one of
+    its old names) nor listed there.
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra=_schema_aliases)
+    # Non-knob keys a Connection extra may hold (client ids, tokens, ...); None: any other key is ignored.
+    connection_keys: ClassVar[frozenset[str] | None] = None
 
     timeout_seconds: Timeout = knob("timeout_seconds", 60.0)
     max_attempts: Count = knob("max_attempts", 5)
@@ -104,10 +110,29 @@ class Tuning(BaseModel):
         return out
 
     @classmethod
+    def known_keys(cls) -> frozenset[str]:
+        """The keys :meth:`from_extra` accepts: every field, its old names (aliases) and ``connection_keys``."""
+        names: set[str] = set(cls.connection_keys or ())
+        for name, info in cls.model_fields.items():
+            names.add(name)
+            alias = info.validation_alias
+            choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []
+            names.update(c for c in choices if isinstance(c, str))
+        return frozenset(names)
+
+    @classmethod
     def from_extra(cls, extra: Mapping[str, Any] | None, where: str) -> Self:
-        """The knobs in ``extra`` (an Airflow Connection's extra; other keys ignored) over this model's
-        defaults. Raises ConfigurationError ``<where>: <key> must be a number`` (or the broken bound),
-        naming the key as given and never its value: a bad setting is a human's to fix, never retried."""
+        """The knobs in ``extra`` (an Airflow Connection's extra) over this model's defaults. Other keys
+        are ignored, unless the model lists ``connection_keys``: then a key outside :meth:`known_keys`
+        (a typo such as ``max_atempts``) raises ConfigurationError ``<where>: unknown key 'max_atempts'``.
+        A bad value raises ConfigurationError ``<where>: <key> must be a number`` (or the broken bound).
+        Messages name the key as given and never a value: a bad setting is a human's to fix, never retried."""
+        if cls.connection_keys is not None and extra:
+            known = cls.known_keys()
+            for key in sorted(str(k) for k in extra if k not in known):
+                hint = get_close_matches(key, sorted(known), n=1)
+                raise ConfigurationError(f"{where}: unknown key {key!r}"
+                                         + (f" (did you mean {hint[0]!r}?)" if hint else ""))
         try:
             return cls.model_validate(dict(extra or {}))
         except ValidationError as exc:

@@ -6,9 +6,12 @@ Sources: the Loket.nl REST API reference (``payrollPeriodType`` keys, ``grossWag
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
 from payroll_etl.connectors.options import ConnectorOptions, Count, Seconds, Timeout, Tuning, knob
+from payroll_etl.connectors.transport.tokens import TOKEN_KEYS
 
 API = "/v2/providers/employers"
 # Resource versions we are written against (sent as Accept: application/json;version=…).
@@ -58,8 +61,13 @@ class ExtraTuning(Tuning):
     """The tuning of a Loket REST Connection's extra (:class:`~payroll_etl.connectors.options.Tuning`):
     30 s per call, 5 attempts, 1 s backoff doubling up to 60 s, 10 throttled answers; ``page_size``
     (records per page) and ``refresh_skew`` (s before expiry an access token counts as expired).
-    Empty values (``""``, ``0``, null) mean the default, as in the Connections form."""
+    Empty values (``""``, ``0``, null) mean the default, as in the Connections form. Other keys the extra
+    may hold (any further key is refused, naming it): ``connector`` (``airflow/hooks.connector_of``), the
+    API client ``client_id``/``client_secret`` and ``oauth_url`` (Connections form, ``make connect-loket``),
+    the tokens the token stores write (``TOKEN_KEYS``), ``token_file`` and ``employer`` (tests, CLI)."""
 
+    connection_keys: ClassVar[frozenset[str] | None] = frozenset(
+        {"connector", "client_id", "client_secret", "oauth_url", "token_file", "employer", *TOKEN_KEYS})
     timeout_seconds: Timeout = knob("timeout_seconds", 30.0)
     page_size: Count = Field(default=PAGE_SIZE, description="records per page")
     refresh_skew: Seconds = Field(default=REFRESH_SKEW, description="seconds before expiry")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import ConfigDict
 
 from payroll_etl.connectors.options import ConnectorOptions, Count, Seconds, Tuning, knob
@@ -28,7 +30,11 @@ class Options(ConnectorOptions):
 
 class ExtraTuning(Tuning):
     """The tuning knobs of a Loket SOAP Connection's extra (:class:`~payroll_etl.connectors.options.Tuning`):
-    60 s per call (WSDL and every operation), 4 attempts, 1 s backoff doubling up to 30 s."""
+    60 s per call (WSDL and every operation), 4 attempts, 1 s backoff doubling up to 30 s. Other keys the
+    extra may hold (any further key is refused, naming it): ``connector`` (``airflow/hooks.connector_of``),
+    ``omgevingscode`` and ``path`` (docs/connectors/loket_soap.md)."""
+
+    connection_keys: ClassVar[frozenset[str] | None] = frozenset({"connector", "omgevingscode", "path"})
 
     max_attempts: Count = knob("max_attempts", 4)
     max_backoff_seconds: Seconds | None = knob("max_backoff_seconds", 30.0)
