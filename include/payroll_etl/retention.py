@@ -209,7 +209,7 @@ def _employers(db: Db) -> list[tuple[str, str]]:
 def _in_transaction(db: Db, connector: str | None, employer: str | None, work: Any) -> Any:
     db.begin()
     try:
-        if connector is not None:
+        if connector is not None and employer is not None:
             db.lock_scope(connector, employer)
         out = work()
         db.commit()
