@@ -243,15 +243,16 @@ def _write(path: Path, text: str) -> None:
 def compare_run(url: str, employer_cfg: Any, run_date: date, staging: Path, report_dir: Path) -> Comparison:
     """Compare one shadow run's staging with the published facts; write the .md and .json reports."""
     from payroll_etl.warehouse.cutover import connectors_with_open_facts
-    from payroll_etl.warehouse.load import connect, lit
+    from payroll_etl.warehouse.engines import connect
     from payroll_etl.warehouse.migrate import upgrade
 
     upgrade(url)
     db = connect(url)
     try:
         others = employer_cfg.other_connectors or tuple(  # e.g. --connector for an employer without history
-            r[0] for r in db.query(f"SELECT DISTINCT connector FROM employment WHERE employer = "
-                                   f"{lit(employer_cfg.employer)} AND connector <> {lit(employer_cfg.connector)}"))
+            r[0] for r in db.query("SELECT DISTINCT connector FROM employment WHERE employer = :employer "
+                                   "AND connector <> :connector",
+                                   {"employer": employer_cfg.employer, "connector": employer_cfg.connector}))
         published = connectors_with_open_facts(db, employer_cfg.employer, list(others))
     finally:
         db.close()

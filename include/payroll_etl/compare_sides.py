@@ -53,25 +53,27 @@ def _add_wage(wages: Wages, key: tuple[str, str], row: dict[str, Any]) -> None:
 def published_side(url: str, employer: str, connectors: list[str]) -> Side:
     """The warehouse's open (current) facts of ``connectors`` for ``employer``."""
     from payroll_etl.warehouse.cutover import read_open_identities
-    from payroll_etl.warehouse.load import connect, lit
+    from payroll_etl.warehouse.db import in_list
+    from payroll_etl.warehouse.engines import connect
 
     db = connect(url)
     try:
         persons, _ = read_open_identities(db, employer, connectors) if connectors else ([], [])
-        scope = (f"employer = {lit(employer)} AND connector IN ({', '.join(lit(c) for c in connectors) or 'NULL'}) "
-                 "AND superseded_at IS NULL")
+        among, params = in_list("connector", connectors)
+        scope = f"employer = :employer AND connector IN {among} AND superseded_at IS NULL"
+        params["employer"] = employer
         cols = ("connector", "source_id", "valid_from", "employee_source_id", *EMPLOYMENT_FIELDS)
         versions: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-        for row in db.query(f"SELECT {', '.join(cols)} FROM employment WHERE {scope}"):
+        for row in db.query(f"SELECT {', '.join(cols)} FROM employment WHERE {scope}", params):
             r = dict(zip(cols, row))
             versions[(r["connector"], r["source_id"])].append(r)
         wages: Wages = {}
         wcols = ("connector", "employment_source_id", "valid_from", "gross_amount", "frequency", "component",
                  "is_correction")
-        for row in db.query(f"SELECT {', '.join(wcols)} FROM salary WHERE {scope}"):
+        for row in db.query(f"SELECT {', '.join(wcols)} FROM salary WHERE {scope}", params):
             r = dict(zip(wcols, row))
             _add_wage(wages, (r["connector"], r["employment_source_id"]), r)
-        rows = {e: int(db.query(f"SELECT count(*) FROM {e} WHERE {scope}")[0][0])
+        rows = {e: int(db.query(f"SELECT count(*) FROM {e} WHERE {scope}", params)[0][0])
                 for e in ("employee", "employment", "salary", "payroll_period", "payroll_result")}
     finally:
         db.close()

@@ -27,6 +27,8 @@ from payroll_etl.steps.validate import write_history as _write_history
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from payroll_etl.warehouse.batch import PostLoadStep
+
 
 # -------------------------------------------------------------------------------- load
 
@@ -46,7 +48,7 @@ def _split_identities(table: pa.Table) -> tuple[pa.Table, pa.Table]:
     return stored, identities
 
 
-def post_load_steps() -> tuple[Any, ...]:
+def post_load_steps() -> tuple[PostLoadStep, ...]:
     """The steps a pipeline load runs inside its transaction after the mutation feed, in order:
     a full refresh ends what the source deleted (``warehouse.deletions``), then the benefit bases
     are recomputed (``benefits.mart.post_load_step``). The loader itself stores the sealed BSN/IBAN."""

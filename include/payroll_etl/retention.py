@@ -39,9 +39,12 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payroll_etl.config.retention import RetentionPolicy
+
+if TYPE_CHECKING:
+    from payroll_etl.warehouse.db import Db, Params
 
 log = logging.getLogger(__name__)
 
@@ -145,39 +148,41 @@ def _refresh_day_pages(reports: Path, days: set[str]) -> int:
 
 # ---------------------------------------------------------------------------- warehouse
 
-def _count_delete(db: Any, table: str, where: str) -> int:
-    n = int(db.query(f"SELECT count(*) FROM {table} t WHERE {where}")[0][0])
+def _count_delete(db: Db, table: str, where: str, params: Params | None = None) -> int:
+    n = int(db.query(f"SELECT count(*) FROM {table} t WHERE {where}", params)[0][0])
     if n:
-        db.execute(f"DELETE FROM {table} t WHERE {where}")
+        db.execute(f"DELETE FROM {table} t WHERE {where}", params)
     return n
 
 
-def _leavers_sql(scope: str, cutoff: date, cutoff_ts: datetime) -> str:
-    """(connector, employer, source_id) of employees who left before ``cutoff`` (see module doc)."""
-    from payroll_etl.warehouse.load import lit
-
+def _fill_leavers(db: Db, temp: str, scope: str, params: Params, cutoff: date) -> None:
+    """(Re)create the temporary table ``temp`` with (connector, employer, source_id) of the employees
+    in ``scope`` (a condition on ``employment m``, ``:name`` placeholders from ``params``) who left
+    before ``cutoff`` (see module doc). Filled by a bound INSERT: PostgreSQL takes no parameters in
+    CREATE TABLE AS."""
     current = "m.superseded_at IS NULL"
-    return (
-        f"SELECT m.connector, m.employer, m.employee_source_id AS source_id FROM employment m WHERE {scope} "
+    db.execute(f"DROP TABLE IF EXISTS {temp}")
+    db.execute(f"CREATE TEMP TABLE {temp} (connector TEXT, employer TEXT, source_id TEXT)")
+    db.execute(
+        f"INSERT INTO {temp} (connector, employer, source_id) "
+        f"SELECT m.connector, m.employer, m.employee_source_id FROM employment m WHERE {scope} "
         f"GROUP BY m.connector, m.employer, m.employee_source_id HAVING "
         f"(sum(CASE WHEN {current} THEN 1 ELSE 0 END) > 0 "
         f" AND min(CASE WHEN {current} AND m.end_date IS NULL THEN 0 ELSE 1 END) = 1 "
-        f" AND max(CASE WHEN {current} THEN m.end_date END) < {lit(cutoff)}) "
-        f"OR (sum(CASE WHEN {current} THEN 1 ELSE 0 END) = 0 AND max(m.superseded_at) < {lit(cutoff_ts)})")
+        f" AND max(CASE WHEN {current} THEN m.end_date END) < :cutoff) "
+        f"OR (sum(CASE WHEN {current} THEN 1 ELSE 0 END) = 0 AND max(m.superseded_at) < :cutoff_ts)",
+        {**params, "cutoff": cutoff, "cutoff_ts": _at_midnight(cutoff)})
 
 
-def _purge_employer_history(db: Any, connector: str, employer: str, cutoff: date, now: datetime) -> dict[str, int]:
-    from payroll_etl.warehouse.load import lit
-
-    scope = f"m.connector = {lit(connector)} AND m.employer = {lit(employer)}"
-    db.execute("DROP TABLE IF EXISTS r_leaver")
-    db.execute(f"CREATE TEMP TABLE r_leaver AS {_leavers_sql(scope, cutoff, _at_midnight(cutoff))}")
+def _purge_employer_history(db: Db, connector: str, employer: str, cutoff: date, now: datetime) -> dict[str, int]:
+    scope = {"connector": connector, "employer": employer}
+    _fill_leavers(db, "r_leaver", "m.connector = :connector AND m.employer = :employer", scope, cutoff)
     db.execute("DROP TABLE IF EXISTS r_leaver_employment")
     db.execute(
         "CREATE TEMP TABLE r_leaver_employment AS SELECT DISTINCT m.connector, m.employer, m.source_id "
         "FROM employment m JOIN r_leaver l ON l.connector = m.connector AND l.employer = m.employer "
         "AND l.source_id = m.employee_source_id")
-    mine = f"t.connector = {lit(connector)} AND t.employer = {lit(employer)} AND t.superseded_at IS NOT NULL"
+    mine = "t.connector = :connector AND t.employer = :employer AND t.superseded_at IS NOT NULL"
     person = {"employee": "t.source_id", "employment": "t.employee_source_id"}
     counts = {}
     for table in HISTORY_TABLES:
@@ -185,7 +190,7 @@ def _purge_employer_history(db: Any, connector: str, employer: str, cutoff: date
             match = f"EXISTS (SELECT 1 FROM r_leaver l WHERE l.source_id = {person[table]})"
         else:
             match = "EXISTS (SELECT 1 FROM r_leaver_employment l WHERE l.source_id = t.employment_source_id)"
-        counts[table] = _count_delete(db, table, f"{mine} AND {match}")
+        counts[table] = _count_delete(db, table, f"{mine} AND {match}", scope)
     for temp in ("r_leaver_employment", "r_leaver"):
         db.execute(f"DROP TABLE IF EXISTS {temp}")
     return counts
@@ -195,16 +200,16 @@ def _at_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _employers(db: Any) -> list[tuple[str, str]]:
+def _employers(db: Db) -> list[tuple[str, str]]:
     return sorted({(c, e) for c, e in db.query("SELECT DISTINCT connector, employer FROM employment")}
                   | {(c, e) for c, e in db.query("SELECT DISTINCT connector, employer FROM quarantine")}
                   | {(c, e) for c, e in db.query("SELECT DISTINCT connector, employer FROM dq_result")})
 
 
-def _in_transaction(db: Any, connector: str | None, employer: str | None, work: Any) -> Any:
+def _in_transaction(db: Db, connector: str | None, employer: str | None, work: Any) -> Any:
     db.begin()
     try:
-        if connector is not None:
+        if connector is not None and employer is not None:
             db.lock_scope(connector, employer)
         out = work()
         db.commit()
@@ -218,26 +223,27 @@ def purge_warehouse(policy: RetentionPolicy, url: str, now: datetime,
                     busy: AbstractSet[tuple[str, str]] = frozenset()) -> dict[str, Any]:
     """Quarantine references, dq_result rows, leavers' superseded history and identities past
     retention. One transaction per employer (under its load lock), then one for the identities."""
-    from payroll_etl.warehouse.load import connect, lit
+    from payroll_etl.warehouse.engines import connect
     from payroll_etl.warehouse.migrate import upgrade
 
     upgrade(url)
     db = connect(url)
     counts: dict[str, Any] = {"quarantine_rows": 0, "dq_result_rows": 0, "history_rows": {}}
+    scope = "t.connector = :connector AND t.employer = :employer"
     try:
         for connector, employer in _employers(db):
             if (connector, employer) in busy:
                 continue
-            scope = f"t.connector = {lit(connector)} AND t.employer = {lit(employer)}"
-
-            def work(connector: str = connector, employer: str = employer, scope: str = scope) -> None:
+            def work(connector: str = connector, employer: str = employer) -> None:
+                params = {"connector": connector, "employer": employer}
                 if policy.quarantine_days:
                     counts["quarantine_rows"] += _count_delete(
-                        db, "quarantine", f"{scope} AND t.quarantined_at < "
-                                          f"{lit(now - timedelta(days=policy.quarantine_days))}")
+                        db, "quarantine", f"{scope} AND t.quarantined_at < :before",
+                        {**params, "before": now - timedelta(days=policy.quarantine_days)})
                 if policy.reports_days:
                     counts["dq_result_rows"] += _count_delete(
-                        db, "dq_result", f"{scope} AND t.checked_at < {lit(now - timedelta(days=policy.reports_days))}")
+                        db, "dq_result", f"{scope} AND t.checked_at < :before",
+                        {**params, "before": now - timedelta(days=policy.reports_days)})
                 if policy.leaver_history_years:
                     cutoff = _years_before(now.date(), policy.leaver_history_years)
                     for table, n in _purge_employer_history(db, connector, employer, cutoff, now).items():
@@ -253,20 +259,20 @@ def purge_warehouse(policy: RetentionPolicy, url: str, now: datetime,
     return counts
 
 
-def _purge_identities(db: Any, cutoff: date, busy: AbstractSet[tuple[str, str]]) -> int:
+def _purge_identities(db: Db, cutoff: date, busy: AbstractSet[tuple[str, str]]) -> int:
     """person_identity rows whose person_key belongs only to leavers (before ``cutoff``) of employers
     that are not busy."""
-    from payroll_etl.warehouse.load import lit
-
-    db.execute("DROP TABLE IF EXISTS r_leaver_all")
-    db.execute(f"CREATE TEMP TABLE r_leaver_all AS {_leavers_sql('TRUE', cutoff, _at_midnight(cutoff))}")
-    busy_sql = " OR ".join(f"(e.connector = {lit(c)} AND e.employer = {lit(m)})" for c, m in sorted(busy))
+    _fill_leavers(db, "r_leaver_all", "TRUE", {}, cutoff)
+    params: dict[str, object] = {}
+    for i, (c, m) in enumerate(sorted(busy)):
+        params |= {f"busy_c{i}": c, f"busy_e{i}": m}
+    busy_sql = " OR ".join(f"(e.connector = :busy_c{i} AND e.employer = :busy_e{i})" for i in range(len(busy)))
     keep = (f"SELECT e.person_key FROM employee e WHERE e.person_key IS NOT NULL AND (NOT EXISTS "
             f"(SELECT 1 FROM r_leaver_all l WHERE l.connector = e.connector AND l.employer = e.employer "
             f"AND l.source_id = e.source_id){' OR ' + busy_sql if busy_sql else ''})")
     n = _count_delete(db, "person_identity",
                       "t.person_key IN (SELECT person_key FROM employee WHERE person_key IS NOT NULL) "
-                      f"AND t.person_key NOT IN ({keep})")
+                      f"AND t.person_key NOT IN ({keep})", params)
     db.execute("DROP TABLE IF EXISTS r_leaver_all")
     return n
 

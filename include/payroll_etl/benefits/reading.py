@@ -8,22 +8,23 @@ from decimal import Decimal
 from typing import Any
 
 from payroll_etl.benefits.store import BASIS_KEY, _in, _utc, session
-from payroll_etl.benefits.tables import BASIS_VALUE_COLUMNS, known_at, sql_lit
+from payroll_etl.benefits.tables import BASIS_VALUE_COLUMNS, known_at
 
 
 def bases_as_of(db: Any, employer: str, at: datetime | None = None, *, employment_ids: Sequence[str] | None = None,
                 scheme: str | None = None) -> list[dict[str, Any]]:
     """The ``benefit_basis`` rows believed at ``at`` (default now), ordered by key."""
-    where = [f"b.employer = {sql_lit(employer)}", known_at("b", _utc(at))]
+    params: dict[str, object] = {"employer": employer, "at": _utc(at), "scheme": scheme}
+    where = ["b.employer = :employer", known_at("b")]
     if employment_ids is not None:
-        where.append(_in("b.employment_source_id", employment_ids))
+        where.append(_in("b.employment_source_id", employment_ids, params))
     if scheme:
-        where.append(f"b.scheme = {sql_lit(scheme)}")
+        where.append("b.scheme = :scheme")
     cols = [*BASIS_KEY, *BASIS_VALUE_COLUMNS, "recorded_at", "superseded_at"]
     with session(db) as conn:
         select = ", ".join("b." + c for c in cols)
         rows = conn.query(f"SELECT {select} FROM benefit_basis b WHERE {' AND '.join(where)} "
-                          f"ORDER BY b.connector, b.employment_source_id, b.scheme, b.reference_date")
+                          f"ORDER BY b.connector, b.employment_source_id, b.scheme, b.reference_date", params)
     return [dict(zip(cols, r, strict=True)) for r in rows]
 
 

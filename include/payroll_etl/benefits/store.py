@@ -12,8 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from payroll_etl.benefits.calc import Basis, EmploymentVersion, SalaryVersion
-from payroll_etl.benefits.tables import BASIS_VALUE_COLUMNS, insert_sql, known_at, sql_lit
+from payroll_etl.benefits.tables import BASIS_VALUE_COLUMNS, benefit_basis, known_at, utc
 from payroll_etl.errors import WarehouseError
+from payroll_etl.warehouse.db import in_list
 
 BASIS_KEY = ("connector", "employer", "employment_source_id", "scheme", "reference_date")
 
@@ -80,12 +81,17 @@ def session(db_or_url: Any) -> Any:
 def _utc(at: datetime | None) -> datetime:
     if at is None:
         return datetime.now(UTC)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return utc(at)
 
 
-def _in(column: str, values: Iterable[Any]) -> str:
+def _in(column: str, values: Iterable[Any], params: dict[str, object]) -> str:
+    """``column IN (:…)`` over ``values``, bound into ``params`` (named after ``column``); ``1 = 0`` when empty."""
     vals = list(values)
-    return f"{column} IN ({', '.join(sql_lit(v) for v in vals)})" if vals else "1 = 0"
+    if not vals:
+        return "1 = 0"
+    among, bound = in_list(column.replace(".", "_"), vals)
+    params.update(bound)
+    return f"{column} IN {among}"
 
 
 # --- reading history as known at T ------------------------------------------------------------
@@ -98,14 +104,15 @@ def read_history(db: Any, employer: str, at: datetime, employment_ids: Sequence[
                  connector: str | None = None) -> dict[tuple[str, str], tuple[list[EmploymentVersion],
                                                                               list[SalaryVersion]]]:
     """Employment and salary versions per (connector, employment source id), as known at ``at``."""
-    scope = f"employer = {sql_lit(employer)}" + (f" AND connector = {sql_lit(connector)}" if connector else "")
-    emp_filter = "" if employment_ids is None else " AND " + _in("source_id", employment_ids)
-    sal_filter = "" if employment_ids is None else " AND " + _in("employment_source_id", employment_ids)
+    params: dict[str, object] = {"employer": employer, "connector": connector, "at": utc(at)}
+    scope = "employer = :employer" + (" AND connector = :connector" if connector else "")
+    emp_filter = "" if employment_ids is None else " AND " + _in("source_id", employment_ids, params)
+    sal_filter = "" if employment_ids is None else " AND " + _in("employment_source_id", employment_ids, params)
     out: dict[tuple[str, str], tuple[list[EmploymentVersion], list[SalaryVersion]]] = {}
     for row in db.query(
             "SELECT connector, source_id, valid_from, valid_to, start_date, end_date, part_time_factor, "
             f"hours_per_week, fulltime_hours_per_week FROM employment e WHERE {scope}{emp_filter} "
-            f"AND {known_at('e', at)}"):
+            f"AND {known_at('e')}", params):
         conn, sid, vf, vt, start, end, ptf, hours, ft_hours = row
         out.setdefault((conn, sid), ([], []))[0].append(EmploymentVersion(
             valid_from=vf, valid_to=vt, start_date=start, end_date=end, part_time_factor=_dec(ptf),
@@ -113,7 +120,7 @@ def read_history(db: Any, employer: str, at: datetime, employment_ids: Sequence[
     for row in db.query(
             "SELECT connector, employment_source_id, source_id, valid_from, valid_to, gross_amount, frequency, "
             f"holiday_allowance_pct, component, is_correction, basis FROM salary s WHERE {scope}{sal_filter} "
-            f"AND {known_at('s', at)}"):
+            f"AND {known_at('s')}", params):
         conn, emp_id, sid, vf, vt, amount, freq, pct, component, is_correction, basis = row
         if is_correction:  # one-off correction lines are not a structural wage
             continue
@@ -131,19 +138,21 @@ def apply_bases(db: Any, employer: str, computed: list[BasisRow], at: datetime, 
     """Write ``computed`` against the bases currently believed (in the scope given) at ``at``: insert the
     new, supersede the changed or vanished (replace in place when recorded at ``at`` itself, a re-run).
     Raises ``WarehouseError`` when bases in scope were recorded after ``at``."""
-    where = [f"b.employer = {sql_lit(employer)}", "b.superseded_at IS NULL"]
+    at = utc(at)
+    params: dict[str, object] = {"employer": employer, "connector": connector, "at": at}
+    where = ["b.employer = :employer", "b.superseded_at IS NULL"]
     if connector:
-        where.append(f"b.connector = {sql_lit(connector)}")
+        where.append("b.connector = :connector")
     if employment_ids is not None:
-        where.append(_in("b.employment_source_id", employment_ids))
+        where.append(_in("b.employment_source_id", employment_ids, params))
     if only_dates is not None:
-        where.append(_in("b.reference_date", only_dates))
+        where.append(_in("b.reference_date", only_dates, params))
     cols = ", ".join(f"b.{c}" for c in (*BASIS_KEY, "row_hash", "recorded_at"))
     current: dict[tuple, tuple[str, Any]] = {}
     later = False
-    for row in db.query(f"SELECT {cols}, CASE WHEN b.recorded_at > {sql_lit(at)} THEN 1 ELSE 0 END, "
-                        f"CASE WHEN b.recorded_at = {sql_lit(at)} THEN 1 ELSE 0 END "
-                        f"FROM benefit_basis b WHERE {' AND '.join(where)}"):
+    for row in db.query(f"SELECT {cols}, CASE WHEN b.recorded_at > :at THEN 1 ELSE 0 END, "
+                        "CASE WHEN b.recorded_at = :at THEN 1 ELSE 0 END "
+                        f"FROM benefit_basis b WHERE {' AND '.join(where)}", params):
         key = tuple(row[:5])
         current[key] = (row[5], bool(row[8]))
         later = later or bool(row[7])
@@ -160,7 +169,7 @@ def apply_bases(db: Any, employer: str, computed: list[BasisRow], at: datetime, 
             continue
         if cur is not None:
             if cur[1]:  # recorded in this same transaction time (a re-run of one load): replace in place
-                db.execute(f"DELETE FROM benefit_basis WHERE {_key_where(key)} AND recorded_at = {sql_lit(at)}")
+                _delete_same_time(db, key, at)
             else:
                 _supersede(db, key, at, load_run_id)
                 result.superseded += 1
@@ -169,20 +178,25 @@ def apply_bases(db: Any, employer: str, computed: list[BasisRow], at: datetime, 
     for key, (_, same_time) in current.items():
         if key not in wanted:
             if same_time:
-                db.execute(f"DELETE FROM benefit_basis WHERE {_key_where(key)} AND recorded_at = {sql_lit(at)}")
+                _delete_same_time(db, key, at)
             else:
                 _supersede(db, key, at, load_run_id)
                 result.superseded += 1
-    for start in range(0, len(inserts), 500):
-        db.execute(insert_sql("benefit_basis", inserts[start:start + 500]))
+    db.insert(benefit_basis, inserts)
     result.inserted = len(inserts)
     return result
 
 
-def _key_where(key: tuple) -> str:
-    return " AND ".join(f"{c} = {sql_lit(v)}" for c, v in zip(BASIS_KEY, key, strict=True))
+_KEY_WHERE = " AND ".join(f"{c} = :{c}" for c in BASIS_KEY)
+
+
+def _delete_same_time(db: Any, key: tuple, at: datetime) -> None:
+    """Delete the basis of ``key`` recorded at ``at`` itself (a re-run of one load replaces it in place)."""
+    db.execute(f"DELETE FROM benefit_basis WHERE {_KEY_WHERE} AND recorded_at = :at",
+               {**dict(zip(BASIS_KEY, key, strict=True)), "at": at})
 
 
 def _supersede(db: Any, key: tuple, at: datetime, load_run_id: str | None) -> None:
-    db.execute(f"UPDATE benefit_basis SET superseded_at = {sql_lit(at)}, superseded_by_run = {sql_lit(load_run_id)} "
-               f"WHERE {_key_where(key)} AND superseded_at IS NULL")
+    db.execute(f"UPDATE benefit_basis SET superseded_at = :at, superseded_by_run = :run "
+               f"WHERE {_KEY_WHERE} AND superseded_at IS NULL",
+               {**dict(zip(BASIS_KEY, key, strict=True)), "at": at, "run": load_run_id})

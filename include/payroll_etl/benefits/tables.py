@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -113,44 +113,24 @@ benefit_basis = Table(
 )
 
 
-# --- SQL helpers shared with mart.py (the loader's Db runs plain SQL strings) -----------------
+# --- SQL helpers shared with store.py and reading.py (bound parameters through the loader's Db) -------
 
-def sql_lit(value: object) -> str:
-    """A SQL literal for values we generate or read from typed columns (both dialects)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return f"CAST('{value.isoformat()}' AS TIMESTAMPTZ)"
-    if isinstance(value, date):
-        return f"DATE '{value.isoformat()}'"
-    if isinstance(value, (int, Decimal)):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+def utc(at: datetime) -> datetime:
+    """``at`` as an aware datetime: a naive one is taken as UTC (transaction times are UTC)."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def known_at(alias: str, at: datetime) -> str:
-    """Transaction-time predicate: the row was believed at ``at``."""
-    t = sql_lit(at)
-    return f"{alias}.recorded_at <= {t} AND ({alias}.superseded_at IS NULL OR {alias}.superseded_at > {t})"
-
-
-def insert_sql(table: str, rows: list[dict[str, Any]]) -> str:
-    """One multi-row ``INSERT`` of ``rows`` (dicts keyed by column; the first row's keys name the columns, values
-    as :func:`sql_lit` literals). ``rows`` must be non-empty (IndexError otherwise); ``table`` is not quoted."""
-    columns = list(rows[0])
-    values = ", ".join("(" + ", ".join(sql_lit(r.get(c)) for c in columns) + ")" for r in rows)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"
+def known_at(alias: str) -> str:
+    """Transaction-time predicate: the row of ``alias`` was believed at the bound parameter ``:at``
+    (an aware datetime, see :func:`utc`)."""
+    return f"{alias}.recorded_at <= :at AND ({alias}.superseded_at IS NULL OR {alias}.superseded_at > :at)"
 
 
 def _lock(db: Any, name: str) -> None:
     """Serialise concurrent seeding on PostgreSQL (DuckDB has a single writer per file anyway)."""
     if getattr(db, "dialect", "") == "postgresql":
         key = int(hashlib.sha256(name.encode()).hexdigest()[:15], 16)
-        db.execute(f"SELECT pg_advisory_xact_lock({key})")
+        db.execute("SELECT pg_advisory_xact_lock(CAST(:key AS BIGINT))", {"key": key})
 
 
 # --- seeding (idempotent) ----------------------------------------------------------------------
@@ -159,19 +139,20 @@ def seed_parameters(db: Any, rows: list[ParameterRow] | None = None, *, now: dat
     """Make the current ``benefit_parameter`` rows equal the CSV: insert new, supersede changed/removed."""
     rows = load_parameter_rows() if rows is None else rows
     ParameterTable(rows)  # validates names and duplicates before touching the warehouse
-    now = now or datetime.now(UTC)
+    now = utc(now or datetime.now(UTC))
     _lock(db, "benefit_parameter")
     current = {(p, vf): (Decimal(v), u, s, n) for p, vf, v, u, s, n in db.query(
         "SELECT parameter, valid_from, value, unit, source, note FROM benefit_parameter WHERE superseded_at IS NULL")}
     wanted = {(r.parameter, r.valid_from): (r.value, r.unit or None, r.source or None, r.note or None) for r in rows}
     stale = [k for k, v in current.items() if k not in wanted or v[0] != wanted[k][0] or v[1:] != wanted[k][1:]]
     for parameter, valid_from in stale:
-        db.execute(f"UPDATE benefit_parameter SET superseded_at = {sql_lit(now)} WHERE parameter = "
-                   f"{sql_lit(parameter)} AND valid_from = {sql_lit(valid_from)} AND superseded_at IS NULL")
+        db.execute("UPDATE benefit_parameter SET superseded_at = :now WHERE parameter = :parameter "
+                   "AND valid_from = :valid_from AND superseded_at IS NULL",
+                   {"now": now, "parameter": parameter, "valid_from": valid_from})
     new = [{"parameter": k[0], "valid_from": k[1], "value": v[0], "unit": v[1], "source": v[2], "note": v[3],
             "recorded_at": now} for k, v in wanted.items() if k not in current or k in stale]
     if new:
-        db.execute(insert_sql("benefit_parameter", new))
+        db.insert(benefit_parameter, new)
     return {"inserted": len(new), "superseded": len(stale), "unchanged": len(wanted) - len(new)}
 
 
@@ -200,7 +181,7 @@ def seed_schemes(db: Any, schemes: list[Scheme] | None = None, *, now: datetime 
     schemes = load_schemes() if schemes is None else schemes
     if parameters is not None:
         validate_schemes(schemes, parameters)
-    now = now or datetime.now(UTC)
+    now = utc(now or datetime.now(UTC))
     _lock(db, "benefit_scheme")
     current = {(e, s, int(v)): h for e, s, v, h in db.query(
         "SELECT employer, scheme, version, definition_hash FROM benefit_scheme WHERE superseded_at IS NULL")}
@@ -212,11 +193,12 @@ def seed_schemes(db: Any, schemes: list[Scheme] | None = None, *, now: datetime 
                 "add a new version instead")
     removed = [k for k in current if k not in wanted]
     for employer, scheme, version in removed:
-        db.execute(f"UPDATE benefit_scheme SET superseded_at = {sql_lit(now)} WHERE employer = {sql_lit(employer)} "
-                   f"AND scheme = {sql_lit(scheme)} AND version = {version} AND superseded_at IS NULL")
+        db.execute("UPDATE benefit_scheme SET superseded_at = :now WHERE employer = :employer "
+                   "AND scheme = :scheme AND version = :version AND superseded_at IS NULL",
+                   {"now": now, "employer": employer, "scheme": scheme, "version": version})
     new = [_scheme_row(s, now) for k, s in wanted.items() if k not in current]
     if new:
-        db.execute(insert_sql("benefit_scheme", new))
+        db.insert(benefit_scheme, new)
     return {"inserted": len(new), "superseded": len(removed), "unchanged": len(wanted) - len(new)}
 
 
@@ -233,7 +215,7 @@ def read_parameters(db: Any, at: datetime) -> ParameterTable:
     """The ``benefit_parameter`` rows as known at ``at`` (transaction time), as a :class:`ParameterTable`;
     ConfigurationError from it on an unknown parameter name or a duplicate (parameter, valid_from)."""
     rows = db.query(f"SELECT parameter, valid_from, value, unit, source, note FROM benefit_parameter p "
-                    f"WHERE {known_at('p', at)}")
+                    f"WHERE {known_at('p')}", {"at": utc(at)})
     return ParameterTable(ParameterRow(p, vf, Decimal(v), u or "", s or "", n or "") for p, vf, v, u, s, n in rows)
 
 
@@ -242,9 +224,9 @@ def read_schemes(db: Any, at: datetime, employer: str | None = None) -> list[Sch
     definition JSON with ``valid_to`` derived per scheme; ConfigurationError when a definition is invalid."""
     from payroll_etl.benefits.schemes import scheme_from_definition
 
-    where = known_at("s", at) + (f" AND s.employer = {sql_lit(employer)}" if employer else "")
+    where = known_at("s") + (" AND s.employer = :employer" if employer else "")
     schemes = [scheme_from_definition(json.loads(d)) for (d,) in db.query(
-        f"SELECT definition FROM benefit_scheme s WHERE {where}")]
+        f"SELECT definition FROM benefit_scheme s WHERE {where}", {"at": utc(at), "employer": employer})]
     by_code: dict[tuple[str, str], list[Scheme]] = {}
     for s in schemes:
         by_code.setdefault((s.employer, s.scheme), []).append(s)
@@ -252,4 +234,4 @@ def read_schemes(db: Any, at: datetime, employer: str | None = None) -> list[Sch
 
 
 __all__ = ["benefit_parameter", "benefit_scheme", "benefit_basis", "BASIS_VALUE_COLUMNS", "seed", "seed_parameters",
-           "seed_schemes", "read_parameters", "read_schemes", "sql_lit", "known_at", "insert_sql"]
+           "seed_schemes", "read_parameters", "read_schemes", "known_at", "utc"]

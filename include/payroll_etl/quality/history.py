@@ -35,20 +35,22 @@ def night_status(run_status: str, rows: int, checks: int, failed_warn: int) -> s
 
 def employer_nights(url: str, connector: str, employer: str, limit: int = HISTORY_NIGHTS) -> list[Night]:
     """The ``limit`` latest nights of one employer, oldest first (``href`` left empty)."""
-    from payroll_etl.warehouse.load import connect, lit
+    from payroll_etl.warehouse.engines import connect
 
+    scope = {"connector": connector, "employer": employer}
     db = connect(url)
     try:
-        c, e = lit(connector), lit(employer)
         runs = db.query(
             "SELECT load_run_id, logical_date, period_id, status, rows FROM load_run "
-            f"WHERE connector = {c} AND employer = {e} ORDER BY logical_date DESC LIMIT {int(limit)}")
+            f"WHERE connector = :connector AND employer = :employer ORDER BY logical_date DESC LIMIT {int(limit)}",
+            scope)
         checks: dict[str, tuple[int, int, int]] = {}
         for run_id, total, failed, failed_warn in db.query(
                 "SELECT load_run_id, count(*), "
                 "sum(CASE WHEN success THEN 0 ELSE 1 END), "
                 "sum(CASE WHEN NOT success AND severity = 'warn' THEN 1 ELSE 0 END) "
-                f"FROM dq_result WHERE connector = {c} AND employer = {e} GROUP BY load_run_id"):
+                "FROM dq_result WHERE connector = :connector AND employer = :employer GROUP BY load_run_id",
+                scope):
             checks[run_id] = (int(total), int(failed or 0), int(failed_warn or 0))
     finally:
         db.close()
@@ -89,7 +91,7 @@ def write_history(report_dir: Path, url: str, connector: str, employer: str, run
 
 def write_all_histories(report_dir: Path, url: str) -> list[Path]:
     """A history page for every (connector, employer) in ``load_run``; used by ``make dq-report --html``."""
-    from payroll_etl.warehouse.load import connect
+    from payroll_etl.warehouse.engines import connect
 
     db = connect(url)
     try:

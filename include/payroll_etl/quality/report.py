@@ -15,17 +15,19 @@ import json
 import sys
 from typing import Any
 
-from payroll_etl.warehouse.load import connect, lit
+from payroll_etl.warehouse.db import in_list
+from payroll_etl.warehouse.engines import connect
 
 
 def latest_runs(url: str, employer: str | None = None, runs: int = 1) -> list[dict[str, Any]]:
     """The ``runs`` latest load_run rows per (connector, employer), with failed checks and quarantine counts."""
     db = connect(url)
     try:
-        where = f"WHERE employer = {lit(employer)}" if employer else ""
+        where = "WHERE employer = :employer" if employer else ""
         rows = db.query(
             "SELECT load_run_id, connector, employer, logical_date, period_id, status, message, rows, finished_at "
-            f"FROM load_run {where} ORDER BY connector, employer, logical_date DESC")
+            f"FROM load_run {where} ORDER BY connector, employer, logical_date DESC",
+            {"employer": employer} if employer else None)
         picked: list[dict[str, Any]] = []
         seen: dict[tuple[str, str], int] = {}
         for r in rows:
@@ -38,18 +40,19 @@ def latest_runs(url: str, employer: str | None = None, runs: int = 1) -> list[di
                            "rows": json.loads(r[7]) if r[7] else {}, "finished_at": r[8]})
         if not picked:
             return []
-        ids = ", ".join(lit(p["load_run_id"]) for p in picked)
+        ids, id_params = in_list("run", [p["load_run_id"] for p in picked])
         failed: dict[str, list[tuple]] = {}
         for r in db.query(
                 "SELECT load_run_id, entity, check_name, column_name, severity, unexpected_count, unexpected_sample "
-                f"FROM dq_result WHERE load_run_id IN ({ids}) AND NOT success "
-                "ORDER BY load_run_id, severity, entity, check_name, column_name"):
+                f"FROM dq_result WHERE load_run_id IN {ids} AND NOT success "
+                "ORDER BY load_run_id, severity, entity, check_name, column_name", id_params):
             failed.setdefault(r[0], []).append(r[1:])
         checks = {r[0]: r[1] for r in db.query(
-            f"SELECT load_run_id, count(*) FROM dq_result WHERE load_run_id IN ({ids}) GROUP BY load_run_id")}
+            f"SELECT load_run_id, count(*) FROM dq_result WHERE load_run_id IN {ids} GROUP BY load_run_id",
+            id_params)}
         quarantined: dict[str, dict[str, int]] = {}
-        for r in db.query(f"SELECT load_run_id, entity, count(*) FROM quarantine WHERE load_run_id IN ({ids}) "
-                          "GROUP BY load_run_id, entity ORDER BY entity"):
+        for r in db.query(f"SELECT load_run_id, entity, count(*) FROM quarantine WHERE load_run_id IN {ids} "
+                          "GROUP BY load_run_id, entity ORDER BY entity", id_params):
             quarantined.setdefault(r[0], {})[r[1]] = int(r[2])
     finally:
         db.close()

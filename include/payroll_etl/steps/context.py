@@ -80,7 +80,7 @@ class RunContext:
     def cutover_pending(self) -> bool:
         """True when another connector of the employer still has open facts: this load takes over."""
         from payroll_etl.warehouse.cutover import connectors_with_open_facts
-        from payroll_etl.warehouse.load import connect
+        from payroll_etl.warehouse.engines import connect
 
         if not self.employer.other_connectors or not self.publishes:
             return False

@@ -16,15 +16,16 @@ log = logging.getLogger(__name__)
 
 
 def _skip_if_period_loaded(ctx: RunContext) -> None:
-    from payroll_etl.warehouse.load import connect, lit
+    from payroll_etl.warehouse.engines import connect
 
     db = connect(ctx.warehouse_url)
     try:
         rows = db.query(
-            f"SELECT logical_date FROM load_run WHERE connector = {lit(ctx.employer.connector)} "
-            f"AND employer = {lit(ctx.employer.employer)} AND period_id = {lit(ctx.period.id)} "
-            f"AND status IN ('success', 'partial') AND logical_date <> {lit(ctx.logical_date)} "
-            f"ORDER BY logical_date LIMIT 1")
+            "SELECT logical_date FROM load_run WHERE connector = :connector AND employer = :employer "
+            "AND period_id = :period_id AND status IN ('success', 'partial') AND logical_date <> :logical_date "
+            "ORDER BY logical_date LIMIT 1",
+            {"connector": ctx.employer.connector, "employer": ctx.employer.employer,
+             "period_id": ctx.period.id, "logical_date": ctx.logical_date})
     finally:
         db.close()
     if rows:

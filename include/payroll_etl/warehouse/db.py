@@ -31,10 +31,12 @@ INSERT_CHUNK = 500  # rows per multi-row INSERT of small writes
 
 
 def lit(value: object) -> str:
-    """A SQL literal for values the loader generates itself (run ids, timestamps, keys).
+    """A SQL literal (both dialects), for ad-hoc SQL only: tests and operators' one-off queries.
 
-    Only for set-based statements built around generated values; reads and small writes take bound
-    parameters (``Db.query(sql, params)``). ``None`` -> NULL, datetime -> TIMESTAMPTZ, date -> DATE.
+    No statement of ``payroll_etl`` uses it: reads and small writes bind parameters
+    (``Db.query``/``Db.execute`` with ``:name`` placeholders, ``in_list``, ``Db.run``/``Db.insert`` on
+    ``schema.py``'s tables). Re-exported by ``warehouse.load`` for the tests that build expected-value
+    queries with it. ``None`` -> NULL, datetime -> TIMESTAMPTZ, date -> DATE; quotes are doubled.
     """
     if value is None:
         return "NULL"
@@ -55,7 +57,7 @@ _TARGET = re.compile(r"\b(?:INTO|FROM|UPDATE|TABLE)\s+([A-Za-z_][\w.]*)", re.IGN
 
 def operation_name(sql: str) -> str:
     """What a statement does, safe to log: its verb and first target table (``"INSERT payroll_employee"``),
-    never a literal or parameter of it (``lit()`` puts generated values into some statements)."""
+    never a literal or parameter of it (a hand-written statement may still carry a literal)."""
     head = sql.split("'", 1)[0]  # nothing from inside or after a string literal
     verb, target = _VERB.match(head), _TARGET.search(head)
     return " ".join(m.group(1) for m in (verb, target) if m) or "statement"

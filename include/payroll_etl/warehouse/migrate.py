@@ -43,7 +43,7 @@ def is_current(url: str) -> bool:
     """
     from payroll_etl.errors import ConfigurationError
     from payroll_etl.warehouse.db_url import duckdb_path
-    from payroll_etl.warehouse.load import connect
+    from payroll_etl.warehouse.engines import connect
 
     if url.startswith("duckdb:///") and not Path(duckdb_path(url)).exists():
         return False
