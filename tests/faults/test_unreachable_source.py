@@ -11,12 +11,14 @@ from pg_support import IN_CI
 from payroll_etl.config import load_config
 from payroll_etl.connectors import connector_class
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
+from payroll_etl.connectors.registry import CONNECTORS
 from payroll_etl.errors import ConfigurationError, SourceUnreachableError, TransientSourceError
 from payroll_etl.periods import period_for
 
-DEMO = {"loket_rest": ("bakkerij_de_vries", 8081, "Loket.nl REST"),
-        "loket_soap": ("schoonmaak_west", 8082, "Loket.nl SOAP"),
-        "nmbrs": ("transport_oost", 8083, "Nmbrs SOAP")}
+# connector -> demo employer; its port and label come from the registry (the simulator's default port)
+EMPLOYER = {"loket_rest": "bakkerij_de_vries", "loket_soap": "schoonmaak_west", "nmbrs": "transport_oost"}
+DEMO = {name: (employer, CONNECTORS[name].simulator_port, CONNECTORS[name].label)
+        for name, employer in EMPLOYER.items()}
 EXTRA = {"loket_rest": {"client_id": "benefits-etl-demo", "client_secret": "demo-secret",
                         "access_token": "x", "refresh_token": "y"},
          "loket_soap": {"omgevingscode": "DEMO"}, "nmbrs": {"domain": "demo"}}

@@ -17,6 +17,11 @@ from typing import Any
 
 INVALID = object()  # the oracle's "no correct reading exists"
 EMPLOYERS = {"loket_rest": "bakkerij_de_vries", "loket_soap": "schoonmaak_west", "nmbrs": "transport_oost"}
+# Registered connectors (payroll_etl.connectors.registry.CONNECTORS) left out of the corpus, with the reason;
+# tests/test_source_tables.py fails when a connector is neither in EMPLOYERS/TARGETS/MUTATE nor here.
+EXCLUDED = {"nmbrs_rest": "not yet written: capture() reads demo_connections.yaml, which holds no tokens for "
+                          "it (needs e2e_support.nmbrs_rest_consent first), and its REST JSON field names have "
+                          "no TARGETS/MUTATE entries or verified oracles yet"}
 LOGICAL = date(2026, 11, 23)
 SKIP_ENTITIES = {"payroll_result", "loonresultaat", "verloningsrun"}  # not needed here: keeps examples fast
 
