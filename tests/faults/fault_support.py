@@ -23,7 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 LOGICAL = datetime(2026, 11, 23, 2, 0)
 NEXT_NIGHT = datetime(2026, 11, 24, 2, 0)
 DAGS = {"loket_rest": "payroll_loket_rest_bakkerij_de_vries", "loket_soap": "payroll_loket_soap_schoonmaak_west",
-        "nmbrs": "payroll_nmbrs_transport_oost"}
+        "nmbrs": "payroll_nmbrs_transport_oost", "nmbrs_rest": "payroll_nmbrs_rest_transport_oost_rest"}
+# Registered connectors (payroll_etl.connectors.registry.CONNECTORS) without fault scenarios in a test module
+# that sets no EXCLUDED of its own, with the reason; tests/test_source_tables.py fails when a connector is
+# neither in a table nor excluded.
+EXCLUDED: dict[str, str] = {}
 STEPS = ("extract", "normalize", "validate", "load")
 # Per-run identifiers and transaction times: compared as "set or not", never by value.
 VOLATILE = {"recorded_at", "superseded_at", "load_run_id", "superseded_by_run", "first_load_run_id", "updated_at",
@@ -37,7 +41,9 @@ FAST_EXTRA = {
     "loket_rest": {"backoff": 0.01, "max_backoff": 0.05, "timeout": TIMEOUT, "max_attempts": 3},
     "loket_soap": {"backoff_seconds": 0.01, "max_backoff_seconds": 0.05, "timeout": TIMEOUT, "max_attempts": 3},
 }
-FAST_OPTIONS = {"nmbrs": {"timeout": TIMEOUT, "retry_wait": 0.01, "retry_attempts": 3}}
+FAST_OPTIONS = {"nmbrs": {"timeout": TIMEOUT, "retry_wait": 0.01, "retry_attempts": 3},
+                "nmbrs_rest": {"timeout_seconds": TIMEOUT, "backoff_seconds": 0.01, "max_backoff_seconds": 0.05,
+                               "max_attempts": 3}}
 MAX_ATTEMPTS = 3  # in-connector attempts per call with the settings above
 
 

@@ -35,6 +35,10 @@ from fault_support import (
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
+# Registered connectors left out here, with the reason (tests/test_source_tables.py checks the table against it).
+EXCLUDED = {"nmbrs_rest": "not yet written: the fatal fault matches and expected error classes of its REST "
+                          "calls have not been chosen and verified in a DAG run; its fatal faults are tested in "
+                          "tests/nmbrs_rest/test_nmbrs_rest_faults.py"}
 # connector -> [(match, kind, expected error class)]
 FATAL: dict[str, list[tuple[str, str, str]]] = {
     "loket_rest": [

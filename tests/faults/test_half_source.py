@@ -27,6 +27,9 @@ from fault_support import (
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
+# Registered connectors left out here, with the reason (tests/test_source_tables.py checks the table against it).
+EXCLUDED = {"nmbrs_rest": "not yet written: which of its REST lists may fail alone, and whether it "
+                          "full-refreshes after a half extract, have not been verified in a DAG run"}
 HALF = {"loket_rest": r"GET /v2/providers/employers/[^/]+/employees\?", "loket_soap": r"^List$",
         "nmbrs": r"^(List_GetByCompany|Employment_GetAll_AllEmployeesByCompany|Salary_GetAll_AllEmployeesByCompany)$"}
 # Loket REST and SOAP fetch incrementally on night 2 (nothing changed: no list to halve), so that

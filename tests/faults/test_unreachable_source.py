@@ -11,15 +11,23 @@ from pg_support import IN_CI
 from payroll_etl.config import load_config
 from payroll_etl.connectors import connector_class
 from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
+from payroll_etl.connectors.registry import CONNECTORS
 from payroll_etl.errors import ConfigurationError, SourceUnreachableError, TransientSourceError
 from payroll_etl.periods import period_for
 
-DEMO = {"loket_rest": ("bakkerij_de_vries", 8081, "Loket.nl REST"),
-        "loket_soap": ("schoonmaak_west", 8082, "Loket.nl SOAP"),
-        "nmbrs": ("transport_oost", 8083, "Nmbrs SOAP")}
+EXCLUDED: dict[str, str] = {}  # every registered connector is tested here (tests/test_source_tables.py)
+# connector -> demo employer; its port and label come from the registry (the simulator's default port)
+EMPLOYER = {"loket_rest": "bakkerij_de_vries", "loket_soap": "schoonmaak_west", "nmbrs": "transport_oost",
+            "nmbrs_rest": "transport_oost_rest"}
+DEMO = {name: (employer, CONNECTORS[name].simulator_port, CONNECTORS[name].label)
+        for name, employer in EMPLOYER.items()}
 EXTRA = {"loket_rest": {"client_id": "benefits-etl-demo", "client_secret": "demo-secret",
                         "access_token": "x", "refresh_token": "y"},
-         "loket_soap": {"omgevingscode": "DEMO"}, "nmbrs": {"domain": "demo"}}
+         "loket_soap": {"omgevingscode": "DEMO"}, "nmbrs": {"domain": "demo"},
+         "nmbrs_rest": {"client_id": "benefits-etl-demo", "client_secret": "demo-secret",
+                        "access_token": "x", "refresh_token": "y"}}
+# The connection password: Nmbrs SOAP's API token and Nmbrs REST's X-Subscription-Key are 32 hex characters.
+PASSWORD = {"nmbrs": "0123456789abcdef0123456789abcdef", "nmbrs_rest": "5e1f0c3a9b7d4e2f8a6c1b0d3e5f7a9c"}
 
 
 def _port_in_use(port: int) -> bool:
@@ -31,9 +39,9 @@ def _extract(connector: str, host: str):
     from payroll_etl.landing import LandingWriter
 
     employer, _, _ = DEMO[connector]
-    cfg = next(e for e in load_config().employers if e.employer == employer)
-    password = "0123456789abcdef0123456789abcdef" if connector == "nmbrs" else "demo"
-    creds = SourceCredentials(host=host, login="demo@example.nl", password=password, extra=EXTRA[connector])
+    cfg = next(e for e in load_config().employers if e.employer == employer and e.connector == connector)
+    creds = SourceCredentials(host=host, login="demo@example.nl", password=PASSWORD.get(connector, "demo"),
+                              extra=EXTRA[connector])
     client = connector_class(connector).from_credentials(creds)
     day = date(2026, 11, 27)
     request = ExtractRequest(cfg, day, period_for(day, cfg.payroll_frequency), False, {}, False)

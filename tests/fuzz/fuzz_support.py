@@ -16,7 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 INVALID = object()  # the oracle's "no correct reading exists"
-EMPLOYERS = {"loket_rest": "bakkerij_de_vries", "loket_soap": "schoonmaak_west", "nmbrs": "transport_oost"}
+EMPLOYERS = {"loket_rest": "bakkerij_de_vries", "loket_soap": "schoonmaak_west", "nmbrs": "transport_oost",
+             "nmbrs_rest": "transport_oost_rest"}
+# Registered connectors (payroll_etl.connectors.registry.CONNECTORS) left out of the corpus, with the reason;
+# tests/test_source_tables.py fails when a connector is neither in EMPLOYERS/TARGETS/MUTATE nor here.
+EXCLUDED: dict[str, str] = {}
 LOGICAL = date(2026, 11, 23)
 SKIP_ENTITIES = {"payroll_result", "loonresultaat", "verloningsrun"}  # not needed here: keeps examples fast
 
@@ -48,9 +52,13 @@ def capture(servers: dict[str, Any]) -> dict[str, list[Any]]:
     out = {}
     for connector, key in EMPLOYERS.items():
         cfg = load_config().employer(key, connector)
-        spec = specs[cfg.conn_id]
-        creds = SourceCredentials(host=servers[connector].url, login=spec.get("login"), password=spec.get("password"),
-                                  extra=spec["extra"])
+        spec, url = specs[cfg.conn_id], servers[connector].url
+        extra = spec["extra"]
+        if connector == "nmbrs_rest":  # no password grant: the tokens of a first consent, done now
+            from e2e_support import nmbrs_rest_consent
+
+            extra = {**extra, **nmbrs_rest_consent(url, extra)}
+        creds = SourceCredentials(host=url, login=spec.get("login"), password=spec.get("password"), extra=extra)
         period = period_for_logical_date(LOGICAL, cfg.payroll_frequency, cfg.four_week_tail)
         sink = ListSink()
         conn = connector_class(connector).from_credentials(creds)
@@ -124,6 +132,10 @@ TARGETS = {
               Target("LastName", "employee", "last_name", "text"),
               Target("BSN", "employee", "bsn", "bsn"),
               Target("Value", "salary", "gross_amount", "decimal")],
+    "nmbrs_rest": [Target("birthDate", "employee", "birth_date", "date"),
+                   Target("lastName", "employee", "last_name", "text"),
+                   Target("BSN", "employee", "bsn", "bsn"),
+                   Target("value", "salary", "gross_amount", "decimal")],
 }
 
 
@@ -204,4 +216,29 @@ def _nmbrs_mutation(pages: list[Any], target: Target, value: Any) -> tuple[list[
     raise LookupError(target)
 
 
-MUTATE = {"loket_rest": _json_mutation, "loket_soap": _soap_mutation, "nmbrs": _nmbrs_mutation}
+def _nmbrs_rest_mutation(pages: list[Any], target: Target, value: Any) -> tuple[list[Any], str]:
+    """Nmbrs REST: the field in every version of the first employee's list that has it (the normaliser reads
+    the version in force, or the latest); source id: the employee, or the salary's ``salaryId``."""
+    entity, key, holder = {"birthDate": ("personal_info", "info", "birthInfo"),
+                           "lastName": ("personal_info", "info", "basicInfo"),
+                           "BSN": ("private_info", "privateInfos", None),
+                           "value": ("salary", "salaries", None)}[target.name]
+    out = list(pages)
+    for i, page in enumerate(pages):
+        if page.entity != entity:
+            continue
+        body = json.loads(page.payload)
+        for item in body["data"]:
+            versions = item.get(key) or []
+            if not versions:
+                continue
+            for version in versions[:1] if entity == "salary" else versions:
+                (version[holder] if holder else version)[target.name] = value
+            sid = str(versions[0]["salaryId"] if entity == "salary" else item["employeeId"]).lower()
+            out[i] = replace(page, payload=json.dumps(body))
+            return out, sid
+    raise LookupError(target)
+
+
+MUTATE = {"loket_rest": _json_mutation, "loket_soap": _soap_mutation, "nmbrs": _nmbrs_mutation,
+          "nmbrs_rest": _nmbrs_rest_mutation}

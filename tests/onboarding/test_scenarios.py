@@ -14,6 +14,7 @@ import requests
 from onboarding_support import NMBRS_USER, ROOT, SCENARIO
 
 from payroll_etl.quality.identifiers import bsn_valid
+from payroll_simulators.__main__ import SIMULATORS
 from payroll_simulators.scenario import DEMO_SCENARIO, ScenarioError, dump_world, load_world, world_from_dict
 from payroll_simulators.world import build_world, stable_id
 
@@ -146,20 +147,22 @@ def test_make_simulators_with_world_serves_that_world():
     env.pop("MAKEFLAGS", None)
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "-o", "install", "simulators", f"WORLD={SCENARIO.relative_to(ROOT)}",
-         "PORTS=loket_rest=0 loket_soap=0 nmbrs=0 nmbrs_rest=0"],
+         "PORTS=" + " ".join(f"{name}=0" for name in SIMULATORS)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    # longest name first, so "nmbrs_rest" is not read as "nmbrs"
+    names = "|".join(re.escape(name) for name in sorted(SIMULATORS, key=len, reverse=True))
     try:
         urls, seen = {}, []
         assert proc.stdout is not None
         for line in proc.stdout:
             seen.append(line.rstrip())
-            found = re.match(r"^(loket_rest|loket_soap|nmbrs_rest|nmbrs)\s+(http://127\.0\.0\.1:\d+)$", line.strip())
+            found = re.match(rf"^({names})\s+(http://127\.0\.0\.1:\d+)$", line.strip())
             if found:
                 urls[found.group(1)] = found.group(2)
             if line.strip() == "ready":
                 break
         assert f"world      {SCENARIO.relative_to(ROOT)}" in seen, seen
-        assert set(urls) == {"loket_rest", "loket_soap", "nmbrs", "nmbrs_rest"}, seen
+        assert set(urls) == set(SIMULATORS), seen
         assert _list_companies(urls["nmbrs"]) == ["MyCompany B.V.", "MyCompany Holding B.V.", "Lege B.V.",
                                                   "Acme B.V. (Nmbrs)"]
     finally:
