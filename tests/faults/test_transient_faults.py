@@ -26,10 +26,7 @@ from fault_support import (
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 # Registered connectors left out here, with the reason (tests/test_source_tables.py checks the table against it).
-EXCLUDED = {"nmbrs_rest": "its DAG recovers from 503 x3 on salaries, 500 on period, a timeout and a reset to the "
-                          "clean warehouse in two extract tries, but the landing files of the failed try "
-                          "(failed-*) hold no error body (status >= 400) as evidence, unlike the other connectors; "
-                          "a gap in connectors/nmbrs_rest, found 2026-11-30"}
+EXCLUDED: dict[str, str] = {}
 # (match, kind, times) per connector; the first entry outlasts the connector's own retries.
 TRANSIENT: dict[str, list[tuple[str, str, int]]] = {
     "loket_rest": [
@@ -56,6 +53,12 @@ TRANSIENT: dict[str, list[tuple[str, str, int]]] = {
         (r"^PersonalInfo_GetCurrent$", "reset", 1),
         (r"^Address_GetListCurrent$", "429", 2),
         (r"^Run_GetList$", "429_no_retry_after", 1),
+    ],
+    "nmbrs_rest": [
+        (r"^GET /api/companies/[^/]+/employees/salaries", "503", MAX_ATTEMPTS),
+        (r"^GET /api/companies/[^/]+/period", "500", 1),
+        (r"^GET /api/companies/[^/]+/employees/employments", "timeout", 1),
+        (r"^GET /api/companies/[^/]+/employees/personalinfo", "reset", 1),
     ],
 }
 

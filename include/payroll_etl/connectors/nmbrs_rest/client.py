@@ -105,6 +105,11 @@ class Client(HttpTransport):
         """Adopt a token another task stored meanwhile, else refresh (under the store lock)."""
         self.tokens.after_401(self._sent)
 
+    def on_error_response(self, response: requests.Response, call: HttpCall) -> None:
+        """Land every 4xx/5xx body under ``errors`` as the failed attempt's evidence (the access token,
+        subscription key and client secret redacted), before it is classified or retried."""
+        self.land_error(self.sink, response, call, (self._sent, self._key, self.tokens.client_secret))
+
     def check_response(self, response: requests.Response, call: HttpCall) -> None:
         """Nmbrs' statuses and error codes -> the error taxonomy (table in the module docstring)."""
         status = response.status_code
