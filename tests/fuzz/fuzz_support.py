@@ -46,6 +46,8 @@ def capture(servers: dict[str, Any]) -> dict[str, list[Any]]:
     from payroll_etl.config import PROJECT_ROOT, load_config
     from payroll_etl.connectors import connector_class
     from payroll_etl.connectors.base import ExtractRequest, SourceCredentials
+    from payroll_etl.connectors.registry import CONNECTORS
+    from payroll_etl.connectors.transport.tokens import MemoryTokenStore
     from payroll_etl.periods import period_for_logical_date
 
     specs = yaml.safe_load((PROJECT_ROOT / "include" / "demo_connections.yaml").read_text())
@@ -53,12 +55,12 @@ def capture(servers: dict[str, Any]) -> dict[str, list[Any]]:
     for connector, key in EMPLOYERS.items():
         cfg = load_config().employer(key, connector)
         spec, url = specs[cfg.conn_id], servers[connector].url
-        extra = spec["extra"]
-        if connector == "nmbrs_rest":  # no password grant: the tokens of a first consent, done now
-            from e2e_support import nmbrs_rest_consent
-
-            extra = {**extra, **nmbrs_rest_consent(url, extra)}
-        creds = SourceCredentials(host=url, login=spec.get("login"), password=spec.get("password"), extra=extra)
+        creds = SourceCredentials(host=url, login=spec.get("login"), password=spec.get("password"), extra=spec["extra"])
+        consenter = CONNECTORS[connector].demo_consenter()
+        if consenter is not None:  # no password grant (Nmbrs REST): the tokens of a first consent, done now
+            tokens = consenter(creds, MemoryTokenStore())
+            creds = SourceCredentials(host=url, login=spec.get("login"), password=spec.get("password"),
+                                      extra={**spec["extra"], **tokens})
         period = period_for_logical_date(LOGICAL, cfg.payroll_frequency, cfg.four_week_tail)
         sink = ListSink()
         conn = connector_class(connector).from_credentials(creds)
