@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from payroll_etl.connectors.base import SourceCredentials
     from payroll_etl.connectors.transport.tokens import TokenStore
 
-# The simulator's demo login (payroll_simulators.nmbrs_rest DEMO_USERNAME / DEMO_PASSWORD; the simulators
+# The simulator's demo login (the Nmbrs REST simulator's DEMO_USERNAME / DEMO_PASSWORD; the simulators
 # and payroll_etl import nothing of each other).
 DEMO_LOGIN = ("demo@example.nl", "demo")
 

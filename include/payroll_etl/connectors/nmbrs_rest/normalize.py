@@ -49,7 +49,8 @@ MARITAL = {"married": "gehuwd", "unmarried": "ongehuwd", "registeredPartner": "g
 SALARY_BASES = {"grossFulltimeSalary": "fulltime", "grossParttimeSalary": "actual", "grossHourlyWage": "hourly"}
 BULK = {"personal_info": "info", "address": "addresses", "private_info": "privateInfos",
         "bank_account": "bankAccounts", "employment": "employments", "salary": "salaries", "schedule": "schedules"}
-NOT_CANONICAL = {"contract", "pension_export", "document_task", "change_probe"}  # landed for their own sake
+# landed for their own sake; "errors": 4xx/5xx bodies kept as evidence (landing.ERRORS_ENTITY)
+NOT_CANONICAL = {"contract", "pension_export", "document_task", "change_probe", "errors"}
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
