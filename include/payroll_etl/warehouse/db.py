@@ -13,6 +13,7 @@ Nothing here commits implicitly: ``begin``/``commit``/``rollback`` frame one loa
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -114,7 +115,7 @@ def _compiled_text(dialect: str, sql: str) -> Any:
     return text(sql).compile(dialect=_dialect(dialect))
 
 
-class Db:
+class Db(ABC):
     """The operations the loader needs, on DuckDB or PostgreSQL (one connection, one transaction).
 
     Attributes set per instance: ``touched`` (entity -> Arrow table(source_id) of the records this
@@ -127,11 +128,13 @@ class Db:
     touched: dict[str, Any]
     prior: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated in place
 
+    @abstractmethod
     def _native(self, sql: str, params: Any) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _rows(self, sql: str, params: Any) -> list[tuple]:
-        raise NotImplementedError
+        ...
 
     def _bind(self, compiled: Any, values: dict[str, Any] | None = None) -> Any:
         """Parameters of a compiled statement in this driver's style (dict or ordered list)."""
@@ -171,23 +174,27 @@ class Db:
             compiled = insert(table).values(chunk).compile(dialect=_dialect(self.dialect))
             self._native(str(compiled), self._bind(compiled))
 
+    @abstractmethod
     def stage(self, name: str, table: pa.Table, types: dict[str, str]) -> None:
         """Create the temporary table ``name`` (dropped at commit) with ``table``'s rows, column types
         from ``types`` (column -> SQL type text valid on both dialects)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def fetch_arrow(self, sql: str, schema: pa.Schema, params: Params | None = None) -> pa.Table:
         """Run the SELECT ``sql`` (``:name`` placeholders bound from ``params``) and return its rows as
         an Arrow table in ``schema`` (COPY TO STDOUT on PostgreSQL: fast for big key sets)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def bulk_insert(self, target: str, table: pa.Table, types: dict[str, str]) -> None:
         """Append ``table``'s rows to ``target`` (COPY on PostgreSQL, an Arrow scan on DuckDB)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def lock_scope(self, connector: str, employer: str) -> None:
         """Serialise loads of one scope (the loader passes ``("employer", <employer>)``)."""
-        raise NotImplementedError
+        ...
 
     def drop_temp(self, name: str) -> None:
         """Drop the temporary table ``name`` if it exists."""
@@ -208,6 +215,7 @@ class Db:
         except Exception:  # noqa: BLE001 - nothing to roll back
             pass
 
+    @abstractmethod
     def close(self) -> None:
         """Close the connection (an open transaction is rolled back by the server)."""
-        raise NotImplementedError
+        ...

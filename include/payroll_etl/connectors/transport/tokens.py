@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
@@ -132,7 +133,7 @@ class FileTokenStore:
                 os.close(fd)
 
 
-class RotatingAccess:
+class RotatingAccess(ABC):
     """Access tokens from a :class:`TokenStore` whose refresh tokens rotate (Loket REST, Nmbrs REST).
 
     A subclass sets ``store`` and ``refresh_skew`` (seconds before expiry at which a token counts as
@@ -145,8 +146,9 @@ class RotatingAccess:
     _access: str | None = None
     _expires_at: float = 0.0
 
+    @abstractmethod
     def _refresh_locked(self, tokens: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        """Spend the stored refresh token, save and return the new pair (called under ``store.lock()``)."""
 
     def _usable(self, tokens: dict[str, Any]) -> bool:
         expires_at = float(tokens.get("expires_at") or 0)
