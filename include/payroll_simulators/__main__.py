@@ -12,7 +12,7 @@ import argparse
 import importlib
 import signal
 import sys
-import threading
+import time
 
 from payroll_simulators.server import serve_in_thread
 from payroll_simulators.world import build_world
@@ -65,16 +65,22 @@ def main(argv: list[str] | None = None) -> int:
     servers = start_all(world, dict(args.port))
     for s in servers:
         print(f"{s.name:<11} {s.url}", flush=True)
-    print("ready", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM raises in the main thread, like Ctrl-C. Setting a threading.Event from the handler could deadlock:
+    # the handler would take the Event's lock while the interrupted main thread holds it inside Event.wait().
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        stop.wait()
+        print("ready", flush=True)
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     for s in servers:
         s.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
