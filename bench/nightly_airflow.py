@@ -60,19 +60,22 @@ def _extract_phase(stack: Any, runs: dict[str, str]) -> dict[str, Any]:
     """Start, end and per-task figures of the extract tasks of ``runs`` (dag id -> run id)."""
     starts, ends, durations, queued = [], [], [], []
     states: dict[str, int] = {}
-    tasks: dict[str, tuple[float, float]] = {}
-    for dag_id, run_id in runs.items():
-        for ti in stack.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]:
-            states[f"{ti['task_id']}:{ti['state']}"] = states.get(f"{ti['task_id']}:{ti['state']}", 0) + 1
-            if ti["task_id"] != "extract" or not ti.get("start_date") or not ti.get("end_date"):
-                continue
-            start, end = _when(ti["start_date"]), _when(ti["end_date"])
-            tasks[dag_id] = (start, end)
+    tasks: dict[str, tuple[float, float, str, float]] = {}  # dag id -> start, end, ti id, queued
+    # One request for all runs (the batch endpoint): polling each run's task instances every 2 s was
+    # 8 REST requests a second, CPU of the API server that the tasks' execution API calls wait for.
+    body = {"dag_ids": list(runs), "dag_run_ids": list(runs.values()), "task_ids": ["extract"], "page_limit": 1000}
+    for ti in stack.request("POST", "/api/v2/dags/~/dagRuns/~/taskInstances/list", body)["task_instances"]:
+        dag_id = ti["dag_id"]
+        if runs.get(dag_id) != ti["dag_run_id"]:
+            continue
+        states[f"{ti['task_id']}:{ti['state']}"] = states.get(f"{ti['task_id']}:{ti['state']}", 0) + 1
+        if ti.get("start_date") and ti.get("end_date"):
+            start, end = _when(ti["start_date"]) or 0.0, _when(ti["end_date"]) or 0.0
+            tasks[dag_id] = (start, end, ti["id"], _when(ti.get("queued_when")) or start)
             starts.append(start)
             ends.append(end)
             durations.append(end - start)
-            if ti.get("queued_when"):
-                queued.append(start - _when(ti["queued_when"]))
+            queued.append(start - tasks[dag_id][3])
     return {"wall_s": (max(ends) - min(starts)) if starts else float("nan"), "tasks": len(durations),
             "mean_task_s": sum(durations) / len(durations) if durations else float("nan"),
             "mean_queued_s": sum(queued) / len(queued) if queued else float("nan"), "states": states,
@@ -92,16 +95,28 @@ def _wait_for_extracts(stack: Any, runs: dict[str, str], timeout: float) -> dict
         time.sleep(2)
 
 
-def _landed_call_phase(root: Path, employers: list[Any], tasks: dict[str, tuple[float, float]]) -> dict[str, float]:
+# The phases of one extract task, in order: (name, from mark, to mark); marks from the task instance
+# (queued, start, end), its log (_task_log_marks) and its landed pages (first and last call returned).
+PHASES = (("queued -> running (scheduler, executor, supervisor fork)", "queued", "start"),
+          ("supervisor's ti.start call until the startup message", "start", "startup_msg"),
+          ("DAG bundle + parsing the DAG file", "startup_msg", "parsed"),
+          ("pipeline set-up + token call until the first call returned", "parsed", "first"),
+          ("first to last call", "first", "last"), ("after the last call (commit, XCom, exit)", "last", "end"))
+
+
+def _landed_call_phase(root: Path, employers: list[Any], tasks: dict[str, tuple[float, float, str, float]],
+                       marks: dict[str, dict[str, float]]) -> dict[str, Any]:
     """Mean seconds per extract task spent before its first page arrived (task start-up, state
     query, token), between its first and last page (the calls) and after its last page (landing
-    commit, summary, task end), from the landed pages' ``received_at`` and the task's start/end."""
+    commit, summary, task end), from the landed pages' ``received_at`` and the task's start/end;
+    ``phases``: the mean of each of ``PHASES`` over the tasks whose log had every mark."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from payroll_etl import landing
 
     before, calls, after = [], [], []
+    phases: dict[str, list[float]] = {name: [] for name, _, _ in PHASES}
     for e in employers:
         parts = landing.committed_parts(root, e.connector, e.employer, date.fromisoformat(LOGICAL_DATE[:10]))
         stamps = [pq.read_table(p, columns=["received_at"]).column(0) for p in parts.values()]
@@ -109,22 +124,141 @@ def _landed_call_phase(root: Path, employers: list[Any], tasks: dict[str, tuple[
             continue
         first = min(pc.min(s).as_py() for s in stamps).timestamp()
         last = max(pc.max(s).as_py() for s in stamps).timestamp()
-        start, end = tasks[e.dag_id]
+        start, end, ti_id, queued = tasks[e.dag_id]
         before.append(first - start)
         calls.append(last - first)
         after.append(end - last)
+        at = {"queued": queued, "start": start, "first": first, "last": last, "end": end, **marks.get(ti_id, {})}
+        if all(m in at for _, m0, m1 in PHASES for m in (m0, m1)):
+            for name, m0, m1 in PHASES:
+                phases[name].append(at[m1] - at[m0])
 
     def mean(values: list[float]) -> float:
         return sum(values) / len(values) if values else float("nan")
 
-    return {"before_calls_s": mean(before), "calls_phase_s": mean(calls), "after_calls_s": mean(after)}
+    return {"before_calls_s": mean(before), "calls_phase_s": mean(calls), "after_calls_s": mean(after),
+            "phases": {name: mean(v) for name, v in phases.items()}}
 
 
-def _task_log_timeline(home: Path) -> None:
-    """Print where the time of the first extract task went (its log's timestamps), for the docs."""
-    logs = sorted(p for p in home.rglob("*.log") if "task_id=extract" in str(p))
-    if os.environ.get("PAYROLL_BENCH_AIRFLOW_LOG") and logs:
-        print(logs[0].read_text(errors="replace")[-6000:], flush=True)
+class CpuSampler:
+    """CPU seconds of the stack's processes (this process's descendants) while the extracts run.
+
+    Every ``interval`` s it reads each descendant's user + system CPU, its own and that of the
+    children it reaped, and its title. ``roles()``: the CPU per role from ``start()`` to ``stop()``
+    of the processes alive at ``stop()``; an ended process counts in its parent's reaped CPU (a task
+    process in its supervisor's, counted as "task processes"). ``tasks()``: the CPU of each task
+    process by task-instance id (the task runner titles it ``airflow worker -- <ti id>``), the last
+    sample before it ended: a lower bound."""
+
+    def __init__(self, interval: float = 0.5):
+        import threading
+
+        self.interval, self.stop_event = interval, threading.Event()
+        self.first: dict[int, tuple[float, float]] = {}
+        self.last: dict[int, tuple[str, float, float]] = {}  # pid -> (role, own cpu, reaped children's cpu)
+        self.titles: dict[int, str] = {}
+        self.alive: set[int] = set()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _role(title: str, parent: str) -> str:
+        if title.startswith("airflow worker -- LocalExecutor") and not parent.startswith("airflow worker"):
+            return "executor workers (supervisors)"
+        if title.startswith("airflow worker -- "):
+            return "task processes"
+        for role in ("api-server", "api_server", "scheduler", "dag-processor", "triggerer", "payroll_simulators",
+                     "multiprocessing", "serve-logs", "serve_logs"):
+            if role in title or role in parent:
+                return {"api_server": "api-server", "multiprocessing": "bench simulator"}.get(role, role)
+        return title[:60]
+
+    def sample(self) -> None:
+        import psutil
+
+        alive = set()
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                with proc.oneshot():
+                    title, times, parent = " ".join(proc.cmdline()), proc.cpu_times(), proc.parent()
+                parent_title = " ".join(parent.cmdline()) if parent else ""
+            except (psutil.Error, OSError):
+                continue
+            alive.add(proc.pid)
+            own, reaped = times.user + times.system, times.children_user + times.children_system
+            self.first.setdefault(proc.pid, (0.0, reaped))  # new processes: all of their own CPU counts
+            self.last[proc.pid] = (self._role(title, parent_title), own, reaped)
+            if title.startswith("airflow worker -- ") and "LocalExecutor" not in title:
+                self.titles[proc.pid] = title.removeprefix("airflow worker -- ").strip()
+        self.alive = alive
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            self.sample()
+
+    def start(self) -> None:
+        self.sample()
+        self.first = {pid: (own, reaped) for pid, (_, own, reaped) in self.last.items()}
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join()
+        self.sample()
+
+    def roles(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid in self.alive:
+            role, own, reaped = self.last[pid]
+            own0, reaped0 = self.first[pid]
+            children = "task processes" if role.startswith("executor workers") else role
+            out[role] = out.get(role, 0.0) + own - own0
+            out[children] = out.get(children, 0.0) + reaped - reaped0
+        return out
+
+    def tasks(self) -> dict[str, float]:
+        return {ti: self.last[pid][1] for pid, ti in self.titles.items()}
+
+
+# Task-log events (task runner) that mark the start-up phases of an extract task.
+_EVENTS = {"::group::Pre Execute": "child", "DAG bundles loaded": "startup_msg",
+           "Worker startup parse complete": "parsed"}
+
+
+def _task_log_marks(home: Path) -> dict[str, dict[str, float]]:
+    """Per extract task (by task-instance id): when its process was ready (``child``), got the startup
+    message after the supervisor's ``ti.start`` call (``startup_msg``) and had parsed the DAG file (``parsed``)."""
+    out: dict[str, dict[str, float]] = {}
+    for path in home.rglob("*.log"):
+        if "task_id=extract" not in str(path):
+            continue
+        marks: dict[str, float] = {}
+        ti_id = None
+        for line in path.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            event = json.loads(line)
+            ti_id = ti_id or event.get("ti_id")
+            name = next((v for k, v in _EVENTS.items() if str(event.get("event", "")).startswith(k)), None)
+            if name and name not in marks:
+                marks[name] = _when(event["timestamp"]) or 0.0
+        if ti_id:
+            out[str(ti_id)] = marks
+    if os.environ.get("PAYROLL_BENCH_AIRFLOW_LOGS"):  # a folder: every log of the stack is copied there
+        import shutil
+
+        shutil.copytree(home / "logs", os.environ["PAYROLL_BENCH_AIRFLOW_LOGS"], dirs_exist_ok=True)
+    return out
+
+
+def _cpu_figures(sampler: CpuSampler, tasks: dict[str, tuple[float, float, str, float]],
+                 runs_s: float) -> dict[str, Any]:
+    """CPU seconds from the trigger until every extract ended: per role of the stack, and per extract
+    task process (mean of the extract tasks' processes the sampler saw)."""
+    extract_ids = {t[2] for t in tasks.values()}
+    per_task = [cpu for ti, cpu in sampler.tasks().items() if ti in extract_ids]
+    roles = sampler.roles()
+    return {"cpu_roles": roles, "cpu_total_s": sum(roles.values()), "cpu_cores_busy": sum(roles.values()) / runs_s,
+            "task_cpu_s": sum(per_task) / len(per_task) if per_task else float("nan"), "task_cpu_n": len(per_task)}
 
 
 def nightly_airflow(n: int, employees: int, latency: float, timeout: float = 900) -> dict[str, Any]:
@@ -152,14 +286,25 @@ def nightly_airflow(n: int, employees: int, latency: float, timeout: float = 900
             dag_ids = [e.dag_id for e in b.bench_employers(n)]
             stack.wait_for_dags(dag_ids, timeout=300)
             stack_s = time.monotonic() - started
+            # A nightly runs on a warehouse at the head revision: migrated here, before the runs, as a
+            # deployment's init step does (docker-compose, the Celery stack), so the extracts' check is the
+            # no-op one, not 8 tasks waiting on the advisory lock for the first-ever migration.
+            from payroll_etl.warehouse.migrate import upgrade
+
+            upgrade(stack.warehouse_url)
             b._sim(url, "/_sim/calls", "DELETE")
+            sampler = CpuSampler()
+            sampler.start()
             triggered = time.monotonic()
             runs = {dag_id: stack.trigger(dag_id, LOGICAL_DATE) for dag_id in dag_ids}
             phase = _wait_for_extracts(stack, runs, timeout)
             runs_s = time.monotonic() - triggered
+            sampler.stop()
             calls = sum(b._sim(url, "/_sim/calls").values())
-            _task_log_timeline(Path(tmp) / "home")
-            phase.update(_landed_call_phase(stack.data_dir / "landing", b.bench_employers(n), phase["task_spans"]))
+            marks = _task_log_marks(Path(tmp) / "home")
+            phase.update(_landed_call_phase(stack.data_dir / "landing", b.bench_employers(n), phase["task_spans"],
+                                            marks))
+            phase.update(_cpu_figures(sampler, phase["task_spans"], runs_s))
         except BaseException:
             print(stack.diagnostics(20)[-4000:], flush=True)
             raise
@@ -185,7 +330,20 @@ def report(r: dict[str, Any]) -> str:
             f"call returned (task start-up), {r['calls_phase_s']:.1f} s first to last call, {r['after_calls_s']:.1f} s "
             f"after; queued {r['mean_queued_s']:.1f} s; "
             f"every extract ended {r['runs_s']:.0f} s after the trigger ({r['failed_runs']} not successful); "
-            f"stack start-up {r['stack_s']:.0f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            f"stack start-up {r['stack_s']:.0f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+            + breakdown(r))
+
+
+def breakdown(r: dict[str, Any]) -> str:
+    """Where one extract task's time went (``PHASES``, means) and the CPU the stack used meanwhile."""
+    lines = [f"\n  {name:62} {seconds:5.2f} s" for name, seconds in r.get("phases", {}).items()]
+    roles = sorted(r.get("cpu_roles", {}).items(), key=lambda kv: -kv[1])
+    lines.append(f"\n  CPU from the trigger until the last extract ended: {r.get('cpu_total_s', 0):.1f} s in "
+                 f"{r['runs_s']:.0f} s ({r.get('cpu_cores_busy', 0):.2f} cores busy; normalize tasks of finished "
+                 f"runs included): " + ", ".join(f"{k} {v:.1f} s" for k, v in roles if v >= 0.05))
+    lines.append(f"\n  CPU of one extract task's process: {r.get('task_cpu_s', float('nan')):.2f} s "
+                 f"(mean of {r.get('task_cpu_n', 0)}, sampled every 0.5 s: a lower bound)")
+    return "".join(lines)
 
 
 if __name__ == "__main__":
