@@ -30,6 +30,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 LOGICAL_DATE = "2026-11-23T01:00:00Z"  # 02:00 Europe/Amsterdam: the in-process bench's NIGHTLY
 POOL = "payroll_loket_rest"
+# Airflow's own defaults, which a deployment runs, instead of the test stack's fast loops (a DAG-file
+# re-parse every 10 s, a scheduler heartbeat every second): CPU the extract tasks share the cores with.
+DEPLOYMENT_INTERVALS = {"AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+                        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "5"}
 
 
 def _employers_file(n: int, path: Path) -> Path:
@@ -95,8 +99,7 @@ def _wait_for_extracts(stack: Any, runs: dict[str, str], timeout: float) -> dict
         time.sleep(2)
 
 
-# The phases of one extract task, in order: (name, from mark, to mark); marks from the task instance
-# (queued, start, end), its log (_task_log_marks) and its landed pages (first and last call returned).
+# An extract task's phases: (name, from, to); marks from the task instance, its log, its landed pages.
 PHASES = (("queued -> running (scheduler, executor, supervisor fork)", "queued", "start"),
           ("supervisor's ti.start call until the startup message", "start", "startup_msg"),
           ("DAG bundle + parsing the DAG file", "startup_msg", "parsed"),
@@ -106,17 +109,14 @@ PHASES = (("queued -> running (scheduler, executor, supervisor fork)", "queued",
 
 def _landed_call_phase(root: Path, employers: list[Any], tasks: dict[str, tuple[float, float, str, float]],
                        marks: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Mean seconds per extract task spent before its first page arrived (task start-up, state
-    query, token), between its first and last page (the calls) and after its last page (landing
-    commit, summary, task end), from the landed pages' ``received_at`` and the task's start/end;
-    ``phases``: the mean of each of ``PHASES`` over the tasks whose log had every mark."""
+    """Mean seconds per extract task before its first page arrived, first to last page, after the last
+    (landed ``received_at`` vs the task's start/end); ``phases``: the mean of each of ``PHASES``."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     from payroll_etl import landing
 
-    before, calls, after = [], [], []
-    phases: dict[str, list[float]] = {name: [] for name, _, _ in PHASES}
+    before, calls, after, phases = [], [], [], {name: [] for name, _, _ in PHASES}  # type: ignore[var-annotated]
     for e in employers:
         parts = landing.committed_parts(root, e.connector, e.employer, date.fromisoformat(LOGICAL_DATE[:10]))
         stamps = [pq.read_table(p, columns=["received_at"]).column(0) for p in parts.values()]
@@ -125,9 +125,8 @@ def _landed_call_phase(root: Path, employers: list[Any], tasks: dict[str, tuple[
         first = min(pc.min(s).as_py() for s in stamps).timestamp()
         last = max(pc.max(s).as_py() for s in stamps).timestamp()
         start, end, ti_id, queued = tasks[e.dag_id]
-        before.append(first - start)
-        calls.append(last - first)
-        after.append(end - last)
+        for values, seconds in ((before, first - start), (calls, last - first), (after, end - last)):
+            values.append(seconds)
         at = {"queued": queued, "start": start, "first": first, "last": last, "end": end, **marks.get(ti_id, {})}
         if all(m in at for _, m0, m1 in PHASES for m in (m0, m1)):
             for name, m0, m1 in PHASES:
@@ -143,12 +142,10 @@ def _landed_call_phase(root: Path, employers: list[Any], tasks: dict[str, tuple[
 class CpuSampler:
     """CPU seconds of the stack's processes (this process's descendants) while the extracts run.
 
-    Every ``interval`` s it reads each descendant's user + system CPU, its own and that of the
-    children it reaped, and its title. ``roles()``: the CPU per role from ``start()`` to ``stop()``
-    of the processes alive at ``stop()``; an ended process counts in its parent's reaped CPU (a task
-    process in its supervisor's, counted as "task processes"). ``tasks()``: the CPU of each task
-    process by task-instance id (the task runner titles it ``airflow worker -- <ti id>``), the last
-    sample before it ended: a lower bound."""
+    Every ``interval`` s: each descendant's CPU (own, and of the children it reaped) and title.
+    ``roles()``: CPU per role between ``start()`` and ``stop()`` (an ended process counts in its
+    parent's reaped CPU; a task process in its supervisor's, as "task processes"). ``tasks()``: CPU
+    per task process by task-instance id (its title ``airflow worker -- <ti id>``), last sample: a lower bound."""
 
     def __init__(self, interval: float = 0.5):
         import threading
@@ -156,8 +153,7 @@ class CpuSampler:
         self.interval, self.stop_event = interval, threading.Event()
         self.first: dict[int, tuple[float, float]] = {}
         self.last: dict[int, tuple[str, float, float]] = {}  # pid -> (role, own cpu, reaped children's cpu)
-        self.titles: dict[int, str] = {}
-        self.alive: set[int] = set()
+        self.titles, self.alive = {}, set()  # type: ignore[var-annotated]
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
@@ -279,7 +275,7 @@ def nightly_airflow(n: int, employees: int, latency: float, timeout: float = 900
         b._sim(url, "/_sim/latency", "POST", {"seconds": latency})
         employers = _employers_file(n, Path(tmp) / "employers.yaml")
         stack = AirflowStack(Path(tmp) / "home", employers_file=employers, executor="LocalExecutor")
-        stack.env.update(_connections(n, url))
+        stack.env.update({**_connections(n, url), **DEPLOYMENT_INTERVALS})
         started = time.monotonic()
         try:
             stack.start()

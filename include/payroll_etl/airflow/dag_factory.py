@@ -88,7 +88,7 @@ class PayrollDAG(DAG):
 
 def _run_context(cfg: EmployerConfig, params: dict[str, Any], context: dict[str, Any]):
     from payroll_etl.periods import local_day
-    from payroll_etl.pipeline import RunContext
+    from payroll_etl.steps.context import RunContext
 
     dag_run = context["dag_run"]
     # Airflow resolved the Params (defaults + the run's conf, validated); conf keys no Param declares are
@@ -198,16 +198,18 @@ def extract_step(dag_id: str, **context: Any) -> dict[str, Any]:
     """Task ``extract``: ``pipeline.extract`` with the Connection's credentials; returns its XCom summary
     (``period``, ``calls``, ``pages``, ...). ``PeriodAlreadyLoaded`` becomes ``AirflowSkipException``;
     ConfigurationError when ``dag_id`` has no entry; connector errors propagate (retried per retry_policy)."""
-    from payroll_etl import pipeline as steps
+    # the extract step's own module, not payroll_etl.pipeline: that imports normalize, validate and
+    # the loader too (numpy, the quality rules, the normalizers), which an extract task never runs
     from payroll_etl.airflow.hooks import PayrollSourceHook
     from payroll_etl.airflow.tokens import credentials_with_token_store
     from payroll_etl.errors import PeriodAlreadyLoaded
+    from payroll_etl.steps.extract import extract
 
     cfg, _ = _employer(dag_id)
     ctx = _run_context(cfg, context.get("params") or {}, context)
     credentials = credentials_with_token_store(PayrollSourceHook(cfg.conn_id).get_credentials(), cfg)
     try:
-        summary = steps.extract(ctx, credentials)
+        summary = extract(ctx, credentials)
     except PeriodAlreadyLoaded as skip:  # another run loaded this pay period: every task is skipped
         from airflow.sdk.exceptions import AirflowSkipException
 

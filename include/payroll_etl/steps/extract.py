@@ -36,8 +36,10 @@ def _skip_if_period_loaded(ctx: RunContext) -> None:
 
 def extract(ctx: RunContext, credentials: SourceCredentials) -> dict[str, Any]:
     """Fetch from the source into the raw landing. Returns a small summary for XCom."""
-    from payroll_etl.warehouse.load import previous_state
+    # records, not warehouse.load (which re-exports it): an extract task needs neither the loader nor
+    # the merge/diff/cutover modules it imports
     from payroll_etl.warehouse.migrate import upgrade
+    from payroll_etl.warehouse.records import previous_state
 
     system_arrow_pool()
     upgrade(ctx.warehouse_url)
