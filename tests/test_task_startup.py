@@ -1,8 +1,7 @@
 """What an extract task pays before its first source call (issue 18, the nightly through Airflow).
 
-* The migration check of a current warehouse imports no alembic: the head revision is read from
-  the migration scripts (``migrate.head_revision``), the same head alembic finds, and alembic's
-  ``ScriptDirectory`` still decides for a branch or a merge.
+* The migration check of a current warehouse imports no alembic: the head revision is written
+  down (``migrate.HEAD_REVISION``) and checked here against the head alembic finds.
 * The extract task imports its own step, not ``payroll_etl.pipeline`` (normalize, validate, the
   loader and their numpy/quality imports).
 """
@@ -20,34 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_head_revision_is_the_head_alembic_finds():
+    """Adding a migration without moving ``migrate.HEAD_REVISION`` fails here, naming both."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(migrate.alembic_config("duckdb:///:memory:"))
-    assert migrate._head_from_scripts(migrate.MIGRATIONS / "versions") == script.get_current_head()
     assert migrate.head_revision() == script.get_current_head()
-
-
-def _script(folder: Path, name: str, revision: str, down: str | None, annotated: bool = False) -> None:
-    kind = ": str | None" if annotated else ""
-    folder.joinpath(f"{name}.py").write_text(
-        f'"""{name}\n\nrevision = "not this one"\n"""\nfrom alembic import op\n\n'
-        f"revision{kind} = {revision!r}\ndown_revision{kind} = {down!r}\n\n\ndef upgrade():\n    revision = 'x'\n")
-
-
-def test_head_from_scripts_reads_plain_and_annotated_assignments(tmp_path):
-    _script(tmp_path, "a", "0001", None)
-    _script(tmp_path, "b", "0002", "0001", annotated=True)
-    _script(tmp_path, "c", "0003", "0002")
-    assert migrate._head_from_scripts(tmp_path) == "0003"
-
-
-def test_head_from_scripts_leaves_branches_and_merges_to_alembic(tmp_path):
-    _script(tmp_path, "a", "0001", None)
-    _script(tmp_path, "b", "0002a", "0001")
-    _script(tmp_path, "c", "0002b", "0001")
-    assert migrate._head_from_scripts(tmp_path) is None  # two heads
-    tmp_path.joinpath("d.py").write_text('revision = "0003"\ndown_revision = ("0002a", "0002b")\n')
-    assert migrate._head_from_scripts(tmp_path) is None  # a merge point
 
 
 CHECK = """
