@@ -130,30 +130,39 @@ class PostgresDb(Db):
             cursor = self.conn.execute(sql, params)
             return cursor.fetchall() if cursor.description is not None else []
 
-    def copy_in(self, target: str, table: pa.Table) -> None:
-        """Stream an Arrow table into ``target`` with COPY (CSV written by Arrow, batch by batch).
-        A lost connection raises WarehouseError naming the COPY."""
+    def copy_in(self, target: str, table: pa.Table, types: dict[str, str] | None = None) -> None:
+        """Stream an Arrow table into ``target`` with COPY, batch by batch: binary (``pgbinary``) when
+        ``types`` (column -> SQL type) is given and every column has an encoder, else CSV written by
+        Arrow. A lost connection raises WarehouseError naming the COPY."""
         with connection_lost(f"COPY {target}", self._lost):
-            self._copy_in(target, table)
+            self._copy_in(target, table, types)
 
-    def _copy_in(self, target: str, table: pa.Table) -> None:
+    def _copy_in(self, target: str, table: pa.Table, types: dict[str, str] | None) -> None:
         import pyarrow.csv as pacsv
+
+        from payroll_etl.warehouse import pgbinary
 
         if table.num_rows == 0:
             return
         from concurrent.futures import ThreadPoolExecutor
 
         names = ", ".join(f'"{c}"' for c in table.column_names)
+        binary = (types is not None and pgbinary.encodable(table.schema, types)
+                  and pgbinary.strings_parse(table, types))
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
         def encode(batch: Any) -> memoryview:
+            if binary:  # the server parses binary at about half the CPU of CSV (pgbinary)
+                return pgbinary.encode_rows(batch, types or {})
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, options)
             return buffer.getbuffer()
 
         # Arrow encodes the next chunk (GIL released) while the server parses the current one
-        with ThreadPoolExecutor(max_workers=1) as pool, \
-                self.conn.cursor().copy(f"COPY {target} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+        with ThreadPoolExecutor(max_workers=1) as pool, self.conn.cursor().copy(
+                f"COPY {target} ({names}) FROM STDIN WITH (FORMAT {'binary' if binary else 'csv'})") as copy:
+            if binary:
+                copy.write(pgbinary.HEADER)
             pending = None
             for batch in table.to_batches(max_chunksize=65536):
                 future = pool.submit(encode, batch)
@@ -162,15 +171,17 @@ class PostgresDb(Db):
                 pending = future
             if pending is not None:
                 copy.write(pending.result())
+            if binary:
+                copy.write(pgbinary.TRAILER)
 
     def stage(self, name: str, table: pa.Table, types: dict[str, str]) -> None:
         cols = ", ".join(f'"{c}" {types[c]}' for c in table.column_names)
         self._native(f"CREATE TEMP TABLE {name} ({cols}) ON COMMIT DROP", None)
-        self.copy_in(name, table)
+        self.copy_in(name, table, types)
         self._native(f"ANALYZE {name}", None)
 
     def bulk_insert(self, target: str, table: pa.Table, types: dict[str, str]) -> None:
-        self.copy_in(target, table)
+        self.copy_in(target, table, types)
 
     def fetch_arrow(self, sql: str, schema: pa.Schema, params: Params | None = None) -> pa.Table:
         import pyarrow as pa
