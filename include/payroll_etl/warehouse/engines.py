@@ -184,20 +184,29 @@ class PostgresDb(Db):
         self.copy_in(target, table, types)
 
     def fetch_arrow(self, sql: str, schema: pa.Schema, params: Params | None = None) -> pa.Table:
+        """The rows of ``sql`` as an Arrow table in ``schema``, in no particular order.
+
+        They travel as CSV text aggregated by the server into one value per ``FETCH_CHUNK_ROWS`` rows
+        (a text value is capped at 1 GB): libpq hands a ``COPY TO`` over one row per call, and that
+        Python loop cost 0.18-0.30 s of client CPU for 240,000 key rows, the chunks 0.03-0.08 s.
+        """
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
         native, bound = self.text(sql, params)
-        buffer = io.BytesIO()
-        with connection_lost(f"COPY ({operation_name(native)}) TO STDOUT", self._lost), \
-                self.conn.cursor().copy(f"COPY ({native}) TO STDOUT WITH (FORMAT csv)", bound) as copy:
-            for block in copy:
-                buffer.write(block)
-        if buffer.tell() == 0:
+        names = [f"c{i}" for i in range(len(schema))]
+        fields = ", ".join(_csv_field(n, pa.types.is_string(f.type)) for n, f in zip(names, schema, strict=True))
+        chunks = (f"SELECT convert_to(string_agg(line, E'\\n'), 'UTF8') FROM (SELECT concat_ws(',', {fields}) "
+                  f"AS line, row_number() OVER () / {FETCH_CHUNK_ROWS} AS chunk FROM ({native}) "
+                  f"AS q({', '.join(names)})) lines GROUP BY chunk")
+        with connection_lost(operation_name(native), self._lost):
+            rows = self.conn.execute(chunks, bound, binary=True).fetchall()
+        if not rows:
             return schema.empty_table()
-        buffer.seek(0)
         table = pacsv.read_csv(
-            buffer, read_options=pacsv.ReadOptions(column_names=schema.names),
+            pa.py_buffer(b"\n".join(bytes(r[0]) for r in rows)),
+            read_options=pacsv.ReadOptions(column_names=schema.names),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types=schema, strings_can_be_null=True,
                                                  quoted_strings_can_be_null=False))
         return table.cast(pa.schema(schema))
@@ -212,6 +221,19 @@ class PostgresDb(Db):
 
     def close(self) -> None:
         self.conn.close()
+
+
+# Rows per text value of ``PostgresDb.fetch_arrow`` (a text value is capped at 1 GB; 65,536 key rows ~ 4 MB).
+FETCH_CHUNK_ROWS = 65_536
+
+
+def _csv_field(column: str, text: bool) -> str:
+    """SQL for one CSV field of ``column``: NULL as an empty field, text always quoted (an empty string
+    is ``""``), other types as their text output (what ``COPY ... (FORMAT csv)`` writes)."""
+    if text:
+        quoted = f"""'"' || replace(CAST({column} AS TEXT), '"', '""') || '"'"""
+        return f"CASE WHEN {column} IS NULL THEN '' ELSE {quoted} END"
+    return f"coalesce(CAST({column} AS TEXT), '')"
 
 
 def connect(url: str) -> Db:
