@@ -70,6 +70,7 @@ def test_naive_timestamp_strings_and_wide_decimals_fall_back_to_csv():
     wide = pa.table({"n": pa.array([Decimal("1.5")], pa.decimal128(38, 4))})
     assert not pgbinary.encodable(wide.schema, {"n": "NUMERIC(18, 4)"})
     assert not pgbinary.encodable(pa.schema([pa.field("x", pa.int32())]), {"x": "INTEGER"})
+    assert not pgbinary.encodable(pa.schema([pa.field("x", pa.string())]), {"x": "VARCHAR(64)[]"})
 
 
 @pytest.mark.parametrize("warehouse", ["duckdb_url", "pg_url"])

@@ -31,6 +31,8 @@ _ISO_WITH_OFFSET = r"(Z|[+-]\d\d(:?\d\d)?)$"
 
 
 def _kind(sql_type: str) -> str:
+    if "[" in sql_type:  # an array type: no encoder (CSV)
+        return ""
     base = sql_type.upper().split("(")[0].strip()
     return {"TEXT": "text", "VARCHAR": "text", "CHARACTER VARYING": "text", "DATE": "date",
             "TIMESTAMPTZ": "timestamptz", "TIMESTAMP WITH TIME ZONE": "timestamptz", "NUMERIC": "numeric",
