@@ -190,10 +190,12 @@ def bare_copy(tables: dict[str, pa.Table]) -> float:
 def copy_into_warehouse(tables: dict[str, pa.Table]) -> float:
     """COPY of the same rows, bookkeeping columns precomputed, into the migrated (indexed) history tables.
 
-    What the rows cost to write into the real tables, without any of the loader's work (hash, diff).
+    What the rows cost to write into the real tables, without any of the loader's work (hash, diff):
+    the loader's own COPY (``PostgresDb.copy_in`` with the column types: binary, ``pgbinary``).
     """
     from payroll_etl.model import ENTITIES
     from payroll_etl.warehouse.load import PostgresDb, with_row_hash
+    from payroll_etl.warehouse.merge import insert_types
     from payroll_etl.warehouse.migrate import upgrade
 
     name = fresh_db("bench_copywh")
@@ -209,7 +211,7 @@ def copy_into_warehouse(tables: dict[str, pa.Table]) -> float:
             def run() -> None:
                 db.begin()
                 for entity, t in ready.items():
-                    db.copy_in(entity, t)
+                    db.copy_in(entity, t, insert_types(entity))  # the loader's COPY (binary)
                 db.commit()
             return timed(run)
         finally:

@@ -183,7 +183,8 @@ class Db(ABC):
     @abstractmethod
     def fetch_arrow(self, sql: str, schema: pa.Schema, params: Params | None = None) -> pa.Table:
         """Run the SELECT ``sql`` (``:name`` placeholders bound from ``params``) and return its rows as
-        an Arrow table in ``schema`` (COPY TO STDOUT on PostgreSQL: fast for big key sets)."""
+        an Arrow table in ``schema`` (the SELECT names its columns as ``schema`` does), in no particular order (on
+        PostgreSQL the rows come as CSV text aggregated server-side in chunks: fast for big key sets)."""
         ...
 
     @abstractmethod
