@@ -267,10 +267,11 @@ class LoketRestClient(HttpTransport):
             body = self.page(path, query, entity=entity, source_id=source_id, activity=activity, sink=sink,
                              version=version, meta={**(meta or {}), "page": page})
             yield body
-            total, current = body.get("totalPages"), body.get("currentPage", page)
+            total, current, more = body.get("totalPages"), body.get("currentPage", page), body.has_items
+            del body  # not kept while the next page is fetched
             if not isinstance(total, int) or not isinstance(current, int):
                 raise MalformedPayloadError(f"Loket {entity} page {path} has no paging fields")
-            if not paged or current >= total or not body.has_items:
+            if not paged or current >= total or not more:
                 return
             page = current + 1
 
@@ -296,5 +297,5 @@ class LoketRestClient(HttpTransport):
 
     def land_all(self, *args: Any, **kwargs: Any) -> None:
         """Every page of a collection into the landing, keeping none of it (normalize reads it back)."""
-        for _body in self.pages(*args, **kwargs):
-            pass
+        for _ in self.pages(*args, **kwargs):
+            del _
