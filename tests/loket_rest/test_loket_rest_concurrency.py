@@ -113,3 +113,18 @@ def test_a_failing_call_raises_its_error_and_nothing_after_it_is_fetched(sim):
         _extract(sim, 4, sink, conn=conn)
     assert "wage" not in sink.entities() and "citizen_service_number" not in sink.entities()
     assert 2 <= sum(v for k, v in sim.calls().items() if k.endswith("/citizenservicenumber")) <= 2 * 8
+
+
+def test_the_proxy_environment_is_read_once_per_extract(monkeypatch, tmp_path):
+    from payroll_etl.connectors.loket_rest.auth import LoketTokens
+    from payroll_etl.connectors.loket_rest.client import LoketRestClient
+    from payroll_etl.connectors.transport.tokens import MemoryTokenStore
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    tokens = LoketTokens("https://oauth.loket.nl", "client", "secret", MemoryTokenStore())
+    client = LoketRestClient("https://api.loket.nl", tokens)
+    assert client.session.proxies.get("https") == "http://proxy.example:3128"
+    assert client.session.verify == str(tmp_path / "ca.pem") and client.session.trust_env is False
+    assert "https" not in LoketRestClient("https://internal.example", tokens).session.proxies

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import threading
 import time
@@ -116,6 +117,12 @@ class LoketRestClient(HttpTransport):
         self.tokens, self.page_size = tokens, page_size
         self._local = threading.local()  # per thread: the access token of its last request
         self._pool_size = 10  # requests' default connections per host
+        # requests reads the proxy and CA-bundle environment (and stats ~/.netrc) again for every request,
+        # ≈0.5 ms CPU each (a third of the CPU of a BSN call, 20,000 of them): read them once per extract.
+        # (A ~/.netrc entry would replace the bearer token by basic auth: it is not wanted here anyway.)
+        self.session.proxies.update(requests.utils.get_environ_proxies(self.api_url))
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.session.trust_env = False
 
     @property
     def _sent(self) -> str | None:
