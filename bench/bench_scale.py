@@ -394,7 +394,8 @@ out = pipeline.extract(ctx, b.credentials(sys.argv[2])) if step == "extract" els
 seconds = time.perf_counter() - t
 import pyarrow.parquet as pq
 rows = sum(pq.ParquetFile(p).metadata.num_rows for p in ctx.staging.glob("entity=*.parquet"))
-print(json.dumps({"seconds": seconds, "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "peak_rss_kb": usage.ru_maxrss, "cpu_s": usage.ru_utime + usage.ru_stime,
                   "rows": rows, "out": out if step == "normalize" else None}, default=str))
 """
 STEPS = ("extract", "normalize", "validate", "load")
@@ -403,18 +404,21 @@ STEPS = ("extract", "normalize", "validate", "load")
 def peak_memory(employees: int) -> dict[str, Any]:
     """Each step of one employer's run in its own fresh process, as Airflow runs tasks.
 
-    Returns per step: seconds, peak RSS (MB, ``ru_maxrss`` of that process) and rows per second
+    Returns per step: seconds, peak RSS (MB, ``ru_maxrss`` of that process), CPU seconds of that
+    process (whole process, start-up included) and of the simulator meanwhile, and rows per second
     (rows in the staged tables; extract: the rows normalize then finds in its landing)."""
     steps: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, simulator("loket_rest", 1, employees) as url, \
             warehouse(Path(tmp)) as wh:
         for step in STEPS:
+            sim_cpu = cpu_seconds(SIM_PIDS[url])
             out = subprocess.run([sys.executable, "-c", STEP_CODE, step, url, str(Path(tmp) / "data"), wh,
                                   str(Path(__file__).parent)], cwd=ROOT, capture_output=True, text=True)
             if out.returncode != 0:
                 return {"employees": employees, "steps": steps,
                         "error": f"{step}: {out.stderr.strip().splitlines()[-1][:300] if out.stderr else '?'}"}
             steps[step] = json.loads(out.stdout.strip().splitlines()[-1])
+            steps[step]["simulator_cpu_s"] = cpu_seconds(SIM_PIDS[url]) - sim_cpu
     rows = steps["normalize"]["rows"]
     for r in steps.values():
         r["rows"] = rows
@@ -499,7 +503,8 @@ def main() -> None:
             for step, s in r["steps"].items():
                 print(f"  {employees} employees {step:9} {s['seconds']:7.1f} s  peak RSS {s['mb']:6.0f} MB / goal "
                       f"{goal_mb} MB = {s['mb'] / goal_mb:.2f} [{_target(s['mb'], goal_mb)}]  "
-                      f"{s['rows_per_s']:>9,.0f} rows/s", flush=True)
+                      f"{s['rows_per_s']:>9,.0f} rows/s  CPU {s.get('cpu_s', float('nan')):6.1f} s (simulator "
+                      f"{s.get('simulator_cpu_s', float('nan')):.1f} s)", flush=True)
             if r["error"]:
                 print(f"  STOPPED at {r['error']}", flush=True)
 

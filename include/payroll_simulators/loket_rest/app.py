@@ -30,7 +30,7 @@ from flask import Flask, Response, request
 
 from payroll_simulators.faults import FaultMiddleware, FaultSwitch
 from payroll_simulators.loket_rest import render
-from payroll_simulators.loket_rest.query import FilterError, compile_filter, order, paginate
+from payroll_simulators.loket_rest.query import FilterError, PageWalks, compile_filter, order, paginate
 from payroll_simulators.server import SimClock
 from payroll_simulators.world import Employment, HoursVersion, Werkgever, World, stable_id
 
@@ -191,6 +191,7 @@ class LoketSimulator:
         self.today = today or world.today
         self.switch = FaultSwitch()
         self.world_lock = threading.RLock()
+        self.walks = PageWalks()  # collections being paged through (rendered once per walk)
         self.flask = _build_flask(self)
         self.wsgi = FaultMiddleware(self.flask.wsgi_app, self.switch)
         self._index()
@@ -438,17 +439,29 @@ def _build_flask(sim: LoketSimulator) -> Flask:
             raise Problem(400, "pageNumber and pageSize must be positive")
         return number, min(size, sim.max_page_size)
 
-    def listing(items: list[dict], versions: tuple[str, ...] = ("2018-01-01",), paged: bool = True) -> Response:
+    def listing(items: list[dict] | Callable[[], list[dict]], versions: tuple[str, ...] = ("2018-01-01",),
+                paged: bool = True) -> Response:
+        """A collection page; ``items`` may be a function rendering them (under the world lock), called
+        once per walk through the pages (:class:`PageWalks`)."""
         version, obsolete = _negotiate(versions)
-        try:
-            items = [i for i in items if compile_filter(_arg("filter"))(i)]
-            items = order(items, _arg("orderBy"))
-        except FilterError as exc:
-            raise Problem(400, str(exc)) from exc
+        number, size = paging() if paged else (1, 0)
+        walk = (request.path, request.headers.get("Authorization", ""),
+                *sorted(f"{k.lower()}={v}" for k, v in request.args.items(multi=True) if k.lower() != "pagenumber"))
+
+        def render() -> list[dict]:
+            with sim.world_lock:
+                rendered = items() if callable(items) else items
+            try:
+                return order([i for i in rendered if compile_filter(_arg("filter"))(i)], _arg("orderBy"))
+            except FilterError as exc:
+                raise Problem(400, str(exc)) from exc
+
+        selected = sim.walks.items(walk, number, render) if paged and callable(items) else render()
         if sim.switch.take(request.environ.get("sim.signature", ""), {"half"}):
-            items = items[: len(items) // 2]
-        number, size = paging() if paged else (1, max(len(items), 1))
-        page = paginate(items, number, size)
+            selected = selected[: len(selected) // 2]
+        page = paginate(selected, number, size if paged else max(len(selected), 1))
+        if page["currentPage"] >= page["totalPages"]:
+            sim.walks.end(walk)
         body = {k: page[k] for k in ("totalSize", "pageSize", "totalPages", "currentPage")}
         body.update({"version": {"obsoleteDate": obsolete, "resourceVersion": version}, "messages": [],
                      "_embedded": page["_embedded"]})
@@ -527,9 +540,8 @@ def _build_flask(sim: LoketSimulator) -> Flask:
         _, user = caller("GetEmployeesByEmployerId")
         wg = werkgever(user, employer_id)
         version, _ = _negotiate(("2018-12-31", "2021-03-29"))
-        with sim.world_lock:
-            items = [render.employee(p, version) for p in wg.persons if not user.hides_all(wg)]
-        return listing(items, ("2018-12-31", "2021-03-29"))
+        return listing(lambda: [render.employee(p, version) for p in wg.persons if not user.hides_all(wg)],
+                       ("2018-12-31", "2021-03-29"))
 
     @app.get(f"{base}/employees/<employee_id>")
     def employee(employee_id: str):  # noqa: ANN202
@@ -548,9 +560,7 @@ def _build_flask(sim: LoketSimulator) -> Flask:
     def employments(employer_id: str):  # noqa: ANN202
         _, user = caller("GetEmploymentsByEmployerId")
         wg = werkgever(user, employer_id)
-        with sim.world_lock:
-            items = [render.employment(sim.world, wg, e) for e in visible(user, wg)]
-        return listing(items, ("2019-12-16",))
+        return listing(lambda: [render.employment(sim.world, wg, e) for e in visible(user, wg)], ("2019-12-16",))
 
     @app.get(f"{base}/employees/<employee_id>/employments")
     def employee_employments(employee_id: str):  # noqa: ANN202
@@ -564,10 +574,8 @@ def _build_flask(sim: LoketSimulator) -> Flask:
     def employment_versions(employer_id: str):  # noqa: ANN202
         _, user = caller("GetEmploymentLastModifiedVersionNumbersByEmployerId")
         wg = werkgever(user, employer_id)
-        with sim.world_lock:
-            items = [{"id": e.id, "lastModifiedVersionNumber": sim.world.record_versions.get(e.id, 0)}
-                     for e in visible(user, wg)]
-        return listing(items)
+        return listing(lambda: [{"id": e.id, "lastModifiedVersionNumber": sim.world.record_versions.get(e.id, 0)}
+                                for e in visible(user, wg)])
 
     @app.get(f"{base}/employees/employments/<employment_id>/wages")
     def wages(employment_id: str):  # noqa: ANN202
@@ -585,19 +593,15 @@ def _build_flask(sim: LoketSimulator) -> Flask:
     def actual_wages(employer_id: str):  # noqa: ANN202
         _, user = caller("GetActualWagesByEmployerId")
         wg, day = werkgever(user, employer_id), reference_date()
-        with sim.world_lock:
-            items = [{"employmentId": e.id, "wage": w} for e in visible(user, wg)
-                     if (w := render.actual(render.wages(wg, e), day)) is not None]
-        return listing(items)
+        return listing(lambda: [{"employmentId": e.id, "wage": w} for e in visible(user, wg)
+                                if (w := render.actual(render.wages(wg, e), day)) is not None])
 
     @app.get(f"{base}/<employer_id>/actualworkinghours")
     def actual_working_hours(employer_id: str):  # noqa: ANN202
         _, user = caller("GetActualWorkingHoursByEmployerId")
         wg, day = werkgever(user, employer_id), reference_date()
-        with sim.world_lock:
-            items = [{"employmentId": e.id, "workingHours": h} for e in visible(user, wg)
-                     if (h := render.actual(render.working_hours(e), day)) is not None]
-        return listing(items)
+        return listing(lambda: [{"employmentId": e.id, "workingHours": h} for e in visible(user, wg)
+                                if (h := render.actual(render.working_hours(e), day)) is not None])
 
     admin = f"{base}/payrolladministrations/<admin_id>"
 

@@ -17,7 +17,7 @@ from payroll_etl.connectors.loket_rest import normalize as _normalize
 from payroll_etl.connectors.loket_rest.auth import LoketTokens
 from payroll_etl.connectors.loket_rest.client import LoketCall, LoketRestClient
 from payroll_etl.connectors.loket_rest.plan import Extraction
-from payroll_etl.connectors.loket_rest.settings import API, PAGE_SIZE, ExtraTuning
+from payroll_etl.connectors.loket_rest.settings import API, PAGE_SIZE, ExtraTuning, Options
 from payroll_etl.connectors.transport.check import check_api_client, check_json, stored_tokens
 from payroll_etl.connectors.transport.retry import RetryPolicy
 from payroll_etl.connectors.transport.tokens import TOKEN_KEYS, FileTokenStore, MemoryTokenStore, TokenStore
@@ -152,13 +152,16 @@ class LoketRestConnector(Connector):
         self.client.close()
 
     def extract(self, request: Request, sink: LandingSink) -> ExtractResult:
-        """Every configured werkgever (:class:`~payroll_etl.connectors.loket_rest.plan.Extraction`); state
+        """Every configured werkgever (:class:`~payroll_etl.connectors.loket_rest.plan.Extraction`), the
+        per-employee calls on the employer's ``options.max_concurrent_requests`` threads; state
         ``{"werkgevers": {id: {"employment_version", "results"}}}``; ``period`` the source's own pay period."""
         self.tokens.employer_key = self.tokens.employer_key or request.employer.employer
         state_in = dict((request.state or {}).get("werkgevers") or {})
         result = ExtractResult(state={"werkgevers": {}})
         calls_before = self.client.calls
-        plan = Extraction(self.client, sink)
+        options = request.employer.options
+        workers = options.max_concurrent_requests if isinstance(options, Options) else Options().max_concurrent_requests
+        plan = Extraction(self.client, sink, workers=workers)
         changed = plan.changed_werkgevers(request, state_in)
         for wid in request.employer.source_ids:
             result.state["werkgevers"][wid] = plan.werkgever(wid, request, state_in.get(wid) or {}, changed, result)

@@ -3,7 +3,9 @@
 1. ``GET /v2/providers/employers/{id}`` (404 = configuration error) and its payroll administrations
    and their payroll periods; the period containing the run's logical day is the source's own
    statement of the pay period (:func:`source_period`).
-2. Employments, employees (+ the BSN from its own endpoint), and the wage and working-hours record
+2. Employments, employees (+ the BSN from its own endpoint, one call per employee on up to
+   ``max_concurrent_requests`` threads, :class:`~payroll_etl.connectors.loket_rest.settings.Options`),
+   and the wage and working-hours record
    in force at the end of the processed pay period (``actualwages``/``actualworkinghours``, one
    paged call per employer instead of two per employment). Nightly runs are incremental: the
    watermark is the highest ``lastModifiedVersionNumber`` seen; only employments changed since
@@ -81,8 +83,8 @@ class Extraction:
     """The calls of one extract through ``client``, landing in ``sink``; ``period`` is the pay period
     the source states for the run (the first werkgever's), once one is found."""
 
-    def __init__(self, client: LoketRestClient, sink: LandingSink):
-        self.client, self.sink = client, sink
+    def __init__(self, client: LoketRestClient, sink: LandingSink, *, workers: int = 1):
+        self.client, self.sink, self.workers = client, sink, workers
         self.period: PayPeriod | None = None
 
     def changed_werkgevers(self, request: ExtractRequest, state: dict[str, Any]) -> dict[str, int] | None:
@@ -134,19 +136,20 @@ class Extraction:
         """Every employment, employee, BSN, wage and working-hours record; returns the new watermark."""
         get: dict[str, Any] = {"source_id": wid, "sink": self.sink}
         reference = {"referenceDate": request.period.end.isoformat()}
-        versions = self.client.items(f"{API}/{wid}/employees/employments/lastmodifiedversionnumbers",
-                                     entity="employment_version",
-                                     activity="GetEmploymentLastModifiedVersionNumbersByEmployerId", **get)
+        newest = max((int(v) for v in self.client.column(
+            "lastModifiedVersionNumber", f"{API}/{wid}/employees/employments/lastmodifiedversionnumbers",
+            entity="employment_version", activity="GetEmploymentLastModifiedVersionNumbersByEmployerId", **get)),
+            default=0)
         self.client.land_all(f"{API}/{wid}/employees/employments", entity="employment",
                              activity="GetEmploymentsByEmployerId", version=VERSIONS["employment"], **get)
-        employees = self.client.items(f"{API}/{wid}/employees", entity="employee",
-                                      activity="GetEmployeesByEmployerId", version=VERSIONS["employee"], **get)
-        self._bsns([e["id"] for e in employees], wid)
+        self._bsns(list(self.client.column("id", f"{API}/{wid}/employees", entity="employee",
+                                           activity="GetEmployeesByEmployerId", version=VERSIONS["employee"], **get)),
+                   wid)
         self.client.land_all(f"{API}/{wid}/actualwages", entity="wage", activity="GetActualWagesByEmployerId",
                              params=reference, **get)
         self.client.land_all(f"{API}/{wid}/actualworkinghours", entity="working_hours",
                              activity="GetActualWorkingHoursByEmployerId", params=reference, **get)
-        return max((int(v["lastModifiedVersionNumber"]) for v in versions), default=0)
+        return newest
 
     def _changed(self, wid: str, request: ExtractRequest, watermark: int) -> int:
         """The employments changed since ``watermark``, their employees, wages and hours; the new watermark."""
@@ -158,29 +161,28 @@ class Extraction:
                                      params={"filter": f"lastModifiedVersionNumber gt {watermark}",
                                              "orderBy": "-lastModifiedVersionNumber"}, **get)
         ids = [str(v["id"]) for v in versions]
-        employee_ids: list[str] = []
+        employee_ids: dict[str, None] = {}  # in order of first appearance
         for chunk in _chunks(ids):
             for emp in self.client.items(f"{API}/{wid}/employees/employments", entity="employment",
                                          activity="GetEmploymentsByEmployerId", version=VERSIONS["employment"],
                                          params={"filter": _any_of("id", chunk)}, **get):
-                if (emp.get("employee") or {}).get("id") not in employee_ids:
-                    employee_ids.append(emp["employee"]["id"])
+                employee_ids.setdefault(emp["employee"]["id"])
             for path, entity, activity in (("actualwages", "wage", "GetActualWagesByEmployerId"),
                                            ("actualworkinghours", "working_hours",
                                             "GetActualWorkingHoursByEmployerId")):
                 self.client.items(f"{API}/{wid}/{path}", entity=entity, activity=activity,
                                   params={**reference, "filter": _any_of("employmentId", chunk)}, **get)
-        for chunk in _chunks(employee_ids):
+        for chunk in _chunks(list(employee_ids)):
             self.client.items(f"{API}/{wid}/employees", entity="employee", activity="GetEmployeesByEmployerId",
                               version=VERSIONS["employee"], params={"filter": _any_of("id", chunk)}, **get)
         self._bsns(employee_ids, wid)
         return max([watermark] + [int(v["lastModifiedVersionNumber"]) for v in versions])
 
     def _bsns(self, employee_ids: Iterable[str], wid: str) -> None:
-        for employee_id in employee_ids:
-            self.client.get(f"{API}/employees/{employee_id}/citizenservicenumber", {},
-                            entity="citizen_service_number", source_id=wid,
-                            activity="GetCitizenServiceNumberByEmployeeId", sink=self.sink)
+        """One call per employee, on ``workers`` threads, landed in the order of ``employee_ids``."""
+        self.client.get_each((f"{API}/employees/{employee_id}/citizenservicenumber" for employee_id in employee_ids),
+                             workers=self.workers, entity="citizen_service_number", source_id=wid,
+                             activity="GetCitizenServiceNumberByEmployeeId", sink=self.sink)
 
     def _payroll(self, wid: str, admins: list[dict[str, Any]], admin_periods: dict[str, list[dict[str, Any]]],
                  request: ExtractRequest, seen: dict[str, str], result: ExtractResult) -> dict[str, str]:

@@ -51,10 +51,22 @@ PAGE_SIZE = 250
 REFRESH_SKEW = 120.0  # seconds before expiry at which an access token counts as expired
 
 
+MAX_CONCURRENT_REQUESTS = 4  # per-employee calls in flight at once, by default
+
+
 class Options(ConnectorOptions):
-    """Loket REST has no per-employer ``options:``; its tuning is in the Connection extra (:class:`ExtraTuning`)."""
+    """Loket REST ``options:`` of an employer entry (all optional); the retry and timeout tuning is in
+    the Connection extra (:class:`ExtraTuning`).
+
+    ``max_concurrent_requests``: per-employee calls (the BSN, one call per employee) in flight at
+    once, each through the same retries, 429/``Retry-After`` handling and token refresh; 1 = one
+    after another. Bodies land in the same order either way.
+    """
 
     model_config = ConfigDict(title="LoketRestOptions")
+
+    max_concurrent_requests: int = Field(default=MAX_CONCURRENT_REQUESTS, ge=1, le=32,
+                                         description="per-employee calls in flight at once (1 = serial)")
 
 
 class ExtraTuning(Tuning):
