@@ -27,8 +27,6 @@ from payroll_etl.model import EMPLOYER, PAYROLL_PERIOD
 from payroll_etl.parsing import Parser
 from payroll_etl.periods import PayPeriod
 
-Bodies = dict[str, list[tuple[RawPage, dict[str, Any]]]]
-
 
 def _body(page: RawPage) -> dict[str, Any]:
     try:
@@ -55,34 +53,71 @@ def _dedupe(records: Sequence[dict[str, Any] | None]) -> list[dict[str, Any] | N
     return out
 
 
+_USED = ("payroll_administration", "employer", "citizen_service_number", "employee", "working_hours", "employment",
+         "wage", "payroll_period", "payroll_result")
+# the fields of a working-hours record employment_row reads (the rest of the record is not kept)
+_HOURS_KEYS = ("id", "startDate", "endDate", "shift", "deviatingHoursPerWeek")
+
+
+class _Landed:
+    """One run's pages one entity at a time: re-read from the landing when ``pages`` can
+    (:class:`~payroll_etl.landing.LandedPages`), else kept as raw text per entity (never parsed
+    bodies). ``items`` parses one page at a time and drops it once its items are consumed."""
+
+    def __init__(self, pages: Iterable[RawPage]):
+        self.reread = callable(getattr(pages, "entity", None)) and isinstance(getattr(pages, "entities", None), list)
+        self.source = pages
+        self.kept: dict[str, list[RawPage]] = {}
+        if self.reread:
+            self.names = [n for n in pages.entities if n != ERRORS_ENTITY]  # type: ignore[attr-defined]
+        else:
+            for page in pages:
+                if page.entity != ERRORS_ENTITY:
+                    self.kept.setdefault(page.entity, []).append(page)
+            self.names = list(self.kept)
+
+    def pages(self, entity: str) -> Iterator[RawPage]:
+        if self.reread:
+            return self.source.entity(entity) if entity in self.names else iter(())  # type: ignore[attr-defined]
+        return iter(self.kept.get(entity, []))
+
+    def bodies(self, entity: str) -> Iterator[tuple[RawPage, dict[str, Any]]]:
+        for page in self.pages(entity):
+            yield page, _body(page)
+
+    def items(self, entity: str) -> Iterator[tuple[RawPage, dict[str, Any]]]:
+        for page, body in self.bodies(entity):
+            for item in body.get("_embedded") or []:
+                if isinstance(item, dict):
+                    yield page, item
+
+    def done(self, entity: str) -> None:
+        self.kept.pop(entity, None)
+
+
 def normalize(pages: Iterable[RawPage], employer: EmployerConfig, period: PayPeriod, parser: Parser, *,
               stream: bool = False) -> Normalized:
-    """Canonical rows of one run's landed ``pages`` (see the module docstring)."""
+    """Canonical rows of one run's landed ``pages`` (see the module docstring).
+
+    ``pages``: any iterable of :class:`RawPage`, or a :class:`~payroll_etl.landing.LandedPages`
+    (then each entity is read from disk when its rows are built, one page parsed at a time).
+    With ``stream`` the payroll_result rows come as ``out.streams["payroll_result"]`` (one chunk
+    per page), else as rows. Raises ``MalformedPayloadError`` for a page that is not a JSON
+    object, ``RecordError`` (employer, entity, record, field) for an unknown period type."""
     out = Normalized()
-    bodies: Bodies = {}
-    reread = callable(getattr(pages, "entity", None)) and isinstance(getattr(pages, "entities", None), list)
-    kept_results: list[RawPage] = []
-    first: Iterable[RawPage] = pages
-    if reread:
-        first = (p for name in pages.entities if name != "payroll_result"  # type: ignore[attr-defined]
-                 for p in pages.entity(name))  # type: ignore[attr-defined]
-    for page in first:
-        if page.entity == ERRORS_ENTITY:
-            continue
-        if page.entity == "payroll_result":
-            kept_results.append(page)
-            continue
-        bodies.setdefault(page.entity, []).append((page, _body(page)))
-    rows = _Rows(out, bodies, employer, period, parser)
+    landed = _Landed(pages)
+    for name in landed.names:  # entities no row is built from: still checked page by page
+        if name not in _USED:
+            for _ in landed.bodies(name):
+                pass
+    rows = _Rows(out, landed, employer, period, parser)
     rows.employers()
     rows.employees()
     rows.employments()
     rows.salaries()
     runs = rows.periods()
-    bodies.clear()  # the other entities' parsed pages are no longer needed
     out.issues.extend(parser.issues)
-    result_pages = pages.entity("payroll_result") if reread else iter(kept_results)  # type: ignore[attr-defined]
-    results = _result_chunks(result_pages, runs, parser, out)
+    results = _result_chunks(landed.pages("payroll_result"), runs, parser, out)
     if stream:
         out.streams["payroll_result"] = results
     else:
@@ -92,34 +127,30 @@ def normalize(pages: Iterable[RawPage], employer: EmployerConfig, period: PayPer
 
 
 class _Rows:
-    """The non-bulk entities of one run, from the parsed ``bodies`` per landing entity."""
+    """The non-bulk entities of one run, one landing entity at a time; what crosses entities is
+    kept as small lookups (administration fields, BSNs, employment -> administration ids)."""
 
-    def __init__(self, out: Normalized, bodies: Bodies, employer: EmployerConfig, period: PayPeriod,
+    def __init__(self, out: Normalized, landed: _Landed, employer: EmployerConfig, period: PayPeriod,
                  parser: Parser):
-        self.out, self.bodies, self.employer, self.period, self.parser = out, bodies, employer, period, parser
+        self.out, self.landed, self.employer, self.period, self.parser = out, landed, employer, period, parser
         self.admins: dict[str, dict[str, Any]] = {}
         self.admins_of: dict[str, list[dict[str, Any]]] = {}
-        for page, admin in self.items("payroll_administration"):
-            self.admins[str(admin.get("id", "")).lower()] = admin
-            self.admins_of.setdefault(page.source_id.lower(), []).append(admin)
-        self.employment_items: dict[str, dict[str, Any]] = {
-            str(item.get("id")).lower(): item for _page, item in self.items("employment")}
-
-    def items(self, entity: str) -> Iterator[tuple[RawPage, dict[str, Any]]]:
-        for page, body in self.bodies.get(entity, []):
-            for item in body.get("_embedded") or []:
-                if isinstance(item, dict):
-                    yield page, item
+        for page, admin in landed.items("payroll_administration"):
+            small = {k: admin[k] for k in ("payrollTaxesNumber", "payrollPeriodType") if k in admin}
+            self.admins[str(admin.get("id", "")).lower()] = small
+            self.admins_of.setdefault(page.source_id.lower(), []).append(small)
+        landed.done("payroll_administration")
+        self.admin_ids: dict[str, str] = {}  # employment id (lower) -> its administration id (lower)
 
     def frequency(self, obj: dict[str, Any] | None, entity: str, record: str) -> str | None:
         return period_type(obj, self.employer.employer, entity, record)
 
     def admin_of(self, employment: dict[str, Any]) -> dict[str, Any]:
-        return self.admins.get(str((employment.get("payrollAdministration") or {}).get("id", "")).lower(), {})
+        return self.admins.get(_admin_id(employment), {})
 
     def employers(self) -> None:
         p = self.parser
-        for page, body in self.bodies.get("employer", []):
+        for page, body in self.landed.bodies("employer"):
             content = body.get("content") or {}
             sid = str(content.get("id") or page.source_id)
             admin = (self.admins_of.get(sid.lower()) or [{}])[0]
@@ -128,51 +159,78 @@ class _Rows:
                 name=p.string(content.get("companyName"), "employer", sid, "companyName"),
                 loonheffingennummer=p.string(admin.get("payrollTaxesNumber"), "employer", sid, "payrollTaxesNumber"),
                 payroll_frequency=self.frequency(admin.get("payrollPeriodType"), "employer", sid)))
+        self.landed.done("employer")
 
     def employees(self) -> None:
         bsn: dict[str, Any] = {}
-        for page, body in self.bodies.get("citizen_service_number", []):
+        for page, body in self.landed.bodies("citizen_service_number"):
             m = re.search(r"/employees/([^/]+)/citizenservicenumber", urlsplit(page.url).path)
             if m:
                 bsn[m.group(1).lower()] = (body.get("content") or {}).get("citizenServiceNumber")
+        self.landed.done("citizen_service_number")
         seen: set[str] = set()
-        for page, item in self.items("employee"):
+        for page, item in self.landed.items("employee"):
             sid = str(item.get("id"))
             if sid not in seen:
                 seen.add(sid)
                 self.out.add("employee", employee_row(item, sid, page.source_id, bsn.get(sid.lower()), self.period,
                                                       self.parser))
+        self.landed.done("employee")
 
-    def employments(self) -> None:
+    def hours(self) -> dict[str, list[dict[str, Any]]]:
+        """Working-hours records per employment id (lower), only the fields employment_row reads."""
         hours: dict[str, list[dict[str, Any]]] = {}
-        for page, item in self.items("working_hours"):
+        for page, item in self.landed.items("working_hours"):
             record = item.get("workingHours") if "workingHours" in item else item
             emp_id = item.get("employmentId") or _id_from_url(page.url, "employments")
             if record and emp_id:
+                if isinstance(record, dict):
+                    record = {k: record[k] for k in _HOURS_KEYS if k in record} or record
                 hours.setdefault(str(emp_id).lower(), []).append(record)
-        for emp_id, emp in self.employment_items.items():
+        self.landed.done("working_hours")
+        return hours
+
+    def employments(self) -> None:
+        """Rows in the order each employment id first appears, from its last item (as a dict of the
+        items would): a first pass keeps ids and the items of repeated ids only."""
+        hours = self.hours()
+        repeated: dict[str, dict[str, Any]] = {}
+        for _page, item in self.landed.items("employment"):
+            emp_id = str(item.get("id")).lower()
+            if emp_id in self.admin_ids:
+                repeated[emp_id] = item
+            self.admin_ids[emp_id] = _admin_id(item)
+        built: set[str] = set()
+        for _page, item in self.landed.items("employment"):
+            emp_id = str(item.get("id")).lower()
+            if emp_id in built:
+                continue
+            built.add(emp_id)
+            emp = repeated.get(emp_id, item)
             frequency = self.frequency(self.admin_of(emp).get("payrollPeriodType"), "employment", emp_id)
             records: Sequence[dict[str, Any] | None] = hours[emp_id] if hours.get(emp_id) else [None]
             for record in _dedupe(records):
                 self.out.add("employment", employment_row(emp, record, frequency, self.parser))
+        self.landed.done("employment")
 
     def salaries(self) -> None:
-        for page, item in self.items("wage"):
+        for page, item in self.landed.items("wage"):
             wage = item.get("wage") if "wage" in item else item
             emp_id = item.get("employmentId") or _id_from_url(page.url, "employments")
             if wage and emp_id:
                 sid = f"{emp_id}/{BASE_COMPONENT}"
                 frequency = self.frequency(wage.get("payrollPeriodType"), "salary", sid)
                 if frequency is None:  # not stated on the wage: the payroll administration's frequency
-                    admin = self.admin_of(self.employment_items.get(str(emp_id).lower(), {}))
+                    admin = self.admins.get(self.admin_ids.get(str(emp_id).lower(), ""), {})
                     frequency = self.frequency(admin.get("payrollPeriodType"), "salary", sid)
                 self.out.add("salary", salary_row(str(emp_id), wage, frequency, self.parser))
+        self.landed.done("wage")
 
     def periods(self) -> dict[tuple[str, int], dict[str, Any]]:
         """payroll_period rows; returns the latest approved run per (administration id, period id)."""
         p, e = self.parser, "payroll_period"
         runs: dict[tuple[str, int], dict[str, Any]] = {}
-        for page, item in self.items("payroll_period"):
+        for page, item in self.landed.items("payroll_period"):
             aid = _id_from_url(page.url, "payrolladministrations") or ""
             pid = p.integer(item.get("id"), e, aid, "id")
             sid = f"{aid}/{pid}"
@@ -187,7 +245,12 @@ class _Rows:
                 frequency=self.frequency(item.get("payrollPeriodType"), e, sid),
                 start_date=p.date(item.get("startDate"), e, sid, "startDate"),
                 end_date=p.date(item.get("endDate"), e, sid, "endDate")))
+        self.landed.done("payroll_period")
         return runs
+
+
+def _admin_id(employment: dict[str, Any]) -> str:
+    return str((employment.get("payrollAdministration") or {}).get("id", "")).lower()
 
 
 def _result_chunks(pages: Iterable[RawPage], runs: dict[tuple[str, int], dict[str, Any]], parser: Parser,
