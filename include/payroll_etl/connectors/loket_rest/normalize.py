@@ -136,7 +136,7 @@ class _Rows:
         self.admins: dict[str, dict[str, Any]] = {}
         self.admins_of: dict[str, list[dict[str, Any]]] = {}
         for page, admin in landed.items("payroll_administration"):
-            small = {k: admin[k] for k in ("payrollTaxesNumber", "payrollPeriodType") if k in admin}
+            small: dict[str, Any] = {k: admin[k] for k in ("payrollTaxesNumber", "payrollPeriodType") if k in admin}
             self.admins[str(admin.get("id", "")).lower()] = small
             self.admins_of.setdefault(page.source_id.lower(), []).append(small)
         landed.done("payroll_administration")
