@@ -40,7 +40,8 @@ ROW_GROUP_CHARS = 8 * 1024 * 1024
 # Once per entity, its buffered pages are written when nothing arrived for it this long (the
 # connector moved on), so the files of small entities are written during the next calls' wait.
 IDLE_FLUSH_SECONDS = 0.2
-READ_BATCH_PAGES = 4  # pages per decoded batch when reading back
+READ_BATCH_PAGES = 4  # pages per decoded batch when reading back; one when they average BIG_PAGE_BYTES
+BIG_PAGE_BYTES = 1024 * 1024
 # Non-2xx responses land under this entity (evidence of a failed night); normalize skips it.
 ERRORS_ENTITY = "errors"
 REDACTED = "[redacted]"
@@ -307,16 +308,17 @@ def _read_part(part: Path) -> Iterator[RawPage]:
     import pyarrow.parquet as pq
 
     reader = pq.ParquetFile(part)
-    for batch in reader.iter_batches(batch_size=READ_BATCH_PAGES,
+    meta = reader.metadata  # big pages (a whole period's payroll results) are decoded one at a time
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups)) // max(meta.num_rows, 1)
+    for batch in reader.iter_batches(batch_size=1 if size >= BIG_PAGE_BYTES else READ_BATCH_PAGES,
                                      columns=["seq", "entity", "source_id", "url", "content_type", "payload"]):
         for row in batch.to_pylist():
             yield RawPage(row["entity"], row["payload"], row["url"], row["source_id"], row["content_type"])
 
 
 class LandedPages:
-    """The committed raw pages of one run, re-readable: iterating streams every entity (as
-    :func:`read_pages`); ``entity(name)`` streams one entity's pages only. Lets a connector leave
-    a bulk entity on disk during its first pass and read it page by page afterwards."""
+    """The committed raw pages of one run, re-readable: iterating streams every entity (as :func:`read_pages`);
+    ``entity(name)`` streams one entity's pages only (a connector reads one entity at a time, page by page)."""
 
     def __init__(self, root: Path, connector: str, employer: str, run_date: date):
         self.parts = committed_parts(root, connector, employer, run_date)
