@@ -67,12 +67,32 @@ def with_row_hash(entity: Entity, table: Any) -> Any:
 
 @dataclass
 class Diff:
-    """What a staged entity changes: rows to add, rows replacing a current version, versions that vanished."""
+    """What a staged entity changes: rows to add, rows replacing a current version, versions that vanished.
 
-    new: Any  # rows without a current version: inserted as they are
+    The new rows are not copied out of the staged table: ``new_at`` holds their positions in
+    ``staged``, in key order; ``new_rows`` takes a slice of them (the loader inserts them slice by
+    slice, so a first load does not hold a second, sorted copy of the whole table).
+    """
+
+    staged: Any  # the staged rows (with row_hash)
+    new_at: Any  # positions in ``staged`` of the rows without a current version, sorted by key (Int64Array)
     changed: Any  # rows whose current version has another hash (with cur_valid_from)
     vanished: Any  # (source_id, valid_from, ...) of current versions the source no longer states
     unchanged: int
+
+    @property
+    def new_count(self) -> int:
+        """How many rows are new."""
+        return len(self.new_at)
+
+    def new_rows(self, start: int = 0, length: int | None = None) -> Any:
+        """The new rows ``start`` .. ``start + length`` (all from ``start``: ``None``), in key order."""
+        return self.staged.take(self.new_at.slice(start, length))
+
+    @property
+    def new(self) -> Any:
+        """Every new row, in key order (a copy: ``new_rows`` takes them a slice at a time)."""
+        return self.new_rows()
 
 
 def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
@@ -92,7 +112,8 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
     key = [(k, "ascending") for k in ("source_id", "valid_from", *extra)]
     if current.num_rows == 0:  # a first load: everything is new (sorted: index inserts stay sequential)
         empty = staged.schema.empty_table()
-        return Diff(staged.sort_by(key), empty.append_column("cur_valid_from", pa.array([], pa.date32())),
+        return Diff(staged, _key_order(staged, None, key),
+                    empty.append_column("cur_valid_from", pa.array([], pa.date32())),
                     current.select(["source_id", "valid_from", *extra]).slice(0, 0), 0)
     if entity.effective_dated:
         on = "c.source_id = s.source_id AND c.valid_from = s.valid_from" + "".join(
@@ -121,13 +142,27 @@ def diff_entity(entity: Entity, staged: Any, current: Any) -> Diff:
     finally:
         con.close()
     present = pc.is_valid(rows["_pos"])
-    new = staged.take(rows["_pos"].filter(pc.and_(present, rows["is_new"]))).sort_by(key)
+    new_at = _key_order(staged, rows["_pos"].filter(pc.and_(present, rows["is_new"])), key)
     differs = rows.filter(pc.and_(present, pc.invert(rows["is_new"])))
     changed = staged.take(differs["_pos"]).append_column(
         "cur_valid_from", differs["cur_valid_from"].cast(pa.date32()))
     vanished = rows.filter(rows["vanished"]).select(list(ckey))
-    unchanged = staged.num_rows - new.num_rows - changed.num_rows
-    return Diff(new, changed, vanished, int(unchanged))
+    unchanged = staged.num_rows - len(new_at) - changed.num_rows
+    return Diff(staged, new_at, changed, vanished, int(unchanged))
+
+
+def _key_order(staged: Any, positions: Any, key: list[tuple[str, str]]) -> Any:
+    """``positions`` (rows of ``staged``; ``None``: all of them) reordered by ``key``: only the key
+    columns are taken and sorted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    keys = staged.select([k for k, _ in key])
+    if positions is None:  # every row (a first load): sorted in place of taken, no copy of the keys
+        return pc.sort_indices(keys, sort_keys=key)
+    if isinstance(positions, pa.ChunkedArray):
+        positions = positions.combine_chunks()
+    return positions.take(pc.sort_indices(keys.take(positions), sort_keys=key))
 
 
 def with_bookkeeping(table: Any, batch: LoadBatch) -> Any:

@@ -73,7 +73,7 @@ def merge_entities(db: Db, batch: LoadBatch) -> Changes:
                   for n in merged}
         for name in LOAD_ORDER:
             if name in hashed:
-                changes[name] = merge_entity(db, ENTITIES[name], batch, batch.tables[name], hashed[name])
+                changes[name] = merge_entity(db, ENTITIES[name], batch, batch.tables[name], hashed.pop(name))
             elif name in batch.tables:
                 changes[name] = merge_past_view(db, ENTITIES[name], batch, batch.tables[name])
     finally:

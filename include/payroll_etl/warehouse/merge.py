@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 SCOPE = "connector = :connector AND employer = :employer"
 SCOPE_T = "t.connector = :connector AND t.employer = :employer"
 NOW, RUN = "CAST(:now AS TIMESTAMPTZ)", "CAST(:run AS VARCHAR)"
+# New rows are taken from the staged table and inserted this many at a time (one COPY each on
+# PostgreSQL, encoded 65,536 rows a chunk): a first load of 800,000 payroll results then holds a
+# slice of them, not a second, sorted copy of all of them (docs/warehouse.md, "Fast loads").
+INSERT_SLICE = 131_072
 SUPERSEDE = f"UPDATE {{name}} t SET superseded_at = {NOW}, superseded_by_run = {RUN} WHERE {SCOPE_T} "
 
 
@@ -125,15 +129,16 @@ def apply_diff(db: Db, entity: Entity, batch: LoadBatch, diff: Diff) -> int:
         select = ", ".join(valid_from_expr if c == "valid_from" else f'd."{c}"' for c in cols)
         db.execute(f"INSERT INTO {name} ({', '.join(chr(34) + c + chr(34) for c in cols)}, row_hash, "
                    f"recorded_at, load_run_id) SELECT {select}, d.row_hash, {NOW}, {RUN} FROM d_{name} d", params)
-    new = diff.new
-    if new.num_rows:
+    for start in range(0, diff.new_count, INSERT_SLICE):  # a slice at a time: no sorted copy of the whole table
+        new = diff.new_rows(start, INSERT_SLICE)
         if not entity.effective_dated:  # first version of a snapshot record: we do not know since when
             new = new.set_column(new.schema.get_field_index("valid_from"), "valid_from",
                                  pa.repeat(pa.scalar(BEGINNING_OF_TIME, pa.date32()), new.num_rows))
         db.bulk_insert(name, with_bookkeeping(new, batch), insert_types(name))
+        del new
     for temp in (f"d_{name}", f"v_{name}"):
         db.drop_temp(temp)
-    return diff.changed.num_rows + new.num_rows
+    return diff.changed.num_rows + diff.new_count
 
 
 def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: pa.Table,
@@ -151,8 +156,10 @@ def merge_entity(db: Db, entity: Entity, batch: LoadBatch, table: pa.Table,
     staged, current = read_current(db, entity, batch, table.select(warehouse_columns(entity)), hashed)
     diff = diff_entity(entity, staged, current)
     inserted = apply_diff(db, entity, batch, diff)
+    new_ids = diff.staged.column("source_id").take(diff.new_at)
     db.touched[entity.name] = pa.table({"source_id": pa.chunked_array(
-        [c for t in (diff.new, diff.changed, diff.vanished) for c in t.column("source_id").chunks], pa.string())})
+        [*new_ids.chunks, *(c for t in (diff.changed, diff.vanished) for c in t.column("source_id").chunks)],
+        pa.string())})
     return {"received": table.num_rows, "inserted": inserted,
             "superseded": diff.changed.num_rows + diff.vanished.num_rows, "unchanged": diff.unchanged}
 
