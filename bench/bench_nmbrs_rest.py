@@ -108,7 +108,7 @@ def main() -> None:
         rest_server.stop()
     print(f"Nmbrs calls per employee, {EMPLOYEES}-employee company, steady-state nightly run (goal REST <= {GOAL}):")
     print(f"  SOAP  nmbrs       {soap_total:>5} calls / {soap_employees} employees = {soap_ratio:.3f} calls/employee")
-    verdict = "OK" if full / EMPLOYEES <= GOAL else "ABOVE GOAL"
+    verdict = f"goal <= {GOAL}: [met]" if full / EMPLOYEES <= GOAL else f"goal <= {GOAL}: [MISSED]"
     print(f"  REST  nmbrs_rest  {full:>5} calls / {EMPLOYEES} employees = {full / EMPLOYEES:.3f} calls/employee "
           f"(full night: 7 bulk lists x {-(-EMPLOYEES // 100)} pages of 100)  {verdict}")
     print(f"  REST  nmbrs_rest  {quiet:>5} calls / {EMPLOYEES} employees = {quiet / EMPLOYEES:.3f} calls/employee "

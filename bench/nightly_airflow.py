@@ -42,7 +42,8 @@ def _employers_file(n: int, path: Path) -> Path:
 
     base = yaml.safe_load((ROOT / "include" / "employers.yaml").read_text())
     employers = [{"employer": e.employer, "name": e.name, "connector": e.connector,
-                  "source_ids": list(e.source_ids), "conn_id": e.conn_id} for e in b.bench_employers(n)]
+                  "source_ids": list(e.source_ids), "conn_id": e.conn_id, "options": b.NIGHTLY_OPTIONS}
+                 for e in b.bench_employers(n)]
     path.write_text(yaml.safe_dump({**base, "employers": employers}, sort_keys=False))
     return path
 
