@@ -2,7 +2,7 @@
 
 Data: BENCH_EMPLOYEES employees (default 20 000, so that ``make bench`` stays under 10 minutes;
 100 000 is the size of the issue-8/18 figures), one employment each and 12 monthly wage versions
-per employment (240,000 salary rows at the default, 1.2 M at 100 000); then a nightly snapshot in which 1 % of the employees changed
+per employment (240,000 salary rows at the default); then a nightly snapshot in which 1 % of the employees changed
 (new address, an hours change and a new wage version), delivered as the full snapshot, as a snapshot
 source sends it. Every contender gets the same Arrow tables:
 
